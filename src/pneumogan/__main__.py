@@ -1,0 +1,3 @@
+from pneumogan.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""Command-line interface: a thin map from commands to library functions, nothing more."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pneumogan import __version__
+from pneumogan.errors import PneumoganError
+
+app = typer.Typer(
+    help="PneumoGAN: GAN augmentation and CNN classifiers for pneumonia detection from chest X-rays. "
+    "Research software, not a medical device.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Inspect and prepare datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)  # one error line, never hard-wrapped
+
+SourceArg = Annotated[str, typer.Argument(help="Kaggle-layout folder, MedMNIST .npz, or pneumoniamnist:SIZE")]
+MaxPixels = Annotated[int | None, typer.Option(help="refuse images with more pixels than this (w×h)")]
+Workers = Annotated[int, typer.Option(help="decoding processes; 0 = one per CPU core")]
+
+
+@app.command()
+def version() -> None:
+    """Print the package version."""
+    console.print(__version__)
+
+
+@data_app.command("check")
+def data_check(
+    source: SourceArg,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
+    max_pixels: MaxPixels = None,
+    workers: Workers = 0,
+) -> None:
+    """Integrity report: counts, sizes, modes, bad files, duplicates and patient overlap. Exit 0 when the scan ran."""
+    from pneumogan.data.images import DEFAULT_MAX_PIXELS
+    from pneumogan.data.integrity import check_source, print_report
+    from pneumogan.data.sources import open_source
+    from pneumogan.runs import atomic_write_json
+
+    report = check_source(open_source(source), max_pixels=max_pixels or DEFAULT_MAX_PIXELS, workers=workers)
+    print_report(report, console)
+    if json_path:
+        atomic_write_json(json_path, report)
+        console.print(f"report written to {json_path}")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    source: SourceArg,
+    size: Annotated[int, typer.Option("--size", help="side of the square output images in px")] = 64,
+    cache_dir: Annotated[Path | None, typer.Option(help="cache root (default $PNEUMOGAN_CACHE_DIR/prepared)")] = None,
+    max_pixels: MaxPixels = None,
+    workers: Workers = 0,
+    force: Annotated[bool, typer.Option(help="rebuild even when a cached copy exists")] = False,
+    val_fraction: Annotated[float, typer.Option(help="share of the training pool for the grouped val split")] = 0.1,
+    seed: Annotated[int, typer.Option(help="seed of the patient-grouped split")] = 0,
+) -> None:
+    """Decode every image once into a cached uint8 dataset at SIZE px and show the patient-grouped split."""
+    from pneumogan.data.images import DEFAULT_MAX_PIXELS
+    from pneumogan.data.prepare import prepare
+    from pneumogan.data.sources import open_source
+    from pneumogan.data.splits import SplitSpec, grouped_split, split_summary
+
+    ds = prepare(open_source(source), size, cache_root=cache_dir, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+                 workers=workers, force=force)
+    meta = ds.meta
+    console.print(f"[bold]Prepared[/bold] {meta['n']} images at {size}px in {ds.root} "
+                  f"(built in {meta['seconds']} s; {meta['converted']} converted)")
+    for item in meta["skipped"]:
+        console.print(f"  skipped {item['path']}: {item['reason']} {item['detail']}".rstrip(), style="yellow")
+    spec = SplitSpec(val_fraction=val_fraction, seed=seed)
+    splits = grouped_split(ds.splits, ds.labels, ds.patient_ids, spec, ds.has_patient_ids)
+    summary = split_summary(splits, ds.labels, ds.patient_ids, tuple(meta["class_names"]))
+    console.print(f"Split (val_fraction={val_fraction}, seed={seed}): {json.dumps(summary['counts'])}")
+    overlap = summary["patient_overlap"]
+    console.print(f"Patients in two splits after the split: {len(overlap)}", style="red" if overlap else "green")
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit 1; no tracebacks for problems the user can fix."""
+    try:
+        app()
+    except PneumoganError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

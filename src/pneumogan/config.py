@@ -1,0 +1,121 @@
+"""One typed configuration for every stage, loaded from YAML with `key.sub=value` overrides.
+
+Every default is documented where it is defined. Unknown keys are errors, so a typo in a config file or an
+override fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pneumogan.data.images import DEFAULT_MAX_PIXELS
+from pneumogan.errors import PneumoganError
+
+DATA_ENV = "PNEUMOGAN_DATA"
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+def default_data_source() -> str:
+    """$PNEUMOGAN_DATA when set, else PneumoniaMNIST at 28 px downloaded by name."""
+    return os.environ.get(DATA_ENV) or "pneumoniamnist:28"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    source: str = Field(default_factory=default_data_source, description="folder, .npz, or pneumoniamnist:SIZE")
+    size: int = Field(64, ge=8, description="side of the square images the models see, in px")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description="refuse images larger than this (w×h)")
+    cache_dir: str | None = Field(None, description="prepared-dataset cache; default $PNEUMOGAN_CACHE_DIR")
+    workers: int = Field(0, ge=0, description="decoding processes; 0 = one per CPU core")
+    subset: float = Field(1.0, gt=0, le=1, description="fraction of each split kept (stratified), for smoke runs")
+
+
+class SplitConfig(_Section):
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="share of the training pool held out for val")
+    seed: int = 0
+    strategy: Literal["auto", "grouped", "source"] = Field(
+        "auto", description="auto: patient-grouped when the source has patient ids, else the source's split"
+    )
+    exclude_test_patients: bool = Field(
+        True, description="drop training images whose patient id also occurs in test (no patient in two splits)"
+    )
+
+
+class AugmentConfig(_Section):
+    """Classic augmentation for classifier training (MONAI transforms); never applied at evaluation."""
+
+    enabled: bool = True
+    # Horizontal flips mirror the heart to the right (dextrocardia): off by default, allowed for comparison.
+    flip_prob: float = Field(0.0, ge=0, le=1)
+    rotate_deg: float = Field(10.0, ge=0, le=180)
+    zoom: float = Field(0.1, ge=0, lt=1, description="scale drawn from [1-zoom, 1+zoom]")
+    shear: float = Field(0.05, ge=0, lt=1)
+    translate: float = Field(0.05, ge=0, lt=1, description="shift as a fraction of the image side")
+    brightness: float = Field(0.1, ge=0, lt=1, description="intensity shift drawn from ±brightness")
+    contrast: float = Field(0.1, ge=0, lt=1, description="intensity scale drawn from 1±contrast")
+    prob: float = Field(0.8, ge=0, le=1, description="probability that the affine part is applied")
+
+
+class Config(_Section):
+    name: str = "default"
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b=value` → (['a', 'b'], value parsed as YAML, so numbers, booleans and lists work)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise PneumoganError(f"override '{text}' must look like section.key=value")
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A path to a YAML file, or the name of a bundled config (`tiny`, `quick`, `full`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = CONFIG_DIR / f"{name_or_path}.yaml"
+    if bundled.is_file():
+        return bundled
+    names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+    raise PneumoganError(f"config '{name_or_path}' not found: give a YAML path or one of: {names}")
+
+
+def load_config(name_or_path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    raw: dict[str, Any] = {}
+    if name_or_path is not None:
+        path = resolve_config_path(name_or_path)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise PneumoganError(f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise PneumoganError(f"{path} must hold a mapping of sections")
+    for item in overrides or []:
+        keys, value = parse_override(item)
+        node = raw
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise PneumoganError(f"override '{item}': '{k}' is not a section")
+        node[keys[-1]] = value
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PneumoganError(f"invalid config: {problems}") from None
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,182 @@
+"""Decode any image a user may hand us (path, bytes, PIL image, array, DICOM) into a grayscale uint8 array.
+
+Every reader in the project (integrity scan, prepare, predict, UI, API) goes through `read_image`, so a
+file is judged the same way everywhere. Unusable files raise `ImageReadError` with a short, stable reason;
+valid radiographs stored in an unusual way (16-bit, RGBA, CMYK, palette) are converted and the conversion
+is recorded in `DecodedImage.notes`.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pneumogan.errors import ImageReadError
+
+#: Default limit on width × height, checked from the header before any pixel is decoded. The largest
+#: Kermany original is about 2,916 × 2,713 (7.9 MP); 50 MP leaves room for full-resolution DICOMs.
+DEFAULT_MAX_PIXELS = 50_000_000
+
+#: File suffixes the folder sources pick up. Anything else in a class folder is reported, not read.
+IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".dcm", ".dicom"})
+
+# Stable reasons, shared by the integrity report, prepare, predict and the API.
+EMPTY = "empty file"
+NOT_IMAGE = "not an image"
+TRUNCATED = "truncated or corrupt image data"
+OVERSIZED = "oversized image"
+MULTI_FRAME = "multi-frame image"
+UNREADABLE = "unreadable file"
+
+ImageInput = str | Path | bytes | Image.Image | np.ndarray
+
+
+@dataclass
+class DecodedImage:
+    """A radiograph as a 2-D uint8 array plus what we learned while decoding it."""
+
+    array: np.ndarray
+    mode: str
+    width: int
+    height: int
+    format: str
+    notes: list[str] = field(default_factory=list)
+
+
+def is_dicom_bytes(head: bytes) -> bool:
+    """DICOM Part 10 files carry the magic 'DICM' after a 128-byte preamble."""
+    return len(head) >= 132 and head[128:132] == b"DICM"
+
+
+def read_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "") -> DecodedImage:
+    """Decode `src` into a grayscale uint8 radiograph, or raise `ImageReadError` saying why not.
+
+    `name` is the original file name when `src` is bytes (an upload); its suffix helps spot DICOM.
+    """
+    if isinstance(src, np.ndarray):
+        return _from_array(src)
+    if isinstance(src, Image.Image):
+        return _from_pil(src, max_pixels)
+    data = _read_bytes(src)
+    if not data:
+        raise ImageReadError(EMPTY, "0 bytes")
+    suffix = Path(src if isinstance(src, str | Path) else name).suffix.lower()
+    if is_dicom_bytes(data[:132]) or suffix in {".dcm", ".dicom"}:
+        from pneumogan.data.dicom import read_dicom  # pydicom is only imported when a DICOM shows up
+
+        return read_dicom(data, max_pixels=max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(OVERSIZED, str(exc)) from None
+    except UnidentifiedImageError:
+        raise ImageReadError(NOT_IMAGE, "no known image format (is it a text or other file?)") from None
+    except Exception as exc:  # PIL raises many types on hostile headers
+        raise ImageReadError(UNREADABLE, f"{type(exc).__name__}: {exc}") from None
+    return _from_pil(im, max_pixels)
+
+
+def _read_bytes(src: str | Path | bytes) -> bytes:
+    if isinstance(src, bytes):
+        return src
+    path = Path(src)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(UNREADABLE, f"no such file: {path}") from None
+    except OSError as exc:
+        raise ImageReadError(UNREADABLE, f"{exc.strerror or exc}") from None
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageReadError(
+            OVERSIZED, f"{width}×{height} = {width * height:,} px exceeds the limit of {max_pixels:,} px"
+        )
+
+
+def _from_pil(im: Image.Image, max_pixels: int) -> DecodedImage:
+    width, height = im.size
+    mode, fmt = im.mode, (im.format or "")
+    _check_pixels(width, height, max_pixels)  # header only: nothing decoded yet
+    if getattr(im, "n_frames", 1) > 1:
+        raise ImageReadError(MULTI_FRAME, f"{im.n_frames} frames ({fmt}); expected a single radiograph")
+    try:
+        im.load()
+    except Exception as exc:
+        raise ImageReadError(TRUNCATED, f"{type(exc).__name__}: {exc}") from None
+    notes: list[str] = []
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # broken EXIF must not cost us an otherwise valid image
+        notes.append("EXIF orientation ignored (unreadable)")
+    array = _pil_to_gray(im, notes)
+    return DecodedImage(array=array, mode=mode, width=width, height=height, format=fmt, notes=notes)
+
+
+def _pil_to_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
+    mode = im.mode
+    if mode == "L":
+        return np.asarray(im, dtype=np.uint8).copy()
+    if mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
+        notes.append(f"{mode} high-bit-depth image scaled to 8-bit (min–max)")
+        return scale_to_uint8(np.asarray(im, dtype=np.float64))
+    if mode in {"RGBA", "LA", "PA"} or (mode == "P" and "transparency" in im.info):
+        notes.append(f"{mode}: alpha channel dropped")
+        im = im.convert("RGBA").convert("RGB")
+    elif mode == "CMYK":
+        notes.append("CMYK converted to grayscale")
+    elif mode not in {"RGB", "1", "P", "YCbCr"}:
+        notes.append(f"{mode} converted to grayscale")
+    return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+
+
+def scale_to_uint8(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """Map `values` linearly from [low, high] (default: their min and max) to 0..255."""
+    values = np.asarray(values, dtype=np.float64)
+    low = float(np.min(values)) if low is None else low
+    high = float(np.max(values)) if high is None else high
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    scaled = (np.clip(values, low, high) - low) * (255.0 / (high - low))
+    return np.rint(scaled).astype(np.uint8)
+
+
+def _from_array(array: np.ndarray) -> DecodedImage:
+    notes: list[str] = []
+    arr = np.asarray(array)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        notes.append("colour array averaged to grayscale")
+        arr = arr[..., :3].mean(axis=-1)
+    elif arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise ImageReadError(NOT_IMAGE, f"array of shape {array.shape} is not a 2-D image")
+    if arr.dtype != np.uint8:
+        notes.append(f"{arr.dtype} array scaled to 8-bit (min–max)")
+        arr = scale_to_uint8(arr)
+    return DecodedImage(
+        array=np.ascontiguousarray(arr), mode=str(array.dtype), width=arr.shape[1], height=arr.shape[0],
+        format="array", notes=notes,
+    )
+
+
+def square_resize(array: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop to a square, then resize to `size`×`size` (the MedMNIST recipe).
+
+    Bicubic in PIL filters with a kernel scaled to the reduction factor, so downsampling is anti-aliased.
+    """
+    h, w = array.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    crop = array[top : top + side, left : left + side]
+    if side == size:
+        return np.ascontiguousarray(crop)
+    return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
