@@ -74,11 +74,19 @@ def data_prepare(
     from pneumogan.data.sources import open_source
     from pneumogan.data.splits import SplitSpec, grouped_split, split_summary
 
-    ds = prepare(open_source(source), size, cache_root=cache_dir, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
-                 workers=workers, force=force)
+    ds = prepare(
+        open_source(source),
+        size,
+        cache_root=cache_dir,
+        max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+        workers=workers,
+        force=force,
+    )
     meta = ds.meta
-    console.print(f"[bold]Prepared[/bold] {meta['n']} images at {size}px in {ds.root} "
-                  f"(built in {meta['seconds']} s; {meta['converted']} converted)")
+    console.print(
+        f"[bold]Prepared[/bold] {meta['n']} images at {size}px in {ds.root} "
+        f"(built in {meta['seconds']} s; {meta['converted']} converted)"
+    )
     for item in meta["skipped"]:
         console.print(f"  skipped {item['path']}: {item['reason']} {item['detail']}".rstrip(), style="yellow")
     spec = SplitSpec(val_fraction=val_fraction, seed=seed)

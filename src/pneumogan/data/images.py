@@ -163,8 +163,12 @@ def _from_array(array: np.ndarray) -> DecodedImage:
         notes.append(f"{arr.dtype} array scaled to 8-bit (min–max)")
         arr = scale_to_uint8(arr)
     return DecodedImage(
-        array=np.ascontiguousarray(arr), mode=str(array.dtype), width=arr.shape[1], height=arr.shape[0],
-        format="array", notes=notes,
+        array=np.ascontiguousarray(arr),
+        mode=str(array.dtype),
+        width=arr.shape[1],
+        height=arr.shape[0],
+        format="array",
+        notes=notes,
     )
 
 

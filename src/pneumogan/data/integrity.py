@@ -52,9 +52,14 @@ def check_source(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, workers: 
     for digest, entries in by_hash.items():
         if len(entries) > 1:
             splits = sorted({s for _, s in entries})
-            duplicates.append({
-                "md5": digest, "paths": [p for p, _ in entries], "splits": splits, "cross_split": len(splits) > 1,
-            })
+            duplicates.append(
+                {
+                    "md5": digest,
+                    "paths": [p for p, _ in entries],
+                    "splits": splits,
+                    "cross_split": len(splits) > 1,
+                }
+            )
     duplicates.sort(key=lambda d: (not d["cross_split"], d["paths"][0]))
     overlap = [
         {"patient_id": pid, "splits": sorted(splits)} for pid, splits in sorted(patients.items()) if len(splits) > 1
@@ -66,8 +71,9 @@ def check_source(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, workers: 
         "total": n_files,
         "usable": sum(sum(c.values()) for c in counts.values()),
         "counts": {s: dict(counts[s]) for s in SPLITS if s in counts},
-        "counts_3class": {s: {c: counts3[s][c] for c in (*THREE_CLASSES, "UNKNOWN") if counts3[s][c]}
-                          for s in SPLITS if s in counts3},
+        "counts_3class": {
+            s: {c: counts3[s][c] for c in (*THREE_CLASSES, "UNKNOWN") if counts3[s][c]} for s in SPLITS if s in counts3
+        },
         "provenance": dict(provenance),
         "sizes": dict(sizes.most_common()),
         "size_range": _size_range(widths_heights),
@@ -99,10 +105,12 @@ def print_report(report: dict[str, Any], console: Any | None = None, max_rows: i
     root = report["source"].rstrip("/") + "/"
 
     def rel(path: str) -> str:  # paths relative to the source keep the tables readable
-        return path[len(root):] if path.startswith(root) else path
+        return path[len(root) :] if path.startswith(root) else path
 
-    console.print(f"[bold]Data check[/bold] {report['source']}: {report['total']} files, "
-                  f"{report['usable']} usable, {len(report['bad'])} bad")
+    console.print(
+        f"[bold]Data check[/bold] {report['source']}: {report['total']} files, "
+        f"{report['usable']} usable, {len(report['bad'])} bad"
+    )
     table = Table(title="Images per split and class")
     classes = sorted({c for split in report["counts"].values() for c in split})
     for col in ["split", *classes, "total", "patients"]:
@@ -112,35 +120,57 @@ def print_report(report: dict[str, Any], console: Any | None = None, max_rows: i
         table.add_row(split, *(str(row.get(c, 0)) for c in classes), str(sum(row.values())), n_pat)
     console.print(table)
     if any(report["counts_3class"].values()):
-        console.print("3-class: " + "; ".join(
-            f"{s}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for s, c in report["counts_3class"].items()
-        ))
+        console.print(
+            "3-class: "
+            + "; ".join(
+                f"{s}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for s, c in report["counts_3class"].items()
+            )
+        )
     sizes = list(report["sizes"].items())
-    console.print(f"Sizes ({len(sizes)} distinct): " + ", ".join(f"{k}×{v}" for k, v in sizes[:8])
-                  + (" …" if len(sizes) > 8 else ""))
+    console.print(
+        f"Sizes ({len(sizes)} distinct): "
+        + ", ".join(f"{k}×{v}" for k, v in sizes[:8])
+        + (" …" if len(sizes) > 8 else "")
+    )
     console.print("Modes: " + ", ".join(f"{k} ×{v}" for k, v in report["modes"].items()))
-    _rows(console, "Bad files", ["path", "reason", "detail"],
-          [[rel(b["path"]), b["reason"], b["detail"]] for b in report["bad"]], max_rows, style="red")
-    _rows(console, "Converted on load", ["path", "conversion"],
-          [[rel(c["path"]), "; ".join(c["notes"])] for c in report["converted"]], max_rows, style="yellow")
+    _rows(
+        console,
+        "Bad files",
+        ["path", "reason", "detail"],
+        [[rel(b["path"]), b["reason"], b["detail"]] for b in report["bad"]],
+        max_rows,
+        style="red",
+    )
+    _rows(
+        console,
+        "Converted on load",
+        ["path", "conversion"],
+        [[rel(c["path"]), "; ".join(c["notes"])] for c in report["converted"]],
+        max_rows,
+        style="yellow",
+    )
     dups = report["duplicates"]
-    _rows(console, f"Exact duplicates ({len(dups)} groups, {report['cross_split_duplicates']} across splits)",
-          ["files", "splits", "leak"],
-          [[", ".join(rel(p) for p in d["paths"]), ",".join(d["splits"]), "LEAK" if d["cross_split"] else ""]
-           for d in dups],
-          max_rows, style="yellow")
+    _rows(
+        console,
+        f"Exact duplicates ({len(dups)} groups, {report['cross_split_duplicates']} across splits)",
+        ["files", "splits", "leak"],
+        [
+            [", ".join(rel(p) for p in d["paths"]), ",".join(d["splits"]), "LEAK" if d["cross_split"] else ""]
+            for d in dups
+        ],
+        max_rows,
+        style="yellow",
+    )
     if not report["has_patient_ids"]:
         console.print("Patient ids: not available for this source; patient overlap cannot be checked.")
     else:
         ov = report["patient_overlap"]
         pairs = Counter("/".join(o["splits"]) for o in ov)
         msg = ", ".join(f"{n} in {k}" for k, n in pairs.items()) or "none"
-        console.print(f"Patients in more than one split: {len(ov)} ({msg})",
-                      style="red" if ov else "green")
+        console.print(f"Patients in more than one split: {len(ov)} ({msg})", style="red" if ov else "green")
 
 
-def _rows(console: Any, title: str, columns: list[str], rows: list[list[str]], max_rows: int,
-          style: str = "") -> None:
+def _rows(console: Any, title: str, columns: list[str], rows: list[list[str]], max_rows: int, style: str = "") -> None:
     from rich.table import Table
 
     if not rows:

@@ -116,8 +116,11 @@ def prepare(
     keep = np.zeros(len(records), dtype=bool)
     skipped = [{"path": s.path, "reason": s.reason, "detail": ""} for s in source.stray_files()]
     converted = 0
-    for i, res in enumerate(scan_records(source, records, size=size, max_pixels=max_pixels, workers=workers,
-                                         description=f"preparing {size}px")):
+    for i, res in enumerate(
+        scan_records(
+            source, records, size=size, max_pixels=max_pixels, workers=workers, description=f"preparing {size}px"
+        )
+    ):
         if res.ok and res.array is not None:
             images[i] = res.array
             keep[i] = True
@@ -146,8 +149,10 @@ def prepare(
         "class_names": list(BINARY_CLASSES),
         "has_patient_ids": source.has_patient_ids,
         "n": len(kept),
-        "counts": {s: {c: int(np.sum((dataset.splits == s) & (dataset.labels == k)))
-                       for k, c in enumerate(BINARY_CLASSES)} for s in sorted(set(dataset.splits))},
+        "counts": {
+            s: {c: int(np.sum((dataset.splits == s) & (dataset.labels == k))) for k, c in enumerate(BINARY_CLASSES)}
+            for s in sorted(set(dataset.splits))
+        },
         "converted": converted,
         "skipped": skipped,
         "seconds": round(time.perf_counter() - start, 2),

@@ -6,7 +6,6 @@ Sources: a Kaggle "Chest X-Ray Images (Pneumonia)" folder (or a synthetic set in
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from pneumogan.data import labels as lab
-from pneumogan.data.images import IMAGE_SUFFIXES, DEFAULT_MAX_PIXELS, DecodedImage, read_image
+from pneumogan.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DecodedImage, read_image
 from pneumogan.data.medmnist import fetch_pneumoniamnist, md5_of
 from pneumogan.errors import PneumoganError
 
@@ -164,8 +163,9 @@ class NpzSource:
                 continue
             for i, y in enumerate(np.asarray(self.arrays[key]).reshape(-1)):
                 label = int(y)
-                out.append(Record(f"{self.path}#{split}/{i}", split, label, 0 if label == 0 else lab.UNKNOWN,
-                                  f"{split}-{i}"))
+                out.append(
+                    Record(f"{self.path}#{split}/{i}", split, label, 0 if label == 0 else lab.UNKNOWN, f"{split}-{i}")
+                )
         if not out:
             raise PneumoganError(f"{self.path} holds no '<split>_labels' arrays; is it a MedMNIST file?")
         return out

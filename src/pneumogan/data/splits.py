@@ -83,17 +83,16 @@ def grouped_split(
     return out
 
 
-def split_summary(splits: np.ndarray, labels: np.ndarray, patient_ids: np.ndarray,
-                  class_names: tuple[str, ...]) -> dict:
+def split_summary(
+    splits: np.ndarray, labels: np.ndarray, patient_ids: np.ndarray, class_names: tuple[str, ...]
+) -> dict:
     """Counts per split and class, patients per split, and the (hopefully empty) patient overlap."""
     splits = np.asarray(splits).astype(str)
     summary: dict = {"counts": {}, "patients": {}}
     owners: dict[str, set[str]] = defaultdict(set)
     for split in sorted(set(splits)):
         mask = splits == split
-        summary["counts"][split] = {
-            name: int(np.sum(labels[mask] == k)) for k, name in enumerate(class_names)
-        }
+        summary["counts"][split] = {name: int(np.sum(labels[mask] == k)) for k, name in enumerate(class_names)}
         pids = set(np.asarray(patient_ids)[mask].astype(str))
         summary["patients"][split] = len(pids)
         if split != EXCLUDED:

@@ -27,16 +27,18 @@ def build_train_transform(cfg: AugmentConfig, size: int):
     if cfg.flip_prob > 0:
         steps.append(RandFlip(prob=cfg.flip_prob, spatial_axis=1))  # axis 1 of (H, W): left-right
     if any((cfg.rotate_deg, cfg.zoom, cfg.shear, cfg.translate)):
-        steps.append(RandAffine(
-            prob=cfg.prob,
-            rotate_range=math.radians(cfg.rotate_deg),
-            scale_range=(cfg.zoom, cfg.zoom),
-            shear_range=(cfg.shear, cfg.shear),
-            translate_range=(cfg.translate * size, cfg.translate * size),
-            padding_mode="border",  # repeat the edge instead of inventing black borders
-            spatial_size=(size, size),
-            cache_grid=True,
-        ))
+        steps.append(
+            RandAffine(
+                prob=cfg.prob,
+                rotate_range=math.radians(cfg.rotate_deg),
+                scale_range=(cfg.zoom, cfg.zoom),
+                shear_range=(cfg.shear, cfg.shear),
+                translate_range=(cfg.translate * size, cfg.translate * size),
+                padding_mode="border",  # repeat the edge instead of inventing black borders
+                spatial_size=(size, size),
+                cache_grid=True,
+            )
+        )
     if cfg.contrast > 0:
         steps.append(RandScaleIntensityFixedMean(prob=cfg.prob, factors=cfg.contrast))
     if cfg.brightness > 0:
