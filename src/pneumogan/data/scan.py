@@ -20,6 +20,9 @@ from pneumogan.data.sources import KaggleFolderSource, Record, Source
 from pneumogan.errors import ImageReadError
 from pneumogan.progress import track
 
+#: Below this many files a process pool costs more to start than it saves.
+PARALLEL_MIN_RECORDS = 64
+
 
 @dataclass
 class ScanResult:
@@ -81,7 +84,7 @@ def scan_records(
     """Yield one `ScanResult` per record, in order. `workers=0` picks one per CPU core."""
     records = source.records() if records is None else records
     workers = workers or default_workers()
-    if isinstance(source, KaggleFolderSource) and workers > 1 and len(records) > 64:
+    if isinstance(source, KaggleFolderSource) and workers > 1 and len(records) > PARALLEL_MIN_RECORDS:
         jobs = [(r.path, size, max_pixels) for r in records]
         with mp.get_context("spawn").Pool(workers) as pool:
             results = pool.imap(_examine_path, jobs, chunksize=32)

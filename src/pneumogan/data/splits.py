@@ -100,3 +100,20 @@ def split_summary(
                 owners[pid].add(split)
     summary["patient_overlap"] = sorted(pid for pid, s in owners.items() if len(s) > 1)
     return summary
+
+
+def stratified_subset(splits: np.ndarray, labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded subset keeping `fraction` of every (split, class) group (at least 1 each)."""
+    if not 0.0 < fraction <= 1.0:
+        raise PneumoganError(f"subset fraction must be in (0, 1], got {fraction}")
+    if fraction == 1.0:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep: list[np.ndarray] = []
+    splits = np.asarray(splits).astype(str)
+    for split in sorted(set(splits)):
+        for label in sorted(set(np.asarray(labels)[splits == split].tolist())):
+            group = np.flatnonzero((splits == split) & (labels == label))
+            n = max(1, round(fraction * len(group)))
+            keep.append(rng.choice(group, size=n, replace=False))
+    return np.sort(np.concatenate(keep))

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+KAGGLE_224 = SHARED_DATA / "chest_xray_224"
+MNIST_28 = SHARED_DATA / "pneumoniamnist.npz"
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Never write into the user's real cache from tests; every test starts with an empty one."""
+    cache = tmp_path / "pneumogan-cache"
+    monkeypatch.setenv("PNEUMOGAN_CACHE_DIR", str(cache))
+    monkeypatch.delenv("PNEUMOGAN_MEDMNIST_URL", raising=False)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def kaggle_224() -> Path:
+    if not KAGGLE_224.is_dir():
+        pytest.skip(f"real data not found at {KAGGLE_224} (clone the repo next to ../shared)")
+    return KAGGLE_224
+
+
+@pytest.fixture(scope="session")
+def mnist_28() -> Path:
+    if not MNIST_28.is_file():
+        pytest.skip(f"real PneumoniaMNIST npz not found at {MNIST_28}")
+    return MNIST_28
