@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect and prepare datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+classify_app = typer.Typer(help="Train and evaluate classifiers.", no_args_is_help=True)
+app.add_typer(classify_app, name="classify")
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # one error line, never hard-wrapped
@@ -95,6 +97,92 @@ def data_prepare(
     console.print(f"Split (val_fraction={val_fraction}, seed={seed}): {json.dumps(summary['counts'])}")
     overlap = summary["patient_overlap"]
     console.print(f"Patients in two splits after the split: {len(overlap)}", style="red" if overlap else "green")
+
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="YAML file or bundled name (tiny, quick, full)")]
+Overrides = Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")]
+
+
+@classify_app.command("train", context_settings={"allow_extra_args": False})
+def classify_train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for the checkpoint and history")],
+    config: ConfigOpt = None,
+    overrides: Overrides = None,
+    resume: Annotated[bool, typer.Option(help="continue from out/last_state.pt when present")] = True,
+) -> None:
+    """Train a classifier; model selection and the decision threshold use the patient-grouped val split."""
+    from pneumogan.classify.train import train
+    from pneumogan.config import dump_config, load_config
+    from pneumogan.runs import atomic_write_text
+
+    cfg = load_config(config, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", dump_config(cfg))
+    train(cfg, out, resume=resume, log=console.print)
+
+
+@classify_app.command("evaluate")
+def classify_evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder (model.safetensors + meta.json)")],
+    split: Annotated[str, typer.Option(help="train, val or test")] = "test",
+    json_path: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
+    out: Annotated[Path | None, typer.Option(help="folder for plots (default CHECKPOINT/eval_SPLIT)")] = None,
+    data: Annotated[str | None, typer.Option(help="data source, when it moved since training")] = None,
+) -> None:
+    """Metrics with 95 % bootstrap CIs at the stored val-chosen threshold, and plots."""
+    from pneumogan.classify.evaluate import evaluate_checkpoint
+    from pneumogan.runs import atomic_write_json
+
+    res = evaluate_checkpoint(checkpoint, split, out, data_source=data)
+    ci = res["ci"]
+    console.print(f"[bold]{res['arch']}[/bold] on {split} (n={res['n']}, threshold {res['threshold']:.4f} from val)")
+    for key in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "brier", "ece"):
+        lo, hi = ci.get(key, [float("nan")] * 2)
+        console.print(f"  {key:12s} {res[key]:.4f}  [{lo:.4f}, {hi:.4f}]")
+    console.print(f"  confusion [[TN, FP], [FN, TP]] = {res['confusion_matrix']}")
+    half = res["at_0.5"]
+    console.print(
+        f"  at threshold 0.5: accuracy {half['accuracy']:.4f}, sensitivity {half['recall']:.4f}, "
+        f"specificity {half['specificity']:.4f}"
+    )
+    if "warning" in res:
+        console.print(f"warning: {res['warning']}", style="yellow")
+    if json_path:
+        atomic_write_json(json_path, res)
+
+
+@app.command()
+def predict(
+    checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint folder")],
+    paths: Annotated[list[Path], typer.Argument(help="image files and folders (PNG/JPEG/DICOM)")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write results to FILE.csv or FILE.json")] = None,
+) -> None:
+    """Predict files and folders; unreadable files are listed with their reason. Research use only."""
+    import csv
+    import io
+
+    from pneumogan.classify.predict import predict_files
+    from pneumogan.runs import atomic_write_json, atomic_write_text
+
+    res = predict_files(checkpoint, [str(p) for p in paths])
+    rows, bad = res["predictions"], res["bad"]
+    for row in rows:
+        console.print(f"{row['file']}: {row['label']} (P(pneumonia) {row['p_pneumonia']:.3f})")
+    for item in bad:
+        err_console.print(f"{item['file']}: [red]{item['reason']}[/red] {item['detail']}")
+    console.print(f"{len(rows)} predicted, {len(bad)} unreadable. Research software, not a medical device.")
+    if out and out.suffix.lower() == ".json":
+        atomic_write_json(out, res)
+    elif out:
+        fields = ["file", *[k for k in (rows[0] if rows else {}) if k != "file"], "error"]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        writer.writerows({"file": b["file"], "error": f"{b['reason']}: {b['detail']}"} for b in bad)
+        atomic_write_text(out, buf.getvalue())
+    if not rows:
+        raise typer.Exit(1)
 
 
 def main() -> None:

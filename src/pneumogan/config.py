@@ -36,6 +36,10 @@ class DataConfig(_Section):
     cache_dir: str | None = Field(None, description="prepared-dataset cache; default $PNEUMOGAN_CACHE_DIR")
     workers: int = Field(0, ge=0, description="decoding processes; 0 = one per CPU core")
     subset: float = Field(1.0, gt=0, le=1, description="fraction of each split kept (stratified), for smoke runs")
+    train_real: bool = Field(True, description="use the real training split (false: synthetic-only training)")
+    extra_train: list[str] = Field(
+        default_factory=list, description="more training sources, e.g. synthetic sets from `gan sample`"
+    )
 
 
 class SplitConfig(_Section):
@@ -64,12 +68,41 @@ class AugmentConfig(_Section):
     prob: float = Field(0.8, ge=0, le=1, description="probability that the affine part is applied")
 
 
+class ClassifyConfig(_Section):
+    """Classifier training. Model selection and early stopping use the patient-grouped val split only."""
+
+    arch: str = Field("simple_cnn", description="simple_cnn | vgg16 | vgg16_bn | densenet121 | resnet18")
+    pretrained: bool = Field(False, description="start from torchvision ImageNet weights (torch hub cache)")
+    num_classes: Literal[2, 3] = Field(2, description="2: NORMAL/PNEUMONIA; 3: NORMAL/BACTERIAL/VIRAL")
+    epochs: int = Field(15, ge=1, description="total epochs, including stage 1 of fine-tuning")
+    stage1_epochs: int = Field(0, ge=0, description="two-stage fine-tuning: epochs with a frozen backbone first")
+    finetune_lr_scale: float = Field(0.1, gt=0, description="stage 2: last blocks learn at lr × this")
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    schedule: Literal["cosine", "step", "none"] = "cosine"
+    step_size: int = Field(5, ge=1, description="step schedule: epochs between decays")
+    gamma: float = Field(0.1, gt=0, le=1, description="step schedule: decay factor")
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    balance: Literal["class_weights", "sampler", "none"] = Field(
+        "class_weights", description="class-weighted loss, a balanced sampler, or neither"
+    )
+    patience: int = Field(5, ge=1, description="early stopping: epochs without a better val ROC-AUC")
+    threshold: Literal["youden", "sensitivity"] = Field("youden", description="how val picks the threshold")
+    target_sensitivity: float = Field(0.95, gt=0, lt=1)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    amp: bool = Field(True, description="bf16 autocast on CUDA; ignored on CPU")
+    workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    bootstrap: int = Field(1000, ge=50, description="bootstrap resamples for 95 % CIs")
+
+
 class Config(_Section):
     name: str = "default"
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

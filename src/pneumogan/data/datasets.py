@@ -13,6 +13,13 @@ import torch
 from torch.utils.data import Dataset
 
 
+def normalise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8-range or [0, 1] pixels → model input. Training, evaluation and predict all call this."""
+    if x.dtype == torch.uint8:
+        x = x.float().div_(255.0)
+    return (x - mean) / std
+
+
 class ImageDataset(Dataset):
     def __init__(
         self,
@@ -45,5 +52,4 @@ class ImageDataset(Dataset):
             self.transform.set_random_state(seed=state)
             x = self.transform(x)
             x = x.as_tensor() if hasattr(x, "as_tensor") else torch.as_tensor(x)  # drop MONAI metadata
-        x = (x - self.mean) / self.std
-        return x, int(self.labels[index])
+        return normalise(x, self.mean, self.std), int(self.labels[index])

@@ -184,3 +184,8 @@ def square_resize(array: np.ndarray, size: int) -> np.ndarray:
     if side == size:
         return np.ascontiguousarray(crop)
     return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+def load_for_model(src: ImageInput, size: int, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "") -> np.ndarray:
+    """The one preprocessing path from any input to the (size, size) uint8 array that models see."""
+    return square_resize(read_image(src, max_pixels=max_pixels, name=name).array, size)

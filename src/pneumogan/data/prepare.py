@@ -161,3 +161,16 @@ def prepare(
     with atomic_directory(final) as tmp:
         dataset.save(tmp)
     return PreparedDataset.load(final)
+
+
+def concat(datasets: list[PreparedDataset]) -> PreparedDataset:
+    """Rows of several prepared datasets of the same image size, in order (e.g. real + synthetic)."""
+    datasets = [d for d in datasets if len(d)]
+    if not datasets:
+        raise PneumoganError("nothing to concatenate: every dataset is empty")
+    sizes = {d.size for d in datasets}
+    if len(sizes) > 1:
+        raise PneumoganError(f"cannot mix image sizes {sorted(sizes)}; prepare every source at one size")
+    cols = {c: np.concatenate([getattr(d, c) for d in datasets]) for c in _COLUMNS}
+    images = np.concatenate([np.asarray(d.images) for d in datasets])
+    return PreparedDataset(images=images, meta=datasets[0].meta, root=None, **cols)

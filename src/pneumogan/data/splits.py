@@ -90,10 +90,10 @@ def split_summary(
     splits = np.asarray(splits).astype(str)
     summary: dict = {"counts": {}, "patients": {}}
     owners: dict[str, set[str]] = defaultdict(set)
-    for split in sorted(set(splits)):
+    for split in sorted(set(splits.tolist())):
         mask = splits == split
         summary["counts"][split] = {name: int(np.sum(labels[mask] == k)) for k, name in enumerate(class_names)}
-        pids = set(np.asarray(patient_ids)[mask].astype(str))
+        pids = set(np.asarray(patient_ids)[mask].astype(str).tolist())
         summary["patients"][split] = len(pids)
         if split != EXCLUDED:
             for pid in pids:

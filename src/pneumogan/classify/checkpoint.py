@@ -1,0 +1,62 @@
+"""Classifier checkpoints: `model.safetensors` (weights only) + `meta.json` (everything needed to use them)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pneumogan.errors import PneumoganError
+from pneumogan.runs import atomic_write_json
+
+WEIGHTS = "model.safetensors"
+META = "meta.json"
+
+
+def package_versions() -> dict[str, str]:
+    import monai
+    import numpy
+
+    from pneumogan import __version__
+
+    return {"pneumogan": __version__, "torch": torch.__version__, "monai": monai.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}  # fmt: skip
+
+
+def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = directory / f".{WEIGHTS}.tmp"
+    save_file(state, str(tmp))
+    tmp.replace(directory / WEIGHTS)
+    atomic_write_json(directory / META, {**meta, "versions": package_versions()})
+    return directory
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / META
+    if not path.is_file():
+        raise PneumoganError(f"{directory} is not a classifier checkpoint (no {META})")
+    return json.loads(path.read_text())
+
+
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the architecture named in meta.json and load its safetensors weights (never pickles)."""
+    from safetensors.torch import load_file
+
+    from pneumogan.classify.models import build
+
+    directory = Path(directory)
+    meta = read_meta(directory)
+    if not (directory / WEIGHTS).is_file():
+        raise PneumoganError(f"{directory} has no {WEIGHTS}")
+    model = build(meta["arch"], num_classes=meta["num_classes"], in_channels=meta.get("in_channels", 1))
+    model.load_state_dict(load_file(str(directory / WEIGHTS)))
+    return model.to(device).eval(), meta

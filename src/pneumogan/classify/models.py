@@ -1,0 +1,166 @@
+"""Classifier registry: `build(name, num_classes, in_channels=1, ...)` for every supported architecture.
+
+| name        | source                 | minimum input | notes                                        |
+|-------------|------------------------|---------------|----------------------------------------------|
+| simple_cnn  | here                   | 16 px         | 4 × (conv-BN-ReLU ×2, max-pool), GAP, dropout |
+| vgg16       | here (torchvision keys)| 32 px         | `batch_norm=True` for the BN variant         |
+| densenet121 | monai.networks.nets    | 32 px         | ImageNet transfer with key mapping           |
+| resnet18    | monai.networks.nets    | 32 px         | torchvision-compatible key names             |
+
+Every model takes (B, in_channels, H, W) and returns logits (B, num_classes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pneumogan.errors import PneumoganError
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    builder: Callable[..., nn.Module]
+    min_size: int
+    head: tuple[str, ...]  # parameter-name prefixes of the classification head
+    first_conv: str  # weight of the first convolution (folded from RGB for 1-channel input)
+    last_blocks: tuple[str, ...]  # prefixes unfrozen in stage 2 of fine-tuning
+    pretrained_file: str | None = None  # torchvision ImageNet weights file name
+
+
+def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class SimpleCNN(nn.Module):
+    """A compact conv-BN-ReLU-pool network in the spirit of the seeds' custom CNN."""
+
+    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 32, dropout: float = 0.3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for k in range(4):
+            cout = width * 2**k
+            layers += [*_conv_bn(cin, cout), *_conv_bn(cout, cout), nn.MaxPool2d(2)]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.features(x)))
+
+
+_VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+class VGG16(nn.Module):
+    """VGG16 (configuration D) with torchvision's parameter names, so ImageNet weights load directly."""
+
+    def __init__(
+        self, num_classes: int = 2, in_channels: int = 1, batch_norm: bool = False, dropout: float = 0.5
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for v in _VGG16:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+                continue
+            layers.append(nn.Conv2d(cin, int(v), 3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(int(v)))
+            layers.append(nn.ReLU(inplace=True))
+            cin = int(v)
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(4096, num_classes),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def _densenet121(num_classes: int, in_channels: int, dropout: float = 0.0) -> nn.Module:
+    from monai.networks.nets import DenseNet121
+
+    return DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_classes, dropout_prob=dropout)
+
+
+def _resnet18(num_classes: int, in_channels: int) -> nn.Module:
+    from monai.networks.nets import ResNet
+
+    # conv1 7×7 stride 2 and a max-pool, as in torchvision, so ImageNet weights fit.
+    return ResNet(
+        block="basic", layers=[2, 2, 2, 2], block_inplanes=[64, 128, 256, 512], spatial_dims=2,
+        n_input_channels=in_channels, conv1_t_size=7, conv1_t_stride=2, num_classes=num_classes,
+        bias_downsample=False,
+    )  # fmt: skip
+
+
+REGISTRY: dict[str, ArchInfo] = {
+    "simple_cnn": ArchInfo(
+        SimpleCNN,
+        16,
+        ("classifier.",),
+        "features.0.weight",
+        ("features.21.", "features.22.", "features.24.", "features.25.", "classifier."),
+    ),
+    "vgg16": ArchInfo(
+        VGG16,
+        32,
+        ("classifier.6.",),
+        "features.0.weight",
+        ("features.24.", "features.26.", "features.28.", "classifier."),
+        "vgg16-397923af.pth",
+    ),
+    "vgg16_bn": ArchInfo(
+        lambda **kw: VGG16(batch_norm=True, **kw),
+        32,
+        ("classifier.6.",),
+        "features.0.weight",
+        ("features.34.", "features.35.", "features.37.", "features.38.", "features.40.", "features.41.", "classifier."),
+        "vgg16_bn-6c64b313.pth",
+    ),
+    "densenet121": ArchInfo(
+        _densenet121,
+        32,
+        ("class_layers.",),
+        "features.conv0.weight",
+        ("features.denseblock4", "features.norm5", "class_layers."),
+        "densenet121-a639ec97.pth",
+    ),
+    "resnet18": ArchInfo(_resnet18, 32, ("fc.",), "conv1.weight", ("layer4.", "fc."), "resnet18-f37072fd.pth"),
+}
+
+
+def names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def info(name: str) -> ArchInfo:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise PneumoganError(f"unknown architecture '{name}'; choose one of: {', '.join(names())}") from None
+
+
+def build(
+    name: str, num_classes: int = 2, in_channels: int = 1, pretrained: bool = False, image_size: int | None = None
+) -> nn.Module:
+    """Build `name`; with `pretrained`, load torchvision ImageNet weights and fold conv1 to `in_channels`."""
+    arch = info(name)
+    if image_size is not None and image_size < arch.min_size:
+        raise PneumoganError(f"{name} needs images of at least {arch.min_size} px, got {image_size}")
+    model = arch.builder(num_classes=num_classes, in_channels=in_channels)
+    if pretrained:
+        from pneumogan.classify.pretrained import load_imagenet_weights
+
+        load_imagenet_weights(model, name, in_channels)
+    return model

@@ -1,0 +1,273 @@
+"""Classifier training: seeded, resumable, model selection on the patient-grouped val split.
+
+Outputs in `out/`: `model.safetensors` + `meta.json` (the best epoch by val ROC-AUC, with the val-chosen
+decision threshold), `history.csv`/`history.json`, `curves.png`, and `last_state.pt` for resuming.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from pneumogan.classify import models
+from pneumogan.classify.checkpoint import save_checkpoint
+from pneumogan.config import Config, dump_config
+from pneumogan.data.datasets import ImageDataset, normalise
+from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES
+from pneumogan.data.loading import load_splits
+from pneumogan.data.prepare import PreparedDataset
+from pneumogan.data.transforms import build_train_transform
+from pneumogan.evaluate.metrics import binary_metrics, choose_threshold
+from pneumogan.runs import atomic_write_json, atomic_write_text
+
+IMAGENET_GRAY = (0.449, 0.226)  # mean and std of ImageNet's RGB statistics averaged to one channel
+STATE = "last_state.pt"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def targets(ds: PreparedDataset, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels for the task and the mask of rows that have one (3-class needs a known subtype)."""
+    if num_classes == 2:
+        return ds.labels.astype(np.int64), np.ones(len(ds), bool)
+    return ds.labels3.astype(np.int64), ds.labels3 >= 0
+
+
+def class_names(num_classes: int) -> list[str]:
+    return list(BINARY_CLASSES if num_classes == 2 else THREE_CLASSES)
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device, batch_size: int = 256
+) -> np.ndarray:
+    """Softmax probabilities (N, C) for uint8 images (N, S, S)."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.asarray(images[start : start + batch_size], dtype=np.uint8))[:, None]
+        logits = model(normalise(x, mean, std).to(device))
+        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def positive_score(proba: np.ndarray) -> np.ndarray:
+    """P(pneumonia): 1 − P(NORMAL), for binary and 3-class models alike."""
+    return 1.0 - proba[:, 0]
+
+
+def _lr_factor(cfg, epoch: int) -> float:
+    c = cfg.classify
+    if c.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * epoch / c.epochs))
+    if c.schedule == "step":
+        return c.gamma ** (epoch // c.step_size)
+    return 1.0
+
+
+def _param_groups(model: nn.Module, arch: models.ArchInfo, lr: float, scale: float) -> list[dict]:
+    head, last, rest = [], [], []
+    for name, p in model.named_parameters():
+        (head if name.startswith(arch.head) else last if name.startswith(arch.last_blocks) else rest).append(p)
+    return [{"params": head, "lr": lr, "name": "head"}, {"params": last, "lr": lr * scale, "name": "last"},
+            {"params": rest, "lr": lr * scale, "name": "rest"}]  # fmt: skip
+
+
+def _set_stage(model: nn.Module, arch: models.ArchInfo, epoch: int, cfg: Config) -> str:
+    """Two-stage fine-tuning: head only, then last blocks too. Without it every parameter trains."""
+    c = cfg.classify
+    if c.stage1_epochs == 0:
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return "all"
+    stage1 = epoch < c.stage1_epochs
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(arch.head) or (not stage1 and name.startswith(arch.last_blocks)))
+    return "head" if stage1 else "last_blocks"
+
+
+def config_hash(cfg: Config) -> str:
+    return hashlib.sha256(dump_config(cfg).encode()).hexdigest()[:16]
+
+
+def train(cfg: Config, out: str | Path, resume: bool = True, log=print) -> Path:
+    """Train a classifier as configured; returns `out`, which then holds the best checkpoint."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    c = cfg.classify
+    arch = models.info(c.arch)
+    device = resolve_device(c.device)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
+    data = load_splits(cfg)
+    y_train, keep = targets(data.train, c.num_classes)
+    train_set, y_train = data.train.select(keep), y_train[keep]
+    y_val_all, keep_val = targets(data.val, c.num_classes)
+    val_set = data.val.select(keep_val)
+    mean, std = IMAGENET_GRAY if c.pretrained else (0.5, 0.5)
+
+    model = models.build(c.arch, c.num_classes, pretrained=c.pretrained, image_size=cfg.data.size).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    counts = np.bincount(y_train, minlength=c.num_classes).astype(float)
+    weights = torch.tensor(len(y_train) / (c.num_classes * np.maximum(counts, 1)), dtype=torch.float32)
+    loss_fn = nn.CrossEntropyLoss(
+        weight=weights.to(device) if c.balance == "class_weights" else None, label_smoothing=c.label_smoothing
+    )
+    scale = c.finetune_lr_scale if c.stage1_epochs else 1.0
+    optimizer = torch.optim.AdamW(_param_groups(model, arch, c.lr, scale), lr=c.lr, weight_decay=c.weight_decay)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    dataset = ImageDataset(train_set.images, y_train, build_train_transform(cfg.augment, cfg.data.size), mean, std,
+                           seed=cfg.seed)  # fmt: skip
+    amp = c.amp and device.type == "cuda"
+
+    history: list[dict[str, Any]] = []
+    start_epoch, best_auc, best_epoch = 0, -1.0, -1
+    state_path = out / STATE
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state["config_hash"] == config_hash(cfg):
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+            history, start_epoch = state["history"], state["epoch"] + 1
+            best_auc, best_epoch = state["best_auc"], state["best_epoch"]
+            log(f"resuming from epoch {start_epoch} (best val AUC {best_auc:.4f} at epoch {best_epoch})")
+        else:
+            log("config changed since the saved state: starting from scratch")
+
+    started = time.perf_counter()
+    for epoch in range(start_epoch, c.epochs):
+        if epoch - best_epoch > c.patience and best_epoch >= 0:
+            log(f"early stop: no better val ROC-AUC for {c.patience} epochs")
+            break
+        stage = _set_stage(model, arch, epoch, cfg)
+        for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+            group["lr"] = base * _lr_factor(cfg, epoch)
+        dataset.set_epoch(epoch)
+        gen = torch.Generator().manual_seed(cfg.seed * 10_007 + epoch)  # epoch order independent of history
+        if c.balance == "sampler":
+            sample_w = (1.0 / counts)[y_train]
+            sampler = WeightedRandomSampler(sample_w.tolist(), len(y_train), replacement=True, generator=gen)
+            loader = DataLoader(dataset, c.batch_size, sampler=sampler, num_workers=c.workers)
+        else:
+            loader = DataLoader(dataset, c.batch_size, shuffle=True, generator=gen, num_workers=c.workers)
+        model.train()
+        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        for x, y in _progress(loader, f"epoch {epoch + 1}/{c.epochs}"):
+            x, y = x.to(device), y.to(device)
+            if device.type == "cuda":
+                x = x.to(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(x)
+                loss = loss_fn(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(y)
+            loss_sum += loss.item() * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+        train_seconds = time.perf_counter() - t0
+        proba = predict_proba(model, val_set.images, mean, std, device)
+        y_val = y_val_all[keep_val]
+        val_bin = (y_val > 0).astype(int)
+        val_metrics = binary_metrics(val_bin, positive_score(proba), 0.5)
+        val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(proba).clamp_min(1e-8)),
+                                                torch.from_numpy(y_val)))  # fmt: skip
+        row = {
+            "epoch": epoch, "stage": stage, "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": loss_sum / seen, "train_acc": correct / seen,
+            "val_loss": val_loss, "val_acc": val_metrics["accuracy"], "val_auc": val_metrics["roc_auc"],
+            "images_per_s": seen / train_seconds, "seconds": train_seconds,
+        }  # fmt: skip
+        history.append(row)
+        improved = val_metrics["roc_auc"] > best_auc
+        if improved:
+            best_auc, best_epoch = val_metrics["roc_auc"], epoch
+            save_checkpoint(out, model, _meta(cfg, data, mean, std, epoch, None, history))
+        log(
+            f"epoch {epoch + 1}: loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | val loss {val_loss:.4f} "
+            f"acc {row['val_acc']:.3f} AUC {row['val_auc']:.4f}{' *' if improved else ''} | "
+            f"{row['images_per_s']:.0f} img/s"
+        )
+        _save_state(state_path, model, optimizer, cfg, epoch, best_auc, best_epoch, history)
+        _write_history(out, history)
+
+    # Pick the decision threshold on val with the best weights; the test split is never looked at here.
+    from pneumogan.classify.checkpoint import load_checkpoint
+
+    best, meta = load_checkpoint(out, device)
+    y_val = (y_val_all[keep_val] > 0).astype(int)
+    p_val = positive_score(predict_proba(best, val_set.images, mean, std, device))
+    threshold = choose_threshold(y_val, p_val, c.threshold, c.target_sensitivity)
+    meta.update(_meta(cfg, data, mean, std, best_epoch, threshold, history))
+    meta["val_metrics"] = binary_metrics(y_val, p_val, threshold)
+    meta["train_seconds"] = round(time.perf_counter() - started, 1)
+    meta.pop("versions", None)
+    save_checkpoint(out, best, meta)
+    _write_history(out, history)
+    from pneumogan.evaluate.plots import plot_training_curves
+
+    plot_training_curves(history, out / "curves.png")
+    log(f"best epoch {best_epoch + 1}: val AUC {best_auc:.4f}; threshold {threshold:.4f} ({c.threshold}) → {out}")
+    return out
+
+
+def _meta(cfg: Config, data, mean: float, std: float, epoch: int, threshold: float | None, history) -> dict:
+    c = cfg.classify
+    return {
+        "arch": c.arch, "num_classes": c.num_classes, "class_names": class_names(c.num_classes), "in_channels": 1,
+        "pretrained": c.pretrained, "image_size": cfg.data.size,
+        "preprocessing": {"size": cfg.data.size, "mean": mean, "std": std, "max_pixels": cfg.data.max_pixels,
+                          "recipe": "grayscale uint8 → centre crop to square → bicubic resize → (x/255 − mean)/std"},
+        "threshold": threshold, "threshold_method": c.threshold, "positive": "PNEUMONIA (1 − P(NORMAL))",
+        "epoch": epoch, "config": cfg.model_dump(mode="json"), "data_fingerprint": data.fingerprint,
+        "split_summary": data.summary, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "train_size": len(data.train),
+    }  # fmt: skip
+
+
+def _save_state(path: Path, model, optimizer, cfg, epoch, best_auc, best_epoch, history) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+             "epoch": epoch, "best_auc": best_auc, "best_epoch": best_epoch, "history": history,
+             "config_hash": config_hash(cfg)}  # fmt: skip
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _write_history(out: Path, history: list[dict]) -> None:
+    atomic_write_json(out / "history.json", history)
+    if history:
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write_text(out / "history.csv", buf.getvalue())
+
+
+def _progress(loader, description: str):
+    from pneumogan.progress import track
+
+    return track(loader, len(loader), description)

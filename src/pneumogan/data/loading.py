@@ -1,0 +1,53 @@
+"""From a config to train/val/test datasets: prepare (cached), subset, patient-grouped split, extra sources."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pneumogan.config import Config
+from pneumogan.data.prepare import PreparedDataset, concat, prepare
+from pneumogan.data.sources import open_source
+from pneumogan.data.splits import SplitSpec, grouped_split, split_summary, stratified_subset
+from pneumogan.errors import PneumoganError
+
+
+@dataclass
+class SplitData:
+    train: PreparedDataset
+    val: PreparedDataset
+    test: PreparedDataset
+    fingerprint: str  # changes with the data, the split and the training mix
+    summary: dict = field(default_factory=dict)
+
+    def get(self, split: str) -> PreparedDataset:
+        if split not in ("train", "val", "test"):
+            raise PneumoganError(f"unknown split '{split}'; use train, val or test")
+        return getattr(self, split)
+
+
+def load_splits(cfg: Config) -> SplitData:
+    dc = cfg.data
+    ds = prepare(open_source(dc.source), dc.size, cache_root=dc.cache_dir, max_pixels=dc.max_pixels, workers=dc.workers)
+    ds = ds.select(stratified_subset(ds.splits, ds.labels, dc.subset, seed=cfg.split.seed))
+    spec = SplitSpec(cfg.split.val_fraction, cfg.split.seed, cfg.split.strategy, cfg.split.exclude_test_patients)
+    splits = grouped_split(ds.splits, ds.labels, ds.patient_ids, spec, ds.has_patient_ids)
+    summary = split_summary(splits, ds.labels, ds.patient_ids, tuple(ds.meta["class_names"]))
+    parts = [ds.select(splits == "train")] if dc.train_real else []
+    fps = [ds.meta["fingerprint"]]
+    for extra in dc.extra_train:
+        extra_ds = prepare(
+            open_source(extra), dc.size, cache_root=dc.cache_dir, max_pixels=dc.max_pixels, workers=dc.workers
+        )
+        parts.append(extra_ds.select(extra_ds.splits == "train") if "train" in set(extra_ds.splits) else extra_ds)
+        fps.append(extra_ds.meta["fingerprint"])
+    if not parts:
+        raise PneumoganError("no training data: data.train_real is false and data.extra_train is empty")
+    train = concat(parts)
+    digest = hashlib.sha256()
+    for part in (*fps, splits.tobytes(), str(dc.subset), str(dc.train_real)):
+        digest.update(part if isinstance(part, bytes) else part.encode())
+    summary["train_provenance"] = {p: int(np.sum(train.provenance == p)) for p in sorted(set(train.provenance))}
+    return SplitData(train, ds.select(splits == "val"), ds.select(splits == "test"), digest.hexdigest()[:16], summary)
