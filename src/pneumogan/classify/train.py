@@ -63,7 +63,9 @@ def predict_proba(
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.asarray(images[start : start + batch_size], dtype=np.uint8))[:, None]
+        x = torch.tensor(np.asarray(images[start : start + batch_size], dtype=np.uint8))[
+            :, None
+        ]  # copy: mmap is read-only
         logits = model(normalise(x, mean, std).to(device))
         out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 2))
@@ -108,8 +110,11 @@ def config_hash(cfg: Config) -> str:
     return hashlib.sha256(dump_config(cfg).encode()).hexdigest()[:16]
 
 
-def train(cfg: Config, out: str | Path, resume: bool = True, log=print) -> Path:
-    """Train a classifier as configured; returns `out`, which then holds the best checkpoint."""
+def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch_end=None) -> Path:
+    """Train a classifier as configured; returns `out`, which then holds the best checkpoint.
+
+    `on_epoch_end(epoch)` runs after each epoch's state is saved (budgets, tests that interrupt a run).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     c = cfg.classify
@@ -211,6 +216,8 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print) -> Path:
         )
         _save_state(state_path, model, optimizer, cfg, epoch, best_auc, best_epoch, history)
         _write_history(out, history)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
 
     # Pick the decision threshold on val with the best weights; the test split is never looked at here.
     from pneumogan.classify.checkpoint import load_checkpoint

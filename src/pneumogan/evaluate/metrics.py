@@ -106,7 +106,7 @@ def bootstrap_ci(
 def choose_threshold(y: np.ndarray, p: np.ndarray, method: str = "youden", target_sensitivity: float = 0.95) -> float:
     """Threshold on validation scores: max Youden's J (sensitivity + specificity − 1), or the highest
     threshold whose sensitivity reaches `target_sensitivity`."""
-    fpr, tpr, thresholds = roc_curve(np.asarray(y).astype(int), np.asarray(p, float))
+    fpr, tpr, thresholds = roc_curve(np.asarray(y).astype(int), np.asarray(p, float), drop_intermediate=False)
     finite = np.isfinite(thresholds)
     fpr, tpr, thresholds = fpr[finite], tpr[finite], thresholds[finite]
     if method == "youden":

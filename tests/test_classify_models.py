@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pneumogan.classify import models
+from pneumogan.classify.pretrained import fold_first_conv, load_imagenet_weights
+from pneumogan.errors import PneumoganError
+
+SMALL = ["simple_cnn", "resnet18", "densenet121"]
+
+
+@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_build_shapes_at_minimum_size(name, num_classes):
+    size = models.info(name).min_size
+    model = models.build(name, num_classes).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, size, size)).shape == (2, num_classes)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_larger_inputs(name):
+    with torch.no_grad():
+        assert models.build(name).eval()(torch.randn(1, 1, 96, 96)).shape == (1, 2)
+
+
+def test_unknown_and_too_small():
+    with pytest.raises(PneumoganError, match="choose one of"):
+        models.build("alexnet")
+    with pytest.raises(PneumoganError, match="at least 32 px"):
+        models.build("resnet18", image_size=28)
+
+
+def to_torchvision(name: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our keys → torchvision's (the inverse of the loader's mapping), written independently for the test."""
+    if not name.startswith("densenet"):
+        return dict(state)
+    out = {}
+    for key, value in state.items():
+        key = key.replace(".layers.", ".")
+        key = key.replace("class_layers.out.", "classifier.")
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121", "vgg16_bn"])
+def test_imagenet_loading_from_local_hub_cache(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch" / "hub"))
+    arch = models.info(name)
+    # A fake ImageNet file in torchvision format: RGB first conv, 1000-class head, distinctive values.
+    donor = models.build(name, num_classes=1000, in_channels=3)
+    torch.manual_seed(1)
+    state = {k: (torch.randn_like(v) if v.is_floating_point() else v) for k, v in donor.state_dict().items()}
+    tv_state = {k: v for k, v in to_torchvision(name, state).items() if not k.endswith("num_batches_tracked")}
+    if name.startswith("densenet"):  # old torchvision files spell norm.1 / conv.2
+        tv_state = {k.replace("norm1", "norm.1").replace("conv2", "conv.2"): v for k, v in tv_state.items()}
+    ckpt = tmp_path / "torch" / "hub" / "checkpoints" / arch.pretrained_file
+    ckpt.parent.mkdir(parents=True)
+    torch.save(tv_state, ckpt)
+
+    model = models.build(name, num_classes=2, in_channels=1)
+    head_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(arch.head)}
+    load_imagenet_weights(model, name, in_channels=1)
+    loaded = model.state_dict()
+    assert torch.allclose(loaded[arch.first_conv], state[arch.first_conv].sum(1, keepdim=True))
+    for key, value in state.items():
+        if not key.startswith(arch.head) and key != arch.first_conv and value.is_floating_point():
+            assert torch.equal(loaded[key], value), key
+    for key, value in head_before.items():
+        assert torch.equal(loaded[key], value)  # the new head keeps its own initialisation
+
+
+def test_offline_without_cache_names_file_and_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    monkeypatch.setattr("pneumogan.classify.pretrained.URL_BASE", "http://127.0.0.1:9/")
+    with pytest.raises(PneumoganError) as info:
+        models.build("resnet18", pretrained=True)
+    msg = str(info.value)
+    assert "resnet18-f37072fd.pth" in msg and str(tmp_path / "hub" / "checkpoints") in msg
+
+
+def test_fold_first_conv_preserves_gray_response():
+    w = torch.randn(8, 3, 3, 3)
+    x = torch.rand(1, 1, 9, 9)
+    rgb = torch.nn.functional.conv2d(x.repeat(1, 3, 1, 1), w)
+    gray = torch.nn.functional.conv2d(x, fold_first_conv(w, 1))
+    assert torch.allclose(rgb, gray, atol=1e-5)
