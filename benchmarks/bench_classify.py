@@ -62,7 +62,7 @@ def main() -> None:
                 flush=True,
             )
     summary = {k: statistics.mean(r[k] for r in runs) for k in ("accuracy", "roc_auc", "recall", "specificity")}
-    print("mean over seeds:", {k: round(v, 4) for k, v in summary.items()})
+    print(f"mean over {len(runs)} seed(s):", {k: round(v, 4) for k, v in summary.items()})
     save(f"classify_{args.arch}_{args.size}px", {"args": vars(args), "runs": runs, "mean": summary})
 
 
