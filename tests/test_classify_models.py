@@ -87,3 +87,31 @@ def test_fold_first_conv_preserves_gray_response():
     rgb = torch.nn.functional.conv2d(x.repeat(1, 3, 1, 1), w)
     gray = torch.nn.functional.conv2d(x, fold_first_conv(w, 1))
     assert torch.allclose(rgb, gray, atol=1e-5)
+
+
+def test_two_stage_fine_tuning_freezes_then_unfreezes_last_blocks():
+    from pneumogan.classify.train import _set_stage
+    from pneumogan.config import load_config
+
+    cfg = load_config(None, ["classify.arch=resnet18", "classify.stage1_epochs=2", "classify.epochs=4"])
+    model = models.build("resnet18")
+    arch = models.info("resnet18")
+
+    def trainable():
+        return {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+
+    assert _set_stage(model, arch, 0, cfg) == "head" and trainable() == {"fc"}
+    assert _set_stage(model, arch, 1, cfg) == "head"
+    assert _set_stage(model, arch, 2, cfg) == "last_blocks" and trainable() == {"fc", "layer4"}
+    no_stage = load_config(None, ["classify.arch=resnet18"])
+    assert _set_stage(model, arch, 0, no_stage) == "all" and all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_fine_tuning_prefixes_name_real_parameters(name):
+    params = [n for n, _ in models.build(name).named_parameters()]
+    arch = models.info(name)
+    assert any(n.startswith(arch.head) for n in params)
+    last = [n for n in params if n.startswith(arch.last_blocks) and not n.startswith(arch.head)]
+    assert last, "the last blocks must exist to be unfrozen"
+    assert arch.first_conv in dict(models.build(name).named_parameters())

@@ -9,8 +9,16 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def track(items: Iterable[T], total: int | None = None, description: str = "working") -> Iterator[T]:
-    """Yield `items`, showing a progress bar with rate and ETA when stderr is a terminal."""
+class Status:
+    """Live text shown beside a progress bar (e.g. the running loss); set `.text` inside the loop."""
+
+    text: str = ""
+
+
+def track(
+    items: Iterable[T], total: int | None = None, description: str = "working", status: Status | None = None
+) -> Iterator[T]:
+    """Yield `items`, showing a progress bar with rate, ETA and `status.text` when stderr is a terminal."""
     if not sys.stderr.isatty():
         yield from items
         return
@@ -32,7 +40,7 @@ def track(items: Iterable[T], total: int | None = None, description: str = "work
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
+        task = bar.add_task(description, total=total, status="")
         for item in items:
             yield item
-            bar.advance(task)
+            bar.update(task, advance=1, status=status.text if status else "")

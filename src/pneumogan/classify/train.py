@@ -28,6 +28,7 @@ from pneumogan.data.loading import load_splits
 from pneumogan.data.prepare import PreparedDataset
 from pneumogan.data.transforms import build_train_transform
 from pneumogan.evaluate.metrics import binary_metrics, choose_threshold
+from pneumogan.progress import Status, track
 from pneumogan.runs import atomic_write_json, atomic_write_text
 
 IMAGENET_GRAY = (0.449, 0.226)  # mean and std of ImageNet's RGB statistics averaged to one channel
@@ -178,7 +179,8 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
             loader = DataLoader(dataset, c.batch_size, shuffle=True, generator=gen, num_workers=c.workers)
         model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        for x, y in _progress(loader, f"epoch {epoch + 1}/{c.epochs}"):
+        status = Status()
+        for x, y in track(loader, len(loader), f"epoch {epoch + 1}/{c.epochs}", status):
             x, y = x.to(device), y.to(device)
             if device.type == "cuda":
                 x = x.to(memory_format=torch.channels_last)
@@ -191,6 +193,7 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
             seen += len(y)
             loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
+            status.text = f"loss {loss_sum / seen:.4f} acc {correct / seen:.3f}"
         train_seconds = time.perf_counter() - t0
         proba = predict_proba(model, val_set.images, mean, std, device)
         y_val = y_val_all[keep_val]
@@ -272,9 +275,3 @@ def _write_history(out: Path, history: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(history)
         atomic_write_text(out / "history.csv", buf.getvalue())
-
-
-def _progress(loader, description: str):
-    from pneumogan.progress import track
-
-    return track(loader, len(loader), description)
