@@ -24,6 +24,8 @@ data_app = typer.Typer(help="Inspect and prepare datasets.", no_args_is_help=Tru
 app.add_typer(data_app, name="data")
 classify_app = typer.Typer(help="Train and evaluate classifiers.", no_args_is_help=True)
 app.add_typer(classify_app, name="classify")
+gan_app = typer.Typer(help="Train GANs, sample synthetic sets, measure them.", no_args_is_help=True)
+app.add_typer(gan_app, name="gan")
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # one error line, never hard-wrapped
@@ -183,6 +185,62 @@ def predict(
         atomic_write_text(out, buf.getvalue())
     if not rows:
         raise typer.Exit(1)
+
+
+@gan_app.command("train")
+def gan_train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for checkpoints, grids and history")],
+    config: ConfigOpt = None,
+    overrides: Overrides = None,
+    resume: Annotated[bool, typer.Option(help="continue from out/train_state.pt when present")] = True,
+) -> None:
+    """Train a DCGAN, conditional GAN or AC-GAN on the real training split."""
+    from pneumogan.config import dump_config, load_config
+    from pneumogan.gan.train import train_gan
+    from pneumogan.runs import atomic_write_text
+
+    cfg = load_config(config, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", dump_config(cfg))
+    train_gan(cfg, out, resume=resume, log=console.print)
+
+
+@gan_app.command("sample")
+def gan_sample(
+    checkpoint: Annotated[Path, typer.Argument(help="GAN checkpoint folder")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="new folder for the synthetic set")],
+    per_class: Annotated[int, typer.Option("--per-class", help="images per class")] = 100,
+    seed: Annotated[int, typer.Option(help="latent seed of the set")] = 0,
+) -> None:
+    """Write a Kaggle-layout folder of synthetic PNGs with manifest.csv (a data source for classifiers)."""
+    from pneumogan.gan.sample import sample_set
+
+    path = sample_set(checkpoint, per_class, out, seed=seed)
+    console.print(f"synthetic set written to {path} (manifest.csv lists file, class, latent seed, generator)")
+
+
+@gan_app.command("evaluate")
+def gan_evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="GAN checkpoint folder")],
+    json_path: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
+    n: Annotated[int, typer.Option("--n", help="synthetic images per class")] = 500,
+    reference: Annotated[Path | None, typer.Option(help="reference classifier checkpoint (default: train one)")] = None,
+) -> None:
+    """FD, KID, precision/recall, near-copies and class fidelity per class and overall."""
+    from pneumogan.gan.evaluate import evaluate_gan
+    from pneumogan.runs import atomic_write_json
+
+    res = evaluate_gan(checkpoint, n, reference, log=console.print)
+    console.print(res["note"], style="yellow")
+    for key in [*res["classes"], "overall"]:
+        r = res[key]
+        console.print(
+            f"{key:10s} FD {r['fd']:.3f}  KID {r['kid']:.4f}  precision {r['precision']:.3f}  "
+            f"recall {r['recall']:.3f}  near-copies {r['near_copy_fraction']:.2%}  "
+            f"class fidelity {r['class_fidelity']:.2%}"
+        )
+    if json_path:
+        atomic_write_json(json_path, res)
 
 
 def main() -> None:

@@ -96,6 +96,36 @@ class ClassifyConfig(_Section):
     bootstrap: int = Field(1000, ge=50, description="bootstrap resamples for 95 % CIs")
 
 
+class GanConfig(_Section):
+    """GAN training. Every stabiliser can be switched on or off for comparison."""
+
+    family: Literal["dcgan", "cgan", "acgan"] = Field("acgan", description="dcgan is unconditional (one class)")
+    target_class: str = Field("PNEUMONIA", description="dcgan: the class it learns")
+    num_classes: Literal[2, 3] = Field(2, description="conditional families: 2 or 3 (NORMAL/BACTERIAL/VIRAL)")
+    z_dim: int = Field(128, ge=8)
+    g_channels: int = Field(64, ge=8, description="width of G's last block (doubles per block inward)")
+    d_channels: int = Field(64, ge=8, description="width of D's first block (doubles per block)")
+    steps: int = Field(2000, ge=1, description="training budget in generator steps")
+    images: int | None = Field(None, ge=1, description="budget in real images shown; overrides steps")
+    batch_size: int = Field(64, ge=2)
+    lr_g: float = Field(2e-4, gt=0)
+    lr_d: float = Field(2e-4, gt=0)
+    betas: tuple[float, float] = (0.0, 0.99)
+    loss: Literal["nonsaturating", "hinge"] = "hinge"
+    spectral_norm: bool = True
+    r1_gamma: float = Field(0.0, ge=0, description="R1 penalty weight on real images; 0 = off")
+    r1_every: int = Field(4, ge=1, description="lazy R1: apply every N steps (scaled by N)")
+    ema: bool = True
+    ema_decay: float = Field(0.999, gt=0, lt=1)
+    diffaugment: str = Field("translation,cutout,color", description="comma list; empty = off")
+    aux_weight: float = Field(1.0, ge=0, description="acgan: weight of the classification losses")
+    sample_every: int = Field(500, ge=1, description="steps between sample grids")
+    checkpoint_every: int = Field(500, ge=1, description="steps between resumable checkpoints")
+    grid_per_class: int = Field(8, ge=1, description="images per class in sample grids")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    amp: bool = Field(True, description="bf16 autocast on CUDA; ignored on CPU")
+
+
 class Config(_Section):
     name: str = "default"
     seed: int = 0
@@ -103,6 +133,7 @@ class Config(_Section):
     split: SplitConfig = Field(default_factory=SplitConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
+    gan: GanConfig = Field(default_factory=GanConfig)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

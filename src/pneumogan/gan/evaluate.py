@@ -1,0 +1,102 @@
+"""`pneumogan gan evaluate`: FD, KID, precision/recall, near-copies and class fidelity, per class and overall,
+against the real training images the GAN learned from, plus real-vs-synthetic and closest-pair montages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pneumogan.classify.checkpoint import load_checkpoint
+from pneumogan.classify.train import resolve_device
+from pneumogan.config import Config
+from pneumogan.errors import PneumoganError
+from pneumogan.evaluate.gan_metrics import FEATURE_NOTE, FeatureExtractor, compare
+from pneumogan.gan.checkpoint import generator_hash, load_generator
+from pneumogan.gan.sample import generate, latent_seed
+from pneumogan.gan.train import save_grid, training_images
+from pneumogan.runs import atomic_write_json
+
+REFERENCE_DIR = "reference_classifier"
+
+
+def reference_classifier(gan_dir: Path, cfg: Config, reference: str | Path | None, log=print) -> Path:
+    """The given classifier checkpoint, or a small simple_cnn trained once on the real data and cached."""
+    if reference:
+        return Path(reference)
+    target = gan_dir / REFERENCE_DIR
+    if (target / "meta.json").is_file() and load_checkpoint(target)[1].get("threshold") is not None:
+        return target
+    from pneumogan.classify.train import train
+
+    ref_cfg = cfg.model_copy(deep=True)
+    ref_cfg.data.extra_train, ref_cfg.data.train_real = [], True
+    small = {"arch": "simple_cnn", "pretrained": False, "epochs": 4, "stage1_epochs": 0, "num_classes": 2}
+    ref_cfg.classify = ref_cfg.classify.model_copy(update=small)
+    log("training a reference classifier (simple_cnn, 4 epochs, real data only) for the GAN metrics")
+    return train(ref_cfg, target, log=log)
+
+
+def _to_u8(images: torch.Tensor) -> np.ndarray:
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()[:, 0]
+
+
+def evaluate_gan(
+    checkpoint: str | Path,
+    n_per_class: int = 500,
+    reference: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    seed: int = 10_000,
+    log=print,
+) -> dict[str, Any]:
+    checkpoint = Path(checkpoint)
+    device = resolve_device("auto")
+    g, meta = load_generator(checkpoint, device)
+    cfg = Config.model_validate(meta["config"])
+    images, labels, names = training_images(cfg)
+    real_all = _to_u8(images)
+    ref_path = reference_classifier(checkpoint, cfg, reference, log)
+    ref_model, ref_meta = load_checkpoint(ref_path, device)
+    if ref_meta["num_classes"] != 2:
+        raise PneumoganError("the reference classifier must be a binary NORMAL/PNEUMONIA model")
+    pre = ref_meta["preprocessing"]
+    extractor = FeatureExtractor(ref_model, pre["mean"], pre["std"], pre["size"], device)
+    out = Path(out_dir) if out_dir else checkpoint / "eval"
+    results: dict[str, Any] = {
+        "note": FEATURE_NOTE, "reference": str(ref_path), "generator": generator_hash(checkpoint),
+        "n_per_class": n_per_class,
+    }  # fmt: skip
+    fakes, reals = [], []
+    for c, name in enumerate(names):
+        seeds = [latent_seed(seed, c, i) for i in range(n_per_class)]
+        fake = np.concatenate([generate(g, c, seeds[k : k + 128], device) for k in range(0, len(seeds), 128)])
+        real = real_all[labels.numpy() == c]
+        res = compare(real, fake, extractor, seed=cfg.seed)
+        _, probs = extractor(fake)
+        positive = (1 - probs[:, 0]) >= ref_meta["threshold"]
+        wants_positive = name != "NORMAL"
+        res["class_fidelity"] = float(np.mean(positive == wants_positive))
+        _montages(real, fake, res.pop("_pixel_nn"), name, out)
+        results[name] = res
+        fakes.append(fake)
+        reals.append(real)
+    overall = compare(np.concatenate(reals), np.concatenate(fakes), extractor, seed=cfg.seed)
+    overall.pop("_pixel_nn")
+    overall["class_fidelity"] = float(np.mean([results[n]["class_fidelity"] for n in names]))
+    results["overall"] = overall
+    results["classes"] = names
+    atomic_write_json(out / "gan_metrics.json", results)
+    return results
+
+
+def _montages(real: np.ndarray, fake: np.ndarray, pix: dict[str, Any], name: str, out: Path, n: int = 8) -> None:
+    rng = np.random.default_rng(0)
+    pick_real = real[rng.choice(len(real), min(n, len(real)), replace=False)]
+    pick_fake = fake[:n]
+    both = np.concatenate([pick_real, pick_fake]).astype(np.float32) / 127.5 - 1
+    save_grid(torch.from_numpy(both)[:, None], 2, out / f"real_vs_synthetic_{name}.png")
+    closest = np.argsort(pix["fake_nn"])[:n]
+    pairs = np.concatenate([fake[closest], real[pix["real_index"][closest]]]).astype(np.float32) / 127.5 - 1
+    save_grid(torch.from_numpy(pairs)[:, None], 2, out / f"closest_pairs_{name}.png")  # top: synthetic, bottom: real

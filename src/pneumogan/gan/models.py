@@ -1,0 +1,108 @@
+"""GAN families behind one registry: `build(family, size, num_classes, ...)` → (generator, discriminator).
+
+- `dcgan`: unconditional G and D (one model per chosen class).
+- `cgan`: G conditioned by a label embedding concatenated to z; D conditioned by projection (Miyato &
+  Koyama 2018): D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩.
+- `acgan`: conditional G as in cgan; D with a real/fake head and an auxiliary classifier head.
+
+Generators upsample from a 4×4 (or 7×7 for 28 px) base with nearest-neighbour upsampling + 3×3 convs
+(no checkerboard artefacts of transposed convs); outputs are tanh images in [-1, 1] at 28, 32, 64 or 128 px.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+from pneumogan.errors import PneumoganError
+
+FAMILIES = ("dcgan", "cgan", "acgan")
+
+
+def _base_and_blocks(size: int) -> tuple[int, int]:
+    for base in (4, 7):
+        blocks = math.log2(size / base)
+        if blocks >= 2 and blocks.is_integer():
+            return base, int(blocks)
+    raise PneumoganError(f"GAN image size must be 4·2^k or 7·2^k (e.g. 28, 32, 64, 128), got {size}")
+
+
+class Generator(nn.Module):
+    def __init__(self, size: int, z_dim: int = 128, channels: int = 64, num_classes: int = 0) -> None:
+        super().__init__()
+        self.size, self.z_dim, self.num_classes = size, z_dim, num_classes
+        base, blocks = _base_and_blocks(size)
+        self.base = base
+        widths = [min(channels * 2 ** (blocks - i), 512) for i in range(blocks + 1)]
+        self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
+        in_dim = z_dim * (2 if num_classes else 1)
+        self.fc = nn.Linear(in_dim, widths[0] * base * base)
+        self.widths = widths
+        layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        for i in range(blocks):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                       nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=False),
+                       nn.BatchNorm2d(widths[i + 1]), nn.ReLU(True)]  # fmt: skip
+        layers += [nn.Conv2d(widths[-1], 1, 3, padding=1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("a conditional generator needs labels")
+            z = torch.cat([z, self.embed(y)], dim=1)
+        h = self.fc(z).view(len(z), self.widths[0], self.base, self.base)
+        return self.net(h)
+
+
+class Discriminator(nn.Module):
+    """Conv blocks down to 4×4 (or 7×7), global sum pooling, then the heads of the chosen family."""
+
+    def __init__(
+        self, size: int, channels: int = 64, num_classes: int = 0, mode: str = "none", spectral_norm: bool = True
+    ) -> None:
+        super().__init__()
+        sn = _sn if spectral_norm else (lambda m: m)
+        _, blocks = _base_and_blocks(size)
+        widths = [min(channels * 2**i, 512) for i in range(blocks + 1)]
+        layers: list[nn.Module] = [sn(nn.Conv2d(1, widths[0], 3, padding=1)), nn.LeakyReLU(0.2, True)]
+        for i in range(blocks):
+            layers += [sn(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True),
+                       sn(nn.Conv2d(widths[i + 1], widths[i + 1], 3, padding=1)), nn.LeakyReLU(0.2, True)]  # fmt: skip
+        self.features = nn.Sequential(*layers)
+        feat = widths[-1]
+        self.mode = mode
+        self.out = sn(nn.Linear(feat, 1))
+        self.proj = sn(nn.Embedding(num_classes, feat)) if mode == "projection" else None
+        self.aux = nn.Linear(feat, num_classes) if mode == "aux" else None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns (real/fake logit (B,), class logits (B, C) for acgan else None)."""
+        h = self.features(x).sum(dim=(2, 3))
+        logit = self.out(h).squeeze(1)
+        if self.proj is not None:
+            if y is None:
+                raise ValueError("a projection discriminator needs labels")
+            logit = logit + (self.proj(y) * h).sum(dim=1)
+        return logit, (self.aux(h) if self.aux is not None else None)
+
+
+def build(
+    family: str,
+    size: int,
+    num_classes: int = 2,
+    z_dim: int = 128,
+    g_channels: int = 64,
+    d_channels: int = 64,
+    spectral_norm: bool = True,
+) -> tuple[Generator, Discriminator]:
+    if family not in FAMILIES:
+        raise PneumoganError(f"unknown GAN family '{family}'; choose one of: {', '.join(FAMILIES)}")
+    conditional = family != "dcgan"
+    g = Generator(size, z_dim, g_channels, num_classes if conditional else 0)
+    mode = {"dcgan": "none", "cgan": "projection", "acgan": "aux"}[family]
+    d = Discriminator(size, d_channels, num_classes if conditional else 0, mode, spectral_norm)
+    return g, d

@@ -1,0 +1,284 @@
+"""GAN training loop: seeded and exactly resumable, with stabilisers selectable in the config.
+
+Every step draws its batch indices, latents and augmentation from a generator seeded by (seed, step), so a
+resumed run continues exactly as an uninterrupted one. Outputs in `out/`: the checkpoint (generator with
+EMA weights when EMA is on, discriminator, meta.json), `grids/step_NNNNNN.png` with fixed latents,
+`history.csv/json`, `events.json` (collapse/divergence warnings) and `train_state.pt` for resuming.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pneumogan.classify.train import resolve_device
+from pneumogan.config import Config
+from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES
+from pneumogan.data.loading import load_splits
+from pneumogan.errors import PneumoganError
+from pneumogan.gan import losses
+from pneumogan.gan.augment import diff_augment, parse_policy
+from pneumogan.gan.checkpoint import save_gan
+from pneumogan.gan.models import build
+from pneumogan.progress import Status, track
+from pneumogan.runs import atomic_write_json, atomic_write_text
+
+STATE = "train_state.pt"
+
+
+def training_images(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Real training-split images in [-1, 1], their GAN labels, and the class names G is conditioned on."""
+    real_only = cfg.model_copy(deep=True)
+    real_only.data.extra_train, real_only.data.train_real = [], True
+    train = load_splits(real_only).train
+    gc = cfg.gan
+    if gc.family == "dcgan":
+        names = list(BINARY_CLASSES) + list(THREE_CLASSES[1:])
+        target = gc.target_class.upper()
+        if target not in names:
+            raise PneumoganError(f"gan.target_class must be one of {names}, got {gc.target_class}")
+        mask = (train.labels == BINARY_CLASSES.index(target)) if target in BINARY_CLASSES else (
+            train.labels3 == THREE_CLASSES.index(target))  # fmt: skip
+        labels, class_names = np.zeros(int(mask.sum()), np.int64), [target]
+    elif gc.num_classes == 3:
+        mask, class_names = train.labels3 >= 0, list(THREE_CLASSES)
+        labels = train.labels3[mask].astype(np.int64)
+    else:
+        mask, class_names = np.ones(len(train), bool), list(BINARY_CLASSES)
+        labels = train.labels.astype(np.int64)
+    images = torch.from_numpy(np.asarray(train.images)[mask].astype(np.float32)).div_(127.5).sub_(1.0)[:, None]
+    if len(images) < gc.batch_size:
+        raise PneumoganError(f"only {len(images)} training images for the GAN; lower gan.batch_size")
+    return images, torch.from_numpy(labels), class_names
+
+
+def total_steps(cfg: Config) -> int:
+    gc = cfg.gan
+    return math.ceil(gc.images / gc.batch_size) if gc.images else gc.steps
+
+
+class CollapseMonitor:
+    """Warns (and records) NaN losses, a discriminator loss stuck near zero, and falling sample diversity."""
+
+    def __init__(self, stuck_steps: int = 200, stuck_level: float = 0.05, diversity_drop: float = 0.5) -> None:
+        self.stuck_steps, self.stuck_level, self.diversity_drop = stuck_steps, stuck_level, diversity_drop
+        self.low_run = 0
+        self.best_diversity = 0.0
+        self.events: list[dict[str, Any]] = []
+
+    def _event(self, step: int, kind: str, message: str) -> dict[str, Any]:
+        event = {"step": step, "kind": kind, "message": message}
+        self.events.append(event)
+        return event
+
+    def losses(self, step: int, d: float, g: float) -> dict[str, Any] | None:
+        if not (math.isfinite(d) and math.isfinite(g)):
+            return self._event(step, "nan", f"non-finite loss (D {d}, G {g}): training diverged")
+        self.low_run = self.low_run + 1 if d < self.stuck_level else 0
+        if self.low_run == self.stuck_steps:
+            return self._event(step, "d_stuck", f"D loss below {self.stuck_level} for {self.stuck_steps} steps")
+        return None
+
+    def diversity(self, step: int, value: float) -> dict[str, Any] | None:
+        self.best_diversity = max(self.best_diversity, value)
+        if value < self.diversity_drop * self.best_diversity:
+            message = (f"sample diversity {value:.3f} fell below {self.diversity_drop:.0%} of its best "
+                       f"{self.best_diversity:.3f}: mode collapse?")  # fmt: skip
+            return self._event(step, "diversity", message)
+        return None
+
+
+def sample_diversity(images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean pairwise L2 distance between samples of the same class (per pixel), averaged over classes."""
+    values = []
+    for c in labels.unique():
+        x = images[labels == c].flatten(1)
+        if len(x) > 1:
+            d = torch.cdist(x, x) / math.sqrt(x.shape[1])
+            values.append(float(d.sum() / (len(x) * (len(x) - 1))))
+    return float(np.mean(values)) if values else 0.0
+
+
+def save_grid(images: torch.Tensor, rows: int, path: Path) -> Path:
+    """Save images in [-1, 1] as a grid PNG with `rows` rows (one class per row)."""
+    from PIL import Image
+
+    arr = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()[:, 0]
+    n, h, w = arr.shape
+    cols = math.ceil(n / rows)
+    canvas = np.full((rows * (h + 2), cols * (w + 2)), 255, np.uint8)
+    for i, im in enumerate(arr):
+        r, c = divmod(i, cols)
+        canvas[r * (h + 2) + 1 : r * (h + 2) + 1 + h, c * (w + 2) + 1 : c * (w + 2) + 1 + w] = im
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(canvas).save(path)
+    return path
+
+
+def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_checkpoint=None) -> Path:
+    """Train the configured GAN family; `on_checkpoint(step)` runs after each resumable checkpoint."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    gc = cfg.gan
+    device = resolve_device(gc.device)
+    torch.manual_seed(cfg.seed)
+    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
+    images, labels, class_names = training_images(cfg)
+    n_cls = len(class_names)
+    conditional = gc.family != "dcgan"
+    g, d = build(gc.family, cfg.data.size, n_cls, gc.z_dim, gc.g_channels, gc.d_channels, gc.spectral_norm)
+    g, d = g.to(device), d.to(device)
+    g_ema = copy.deepcopy(g).eval() if gc.ema else None
+    opt_g = torch.optim.Adam(g.parameters(), lr=gc.lr_g, betas=gc.betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=gc.lr_d, betas=gc.betas)
+    policy = parse_policy(gc.diffaugment)
+    steps = total_steps(cfg)
+    fixed = torch.Generator().manual_seed(cfg.seed + 12345)
+    z_fixed = torch.randn(gc.grid_per_class * n_cls, gc.z_dim, generator=fixed).to(device)
+    y_fixed = torch.arange(n_cls).repeat_interleave(gc.grid_per_class).to(device)
+    monitor = CollapseMonitor()
+    history: list[dict[str, Any]] = []
+    start = 0
+    meta = {
+        "model": {"family": gc.family, "size": cfg.data.size, "num_classes": n_cls, "z_dim": gc.z_dim,
+                  "g_channels": gc.g_channels, "d_channels": gc.d_channels},
+        "class_names": class_names, "config": cfg.model_dump(mode="json"), "train_images": len(images),
+        "ema": gc.ema, "output_range": [-1, 1],
+    }  # fmt: skip
+
+    state_path = out / STATE
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state["config"] == cfg.model_dump(mode="json"):
+            g.load_state_dict(state["g"])
+            d.load_state_dict(state["d"])
+            opt_g.load_state_dict(state["opt_g"])
+            opt_d.load_state_dict(state["opt_d"])
+            if g_ema is not None:
+                g_ema.load_state_dict(state["g_ema"])
+            start, history = state["step"], state["history"]
+            monitor.events, monitor.best_diversity = state["events"], state["best_diversity"]
+            log(f"resuming GAN training at step {start}/{steps}")
+        else:
+            log("config changed since the saved state: starting from scratch")
+
+    amp = gc.amp and device.type == "cuda"
+    acc: dict[str, float] = {"d_loss": 0.0, "g_loss": 0.0, "r1": 0.0, "aux": 0.0, "d_real": 0.0, "d_fake": 0.0}
+    acc_n = 0
+    t0 = time.perf_counter()
+    status = Status()
+    for step in track(range(start, steps), steps - start, f"{gc.family} {cfg.data.size}px", status):
+        rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        idx = torch.randint(0, len(images), (gc.batch_size,), generator=rng)
+        real, y_real = images[idx].to(device), labels[idx].to(device)
+        y_fake = torch.randint(0, n_cls, (gc.batch_size,), generator=rng).to(device)
+        z = torch.randn(gc.batch_size, gc.z_dim, generator=rng).to(device)
+        cond_real, cond_fake = (y_real, y_fake) if conditional else (None, None)
+
+        # Discriminator step.
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            with torch.no_grad():
+                fake = g(z, cond_fake)
+            real_logit, real_aux = d(diff_augment(real, policy, rng), cond_real)
+            fake_logit, _ = d(diff_augment(fake, policy, rng), cond_fake)
+            loss_d = losses.d_loss(real_logit.float(), fake_logit.float(), gc.loss)
+            aux_loss = torch.zeros((), device=device)
+            if real_aux is not None:
+                aux_loss = F.cross_entropy(real_aux.float(), y_real)
+                loss_d = loss_d + gc.aux_weight * aux_loss
+        r1 = torch.zeros((), device=device)
+        if gc.r1_gamma > 0 and step % gc.r1_every == 0:
+            real_req = real.detach().requires_grad_(True)
+            r_logit, _ = d(real_req, cond_real)
+            r1 = losses.r1_penalty(r_logit.float(), real_req)
+            loss_d = loss_d + 0.5 * gc.r1_gamma * gc.r1_every * r1
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        # Generator step.
+        z2 = torch.randn(gc.batch_size, gc.z_dim, generator=rng).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            fake = g(z2, cond_fake)
+            logit, aux = d(diff_augment(fake, policy, rng), cond_fake)
+            loss_g = losses.g_loss(logit.float(), gc.loss)
+            if aux is not None:
+                loss_g = loss_g + gc.aux_weight * F.cross_entropy(aux.float(), y_fake)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if g_ema is not None:
+            with torch.no_grad():
+                for pe, p in zip(g_ema.parameters(), g.parameters(), strict=True):
+                    pe.lerp_(p, 1 - gc.ema_decay)
+                for be, b in zip(g_ema.buffers(), g.buffers(), strict=True):
+                    be.copy_(b)
+
+        ld, lg = float(loss_d.detach()), float(loss_g.detach())
+        event = monitor.losses(step, ld, lg)
+        if event:
+            log(f"warning: {event['message']}")
+            if event["kind"] == "nan":
+                break
+        for key, val in (("d_loss", ld), ("g_loss", lg), ("r1", float(r1.detach())), ("aux", float(aux_loss.detach())),
+                         ("d_real", float(real_logit.detach().float().mean())),
+                         ("d_fake", float(fake_logit.detach().float().mean()))):  # fmt: skip
+            acc[key] += val
+        acc_n += 1
+        status.text = f"D {ld:.3f} G {lg:.3f}"
+        done = step + 1
+        if done % 25 == 0 or done == steps:
+            elapsed = time.perf_counter() - t0
+            history.append({"step": done, **{k: v / acc_n for k, v in acc.items()},
+                            "images_per_s": acc_n * gc.batch_size / max(elapsed, 1e-9)})  # fmt: skip
+            acc, acc_n, t0 = dict.fromkeys(acc, 0.0), 0, time.perf_counter()
+        if done % gc.sample_every == 0 or done == steps:
+            sampler = g_ema if g_ema is not None else g
+            with torch.no_grad():
+                grid = sampler.eval()(z_fixed, y_fixed if conditional else None)
+            g.train()
+            save_grid(grid, n_cls, out / "grids" / f"step_{done:06d}.png")
+            diversity = sample_diversity(grid.float().cpu(), y_fixed.cpu())
+            event = monitor.diversity(done, diversity)
+            if event:
+                log(f"warning: {event['message']}")
+            if history and history[-1]["step"] == done:
+                history[-1]["diversity"] = diversity
+        if done % gc.checkpoint_every == 0 or done == steps:
+            _checkpoint(out, g, d, g_ema, opt_g, opt_d, cfg, done, history, monitor, meta)
+            if on_checkpoint is not None:
+                on_checkpoint(done)
+    log(f"GAN training finished at step {len(history) and history[-1]['step']}; checkpoint in {out}")
+    return out
+
+
+def _checkpoint(out: Path, g, d, g_ema, opt_g, opt_d, cfg: Config, step: int, history, monitor, meta) -> None:
+    meta = {**meta, "step": step, "events": monitor.events,
+            "created": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    save_gan(out, g_ema if g_ema is not None else g, d, meta)
+    state = {"g": g.state_dict(), "d": d.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+             "g_ema": g_ema.state_dict() if g_ema is not None else {}, "step": step, "history": history,
+             "events": monitor.events, "best_diversity": monitor.best_diversity,
+             "config": cfg.model_dump(mode="json")}  # fmt: skip
+    tmp = out / f".{STATE}.tmp"
+    torch.save(state, tmp)
+    tmp.replace(out / STATE)
+    atomic_write_json(out / "history.json", history)
+    atomic_write_json(out / "events.json", monitor.events)
+    if history:
+        buf = io.StringIO()
+        fields = list(dict.fromkeys(k for row in history for k in row))
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write_text(out / "history.csv", buf.getvalue())

@@ -1,0 +1,160 @@
+"""GAN families, training, resume, sampling and metric sanity on small subsets of the real data."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageFilter
+
+from pneumogan.config import load_config
+from pneumogan.data.sources import open_source
+from pneumogan.evaluate.gan_metrics import FeatureExtractor, frechet_distance, near_copies
+from pneumogan.gan.augment import diff_augment
+from pneumogan.gan.checkpoint import load_generator
+from pneumogan.gan.models import build
+from pneumogan.gan.sample import sample_set
+from pneumogan.gan.train import train_gan, training_images
+
+pytestmark = pytest.mark.realdata
+QUIET = {"log": lambda *_: None}
+
+
+def gan_cfg(source, cache, family: str, size: int, steps: int = 3, **extra):
+    overrides = [
+        f"data.source={source}", f"data.cache_dir={cache}", f"data.size={size}", "data.subset=0.03",
+        f"gan.family={family}", f"gan.steps={steps}", "gan.batch_size=8", "gan.z_dim=16", "gan.g_channels=8",
+        "gan.d_channels=8", "gan.sample_every=2", "gan.checkpoint_every=2", "gan.grid_per_class=2",
+        *[f"gan.{k}={v}" for k, v in extra.items()],
+    ]  # fmt: skip
+    return load_config(None, overrides)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.mark.parametrize("family", ["dcgan", "cgan", "acgan"])
+@pytest.mark.parametrize("size", [28, 64])
+def test_each_family_trains_with_finite_losses(family, size, kaggle_224, cache, tmp_path):
+    extra = {"r1_gamma": 1.0, "r1_every": 2, "loss": "nonsaturating"} if family == "cgan" else {}
+    out = train_gan(gan_cfg(kaggle_224, cache, family, size, **extra), tmp_path, **QUIET)
+    history = json.loads((out / "history.json").read_text())
+    assert history and all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_loss"]) for h in history)
+    g, meta = load_generator(out)
+    assert meta["class_names"] == (["PNEUMONIA"] if family == "dcgan" else ["NORMAL", "PNEUMONIA"])
+    assert (out / "grids" / "step_000002.png").is_file()
+    with torch.no_grad():
+        y = None if family == "dcgan" else torch.tensor([0, 1])
+        assert g(torch.randn(2, 16), y).shape == (2, 1, size, size)
+
+
+def test_three_class_conditioning(kaggle_224, cache, tmp_path):
+    cfg = gan_cfg(kaggle_224, cache, "acgan", 28, num_classes=3)
+    _, labels, names = training_images(cfg)
+    assert names == ["NORMAL", "BACTERIAL", "VIRAL"] and set(labels.tolist()) == {0, 1, 2}
+    out = train_gan(cfg, tmp_path / "g", **QUIET)
+    sample_set(out, 3, tmp_path / "s")
+    recs = open_source(tmp_path / "s").records()
+    assert sorted({(r.label, r.label3) for r in recs}) == [(0, 0), (1, 1), (1, 2)]
+
+
+def test_resume_continues_exactly(kaggle_224, cache, tmp_path):
+    cfg = gan_cfg(kaggle_224, cache, "acgan", 28, steps=4)
+    full = train_gan(cfg, tmp_path / "full", **QUIET)
+
+    class Stop(Exception):
+        pass
+
+    def stop(step):
+        if step == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_gan(cfg, tmp_path / "cut", on_checkpoint=stop, **QUIET)
+    messages = []
+    train_gan(cfg, tmp_path / "cut", log=messages.append)
+    assert any("resuming GAN training at step 2" in m for m in messages)
+    a, _ = load_generator(full)
+    b, _ = load_generator(tmp_path / "cut")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+
+
+def test_sampling_counts_manifest_and_reproducibility(kaggle_224, cache, tmp_path):
+    ckpt = train_gan(gan_cfg(kaggle_224, cache, "cgan", 28), tmp_path / "g", **QUIET)
+    sample_set(ckpt, 5, tmp_path / "a", seed=3)
+    sample_set(ckpt, 5, tmp_path / "b", seed=3)
+    rows = list(csv.DictReader((tmp_path / "a" / "manifest.csv").open()))
+    assert len(rows) == 10 and {r["class"] for r in rows} == {"NORMAL", "PNEUMONIA"}
+    assert len({r["generator"] for r in rows}) == 1 and len({r["latent_seed"] for r in rows}) == 10
+    for r in rows:
+        assert (tmp_path / "a" / r["file"]).read_bytes() == (tmp_path / "b" / r["file"]).read_bytes()
+    source = open_source(tmp_path / "a")
+    assert len(source.records()) == 10 and {r.provenance for r in source.records()} == {"synthetic"}
+    with pytest.raises(Exception, match="not empty"):
+        sample_set(ckpt, 1, tmp_path / "a")
+
+
+def test_diffaugment_keeps_shape_and_gradient():
+    x = torch.randn(4, 1, 32, 32, requires_grad=True)
+    y = diff_augment(x, ["translation", "cutout", "color"], torch.Generator().manual_seed(0))
+    y.sum().backward()
+    assert y.shape == x.shape and x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_model_sizes_and_bad_size():
+    for size in (28, 32, 64, 128):
+        g, d = build("acgan", size, 2, 16, 8, 8)
+        x = g(torch.randn(2, 16), torch.tensor([0, 1]))
+        logit, aux = d(x)
+        assert x.shape[-1] == size and logit.shape == (2,) and aux.shape == (2, 2)
+    with pytest.raises(Exception, match="4·2"):
+        build("dcgan", 100)
+
+
+@pytest.fixture(scope="module")
+def reference(kaggle_224, cache, tmp_path_factory):
+    """A small reference classifier trained on the real tiny subset: the feature space of the metrics."""
+    from pneumogan.classify.checkpoint import load_checkpoint
+    from pneumogan.classify.train import train
+
+    cfg = load_config("tiny", [f"data.source={kaggle_224}", f"data.cache_dir={cache}", "classify.epochs=2"])
+    model, meta = load_checkpoint(train(cfg, tmp_path_factory.mktemp("ref"), **QUIET))
+    pre = meta["preprocessing"]
+    real = training_images(cfg)[0]
+    real_u8 = ((real + 1) * 127.5).round().to(torch.uint8).numpy()[:, 0]
+    return FeatureExtractor(model, pre["mean"], pre["std"], pre["size"], torch.device("cpu")), real_u8
+
+
+def test_fd_small_between_real_halves_and_grows_with_noise_and_blur(reference):
+    extractor, real = reference
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(real))
+    a, b = real[order[: len(real) // 2]], real[order[len(real) // 2 :]]
+    fa, _ = extractor(a)
+
+    def fd_to(images):
+        return frechet_distance(fa, extractor(images)[0])
+
+    halves = fd_to(b)
+    noisy = [fd_to(np.clip(b + rng.normal(0, s, b.shape), 0, 255).astype(np.uint8)) for s in (15, 40, 80)]
+    blurred = [fd_to(np.stack([np.asarray(Image.fromarray(im).filter(ImageFilter.GaussianBlur(r))) for im in b]))
+               for r in (1, 2, 4)]  # fmt: skip
+    assert halves < noisy[0] < noisy[1] < noisy[2]
+    assert halves < blurred[0] < blurred[1] < blurred[2]
+    assert halves < 0.25 * noisy[2]
+
+
+def test_near_copy_of_a_real_training_image_is_flagged(reference):
+    _, real = reference
+    rng = np.random.default_rng(0)
+    fake = rng.integers(0, 255, (40, *real.shape[1:]), dtype=np.uint8)  # clearly not copies
+    fake[5] = real[17]
+    res = near_copies(fake.reshape(40, -1) / 255.0, real.reshape(len(real), -1) / 255.0)
+    flagged = np.flatnonzero(res["fake_nn"] <= res["threshold"])
+    assert flagged.tolist() == [5] and res["fraction"] == pytest.approx(1 / 40)
