@@ -61,9 +61,17 @@ def main() -> None:
                 f"{run['train_images_per_s']:.0f} img/s, {wall:.0f} s",
                 flush=True,
             )
+            _save(args, runs)  # after every seed, so an interrupted benchmark keeps what it measured
+
+
+def _save(args: argparse.Namespace, runs: list[dict]) -> None:
     summary = {k: statistics.mean(r[k] for r in runs) for k in ("accuracy", "roc_auc", "recall", "specificity")}
     print(f"mean over {len(runs)} seed(s):", {k: round(v, 4) for k, v in summary.items()})
-    save(f"classify_{args.arch}_{args.size}px", {"args": vars(args), "runs": runs, "mean": summary})
+    tag = "_".join(s.replace("=", "-").replace(".", "") for s in args.set)
+    save(
+        f"classify_{args.arch}_{args.size}px{'_' + tag if tag else ''}",
+        {"args": vars(args), "runs": runs, "mean": summary},
+    )
 
 
 if __name__ == "__main__":
