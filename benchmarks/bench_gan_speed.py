@@ -35,7 +35,7 @@ def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
 
 
 def make_step(family: str, sn: bool, policy: list[str], channels_last: bool, batch: int = 64, size: int = 64):
-    g, d = build(family, size, 2, 128, 64, 64, spectral_norm=sn)
+    g, d = build(family, size, 2, 128, 32, 32, spectral_norm=sn)  # the CPU defaults of GanConfig
     if channels_last:
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     og, od = torch.optim.Adam(g.parameters(), 2e-4), torch.optim.Adam(d.parameters(), 2e-4)
@@ -86,6 +86,7 @@ def main() -> None:
         "dcgan_plain": ("dcgan", False, [], False),
         "dcgan_plain_channels_last": ("dcgan", False, [], True),
         "acgan_sn_diffaugment": ("acgan", True, ["translation", "cutout", "color"], False),
+        "acgan_sn_diffaugment_channels_last": ("acgan", True, ["translation", "cutout", "color"], True),
     }
     results = {}
     for name, (family, sn, policy, cl) in variants.items():

@@ -36,7 +36,7 @@ class Generator(nn.Module):
         self.size, self.z_dim, self.num_classes = size, z_dim, num_classes
         base, blocks = _base_and_blocks(size)
         self.base = base
-        widths = [min(channels * 2 ** (blocks - i), 512) for i in range(blocks + 1)]
+        widths = [min(channels * 2 ** (blocks - i), channels * 8) for i in range(blocks + 1)]  # DCGAN: ngf·8 at most
         self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
         in_dim = z_dim * (2 if num_classes else 1)
         self.fc = nn.Linear(in_dim, widths[0] * base * base)
@@ -59,7 +59,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Conv blocks down to 4×4 (or 7×7), global sum pooling, then the heads of the chosen family."""
+    """Strided 4×4 convs down to 4×4 (or 7×7) as in DCGAN, global sum pooling, then the family's heads."""
 
     def __init__(
         self, size: int, channels: int = 64, num_classes: int = 0, mode: str = "none", spectral_norm: bool = True
@@ -67,11 +67,10 @@ class Discriminator(nn.Module):
         super().__init__()
         sn = _sn if spectral_norm else (lambda m: m)
         _, blocks = _base_and_blocks(size)
-        widths = [min(channels * 2**i, 512) for i in range(blocks + 1)]
+        widths = [min(channels * 2**i, channels * 8) for i in range(blocks + 1)]
         layers: list[nn.Module] = [sn(nn.Conv2d(1, widths[0], 3, padding=1)), nn.LeakyReLU(0.2, True)]
         for i in range(blocks):
-            layers += [sn(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True),
-                       sn(nn.Conv2d(widths[i + 1], widths[i + 1], 3, padding=1)), nn.LeakyReLU(0.2, True)]  # fmt: skip
+            layers += [sn(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)
         feat = widths[-1]
         self.mode = mode

@@ -138,6 +138,8 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
     conditional = gc.family != "dcgan"
     g, d = build(gc.family, cfg.data.size, n_cls, gc.z_dim, gc.g_channels, gc.d_channels, gc.spectral_norm)
     g, d = g.to(device), d.to(device)
+    memory_format = torch.channels_last if gc.channels_last else torch.contiguous_format
+    g, d = g.to(memory_format=memory_format), d.to(memory_format=memory_format)
     g_ema = copy.deepcopy(g).eval() if gc.ema else None
     opt_g = torch.optim.Adam(g.parameters(), lr=gc.lr_g, betas=gc.betas)
     opt_d = torch.optim.Adam(d.parameters(), lr=gc.lr_d, betas=gc.betas)
@@ -180,7 +182,8 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
     for step in track(range(start, steps), steps - start, f"{gc.family} {cfg.data.size}px", status):
         rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         idx = torch.randint(0, len(images), (gc.batch_size,), generator=rng)
-        real, y_real = images[idx].to(device), labels[idx].to(device)
+        real = images[idx].to(device).contiguous(memory_format=memory_format)
+        y_real = labels[idx].to(device)
         y_fake = torch.randint(0, n_cls, (gc.batch_size,), generator=rng).to(device)
         z = torch.randn(gc.batch_size, gc.z_dim, generator=rng).to(device)
         cond_real, cond_fake = (y_real, y_fake) if conditional else (None, None)
