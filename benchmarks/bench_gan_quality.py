@@ -10,13 +10,14 @@ Usage: python -u benchmarks/bench_gan_quality.py --reference CKPT --minutes 8 [-
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, save
+from _common import RESULTS, SHARED_DATA, save
 
 from pneumogan.config import load_config
 from pneumogan.gan.evaluate import evaluate_gan
@@ -42,7 +43,9 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="overrides for every variant")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    results = {}
+    previous = RESULTS / "gan_quality_64px.json"
+    # Variants measured in an earlier invocation stay in the results file unless measured again.
+    results = json.loads(previous.read_text())["results"] if previous.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out or tmp)
         for name in args.variants:

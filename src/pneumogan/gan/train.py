@@ -221,9 +221,12 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
         loss_g.backward()
         opt_g.step()
         if g_ema is not None:
+            # Ramp the decay up (as in StyleGAN2): with a fixed 0.999 a 300-step run would still sample
+            # from weights that are mostly the random initialisation.
+            decay = min(gc.ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():
                 for pe, p in zip(g_ema.parameters(), g.parameters(), strict=True):
-                    pe.lerp_(p, 1 - gc.ema_decay)
+                    pe.lerp_(p, 1 - decay)
                 for be, b in zip(g_ema.buffers(), g.buffers(), strict=True):
                     be.copy_(b)
 
