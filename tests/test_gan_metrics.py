@@ -42,3 +42,22 @@ def test_near_copy_check_flags_an_injected_copy():
     res = near_copies(fake, real)
     assert res["fraction"] == pytest.approx(1 / 50)
     assert res["fake_nn"][7] == 0 and res["real_index"][7] == 42
+
+
+def test_collapse_monitor_flags_nan_stuck_d_and_collapse():
+    import torch
+
+    from pneumogan.gan.train import CollapseMonitor, sample_diversity
+
+    mon = CollapseMonitor(stuck_steps=3, real_diversity=0.4)
+    assert mon.losses(0, float("nan"), 1.0)["kind"] == "nan"
+    assert [mon.losses(s, 0.01, 1.0) for s in range(1, 3)] == [None, None]
+    assert mon.losses(3, 0.01, 1.0)["kind"] == "d_stuck"
+    assert mon.diversity(10, 0.35) is None
+    assert mon.diversity(20, 0.15)["kind"] == "diversity"  # halved since the best
+    assert "mode collapse" in mon.diversity(30, 0.05)["message"]  # far below the real images
+    assert len(mon.events) == 4
+    same = torch.zeros(4, 1, 8, 8)
+    varied = torch.rand(4, 1, 8, 8)
+    labels = torch.tensor([0, 0, 1, 1])
+    assert sample_diversity(same, labels) == 0.0 < sample_diversity(varied, labels)

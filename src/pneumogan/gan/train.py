@@ -70,8 +70,18 @@ def total_steps(cfg: Config) -> int:
 class CollapseMonitor:
     """Warns (and records) NaN losses, a discriminator loss stuck near zero, and falling sample diversity."""
 
-    def __init__(self, stuck_steps: int = 200, stuck_level: float = 0.05, diversity_drop: float = 0.5) -> None:
+    def __init__(
+        self,
+        stuck_steps: int = 200,
+        stuck_level: float = 0.05,
+        diversity_drop: float = 0.5,
+        real_diversity: float = 0.0,
+        collapse_ratio: float = 0.25,
+    ) -> None:
         self.stuck_steps, self.stuck_level, self.diversity_drop = stuck_steps, stuck_level, diversity_drop
+        # Samples far less diverse than real images of the same classes mean collapse even if they never
+        # were more diverse (a relative drop alone misses a generator that collapses early).
+        self.real_diversity, self.collapse_ratio = real_diversity, collapse_ratio
         self.low_run = 0
         self.best_diversity = 0.0
         self.events: list[dict[str, Any]] = []
@@ -91,6 +101,10 @@ class CollapseMonitor:
 
     def diversity(self, step: int, value: float) -> dict[str, Any] | None:
         self.best_diversity = max(self.best_diversity, value)
+        if self.real_diversity and value < self.collapse_ratio * self.real_diversity:
+            message = (f"sample diversity {value:.3f} is below {self.collapse_ratio:.0%} of the real images' "
+                       f"{self.real_diversity:.3f}: mode collapse")  # fmt: skip
+            return self._event(step, "diversity", message)
         if value < self.diversity_drop * self.best_diversity:
             message = (f"sample diversity {value:.3f} fell below {self.diversity_drop:.0%} of its best "
                        f"{self.best_diversity:.3f}: mode collapse?")  # fmt: skip
@@ -148,7 +162,8 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
     fixed = torch.Generator().manual_seed(cfg.seed + 12345)
     z_fixed = torch.randn(gc.grid_per_class * n_cls, gc.z_dim, generator=fixed).to(device)
     y_fixed = torch.arange(n_cls).repeat_interleave(gc.grid_per_class).to(device)
-    monitor = CollapseMonitor()
+    pick = torch.cat([torch.nonzero(labels == c).flatten()[: 4 * gc.grid_per_class] for c in range(n_cls)])
+    monitor = CollapseMonitor(real_diversity=sample_diversity(images[pick], labels[pick]))
     history: list[dict[str, Any]] = []
     start = 0
     meta = {
