@@ -51,3 +51,22 @@ def test_bad_source_is_one_clear_line(tmp_path, make_path):
     assert "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:")
+
+
+@pytest.mark.realdata
+def test_tiny_config_smoke_runs_through_the_cli(kaggle_224, tmp_path):
+    """`configs/tiny.yaml` trains a classifier and a GAN from the command line, then samples a set."""
+    cache = str(tmp_path / "c")
+    src = f"data.source={kaggle_224}"
+    cls = run_cli("classify", "train", "-c", "tiny", "-o", str(tmp_path / "cls"), src, env_cache=cache)
+    assert cls.returncode == 0, cls.stderr
+    assert (tmp_path / "cls" / "model.safetensors").is_file() and (tmp_path / "cls" / "config.yaml").is_file()
+    gan = run_cli("gan", "train", "-c", "tiny", "-o", str(tmp_path / "gan"), src, "gan.steps=4", env_cache=cache)
+    assert gan.returncode == 0, gan.stderr
+    sample = run_cli("gan", "sample", str(tmp_path / "gan"), "--per-class", "3", "-o", str(tmp_path / "syn"),
+                     env_cache=cache)  # fmt: skip
+    assert sample.returncode == 0, sample.stderr
+    assert len(list((tmp_path / "syn" / "train").rglob("*.png"))) == 6
+    bad = run_cli("classify", "train", "-c", "tiny", "-o", str(tmp_path / "x"), "classify.arch=alexnet",
+                  env_cache=cache)  # fmt: skip
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "choose one of" in bad.stderr

@@ -105,6 +105,17 @@ ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="YAML file
 Overrides = Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")]
 
 
+def _resolved_config(config: str | None, overrides: list[str] | None, out: Path):
+    """Load the config and record the resolved version next to the job's outputs."""
+    from pneumogan.config import dump_config, load_config
+    from pneumogan.runs import atomic_write_text
+
+    cfg = load_config(config, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", dump_config(cfg))
+    return cfg
+
+
 @classify_app.command("train", context_settings={"allow_extra_args": False})
 def classify_train(
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder for the checkpoint and history")],
@@ -114,13 +125,8 @@ def classify_train(
 ) -> None:
     """Train a classifier; model selection and the decision threshold use the patient-grouped val split."""
     from pneumogan.classify.train import train
-    from pneumogan.config import dump_config, load_config
-    from pneumogan.runs import atomic_write_text
 
-    cfg = load_config(config, overrides)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", dump_config(cfg))
-    train(cfg, out, resume=resume, log=console.print)
+    train(_resolved_config(config, overrides, out), out, resume=resume, log=console.print)
 
 
 @classify_app.command("evaluate")
@@ -195,14 +201,9 @@ def gan_train(
     resume: Annotated[bool, typer.Option(help="continue from out/train_state.pt when present")] = True,
 ) -> None:
     """Train a DCGAN, conditional GAN or AC-GAN on the real training split."""
-    from pneumogan.config import dump_config, load_config
     from pneumogan.gan.train import train_gan
-    from pneumogan.runs import atomic_write_text
 
-    cfg = load_config(config, overrides)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", dump_config(cfg))
-    train_gan(cfg, out, resume=resume, log=console.print)
+    train_gan(_resolved_config(config, overrides, out), out, resume=resume, log=console.print)
 
 
 @gan_app.command("sample")
