@@ -45,6 +45,7 @@ def test_each_family_trains_with_finite_losses(family, size, kaggle_224, cache, 
     out = train_gan(gan_cfg(kaggle_224, cache, family, size, **extra), tmp_path, **QUIET)
     history = json.loads((out / "history.json").read_text())
     assert history and all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_loss"]) for h in history)
+    assert all("events" in h for h in history)  # monitor warnings are recorded per history row
     g, meta = load_generator(out)
     assert meta["class_names"] == (["PNEUMONIA"] if family == "dcgan" else ["NORMAL", "PNEUMONIA"])
     assert (out / "grids" / "step_000002.png").is_file()

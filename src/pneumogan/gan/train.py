@@ -194,6 +194,7 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
     acc_n = 0
     t0 = time.perf_counter()
     status = Status()
+    pending_events: list[str] = []  # monitor warnings since the last history row
     for step in track(range(start, steps), steps - start, f"{gc.family} {cfg.data.size}px", status):
         rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         idx = torch.randint(0, len(images), (gc.batch_size,), generator=rng)
@@ -249,6 +250,7 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
         event = monitor.losses(step, ld, lg)
         if event:
             log(f"warning: {event['message']}")
+            pending_events.append(event["kind"])
             if event["kind"] == "nan":
                 break
         for key, val in (("d_loss", ld), ("g_loss", lg), ("r1", float(r1.detach())), ("aux", float(aux_loss.detach())),
@@ -261,7 +263,9 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
         if done % 25 == 0 or done == steps:
             elapsed = time.perf_counter() - t0
             history.append({"step": done, **{k: v / acc_n for k, v in acc.items()},
-                            "images_per_s": acc_n * gc.batch_size / max(elapsed, 1e-9)})  # fmt: skip
+                            "images_per_s": acc_n * gc.batch_size / max(elapsed, 1e-9),
+                            "events": ";".join(pending_events)})  # fmt: skip
+            pending_events.clear()
             acc, acc_n, t0 = dict.fromkeys(acc, 0.0), 0, time.perf_counter()
         if done % gc.sample_every == 0 or done == steps:
             sampler = g_ema if g_ema is not None else g
@@ -275,6 +279,8 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
                 log(f"warning: {event['message']}")
             if history and history[-1]["step"] == done:
                 history[-1]["diversity"] = diversity
+                if event:
+                    history[-1]["events"] = ";".join(filter(None, (history[-1]["events"], event["kind"])))
         if done % gc.checkpoint_every == 0 or done == steps:
             _checkpoint(out, g, d, g_ema, opt_g, opt_d, cfg, done, history, monitor, meta)
             if on_checkpoint is not None:
