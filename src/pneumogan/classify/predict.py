@@ -34,7 +34,8 @@ class Predictor:
         self.model, self.meta = load_checkpoint(checkpoint, self.device)
         self.pre = self.meta["preprocessing"]
         self.names: list[str] = self.meta["class_names"]
-        self.threshold: float = self.meta.get("threshold") or 0.5
+        stored = self.meta.get("threshold")
+        self.threshold: float = 0.5 if stored is None else float(stored)  # None: training never finished
 
     def to_array(self, src: Any, name: str = "") -> np.ndarray:
         return load_for_model(src, self.pre["size"], self.pre.get("max_pixels", 50_000_000), name=name)
