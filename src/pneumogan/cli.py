@@ -166,11 +166,8 @@ def predict(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write results to FILE.csv or FILE.json")] = None,
 ) -> None:
     """Predict files and folders; unreadable files are listed with their reason. Research use only."""
-    import csv
-    import io
-
     from pneumogan.classify.predict import predict_files
-    from pneumogan.runs import atomic_write_json, atomic_write_text
+    from pneumogan.runs import atomic_write_csv, atomic_write_json
 
     res = predict_files(checkpoint, [str(p) for p in paths])
     rows, bad = res["predictions"], res["bad"]
@@ -183,12 +180,8 @@ def predict(
         atomic_write_json(out, res)
     elif out:
         fields = ["file", *[k for k in (rows[0] if rows else {}) if k != "file"], "error"]
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-        writer.writerows({"file": b["file"], "error": f"{b['reason']}: {b['detail']}"} for b in bad)
-        atomic_write_text(out, buf.getvalue())
+        errors = [{"file": b["file"], "error": f"{b['reason']}: {b['detail']}"} for b in bad]
+        atomic_write_csv(out, rows + errors, fields)
     if not rows:
         raise typer.Exit(1)
 

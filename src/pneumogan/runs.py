@@ -42,6 +42,27 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+def atomic_write_csv(path: str | Path, rows: list[dict[str, Any]], fields: list[str] | None = None) -> Path:
+    """Rows as CSV; the header is `fields`, or every key in order of first appearance."""
+    import csv
+    import io
+
+    fields = fields or list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())
+
+
+def write_history(out: str | Path, history: list[dict[str, Any]]) -> None:
+    """A training history as `history.json` and `history.csv` in `out`."""
+    out = Path(out)
+    atomic_write_json(out / "history.json", history)
+    if history:
+        atomic_write_csv(out / "history.csv", history)
+
+
 @contextmanager
 def atomic_directory(final: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it is renamed to `final` in one step."""

@@ -6,7 +6,6 @@ decision threshold), `history.csv`/`history.json`, `curves.png`, and `last_state
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import time
@@ -29,7 +28,7 @@ from pneumogan.data.prepare import PreparedDataset
 from pneumogan.data.transforms import build_train_transform
 from pneumogan.evaluate.metrics import binary_metrics, choose_threshold
 from pneumogan.progress import Status, track
-from pneumogan.runs import atomic_write_json, atomic_write_text
+from pneumogan.runs import write_history
 
 IMAGENET_GRAY = (0.449, 0.226)  # mean and std of ImageNet's RGB statistics averaged to one channel
 STATE = "last_state.pt"
@@ -218,7 +217,7 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
             f"{row['images_per_s']:.0f} img/s"
         )
         _save_state(state_path, model, optimizer, cfg, epoch, best_auc, best_epoch, history)
-        _write_history(out, history)
+        write_history(out, history)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 
@@ -234,7 +233,7 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
     meta["train_seconds"] = round(time.perf_counter() - started, 1)
     meta.pop("versions", None)
     save_checkpoint(out, best, meta)
-    _write_history(out, history)
+    write_history(out, history)
     from pneumogan.evaluate.plots import plot_training_curves
 
     plot_training_curves(history, out / "curves.png")
@@ -263,15 +262,3 @@ def _save_state(path: Path, model, optimizer, cfg, epoch, best_auc, best_epoch, 
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
-
-
-def _write_history(out: Path, history: list[dict]) -> None:
-    atomic_write_json(out / "history.json", history)
-    if history:
-        import io
-
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-        atomic_write_text(out / "history.csv", buf.getvalue())

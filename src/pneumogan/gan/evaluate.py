@@ -15,6 +15,7 @@ from pneumogan.config import Config
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate.gan_metrics import FEATURE_NOTE, FeatureExtractor, compare
 from pneumogan.gan.checkpoint import generator_hash, load_generator
+from pneumogan.gan.models import to_uint8
 from pneumogan.gan.sample import generate, latent_seed
 from pneumogan.gan.train import save_grid, training_images
 from pneumogan.runs import atomic_write_json
@@ -39,10 +40,6 @@ def reference_classifier(gan_dir: Path, cfg: Config, reference: str | Path | Non
     return train(ref_cfg, target, log=log)
 
 
-def _to_u8(images: torch.Tensor) -> np.ndarray:
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()[:, 0]
-
-
 def evaluate_gan(
     checkpoint: str | Path,
     n_per_class: int = 500,
@@ -56,7 +53,7 @@ def evaluate_gan(
     g, meta = load_generator(checkpoint, device)
     cfg = Config.model_validate(meta["config"])
     images, labels, names = training_images(cfg)
-    real_all = _to_u8(images)
+    real_all = to_uint8(images)
     ref_path = reference_classifier(checkpoint, cfg, reference, log)
     ref_model, ref_meta = load_checkpoint(ref_path, device)
     if ref_meta["num_classes"] != 2:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
@@ -87,6 +88,11 @@ class Discriminator(nn.Module):
                 raise ValueError("a projection discriminator needs labels")
             logit = logit + (self.proj(y) * h).sum(dim=1)
         return logit, (self.aux(h) if self.aux is not None else None)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Generator output (B, 1, H, W) in [-1, 1] → uint8 (B, H, W), as saved to disk."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()[:, 0]
 
 
 def build(

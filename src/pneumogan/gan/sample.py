@@ -7,8 +7,6 @@ source like any other: the classifier's data layer reads it (provenance "synthet
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +16,9 @@ from PIL import Image
 from pneumogan.classify.train import resolve_device
 from pneumogan.errors import PneumoganError
 from pneumogan.gan.checkpoint import generator_hash, load_generator
+from pneumogan.gan.models import to_uint8
 from pneumogan.progress import track
-from pneumogan.runs import atomic_directory
+from pneumogan.runs import atomic_directory, atomic_write_csv
 
 MAX_PER_CLASS = 100_000
 
@@ -33,8 +32,7 @@ def generate(generator, class_index: int | None, seeds: list[int], device: torch
     """uint8 images (N, S, S) for the given latent seeds (and class, for conditional generators)."""
     z = torch.stack([torch.randn(generator.z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
     y = None if not generator.num_classes else torch.full((len(seeds),), class_index, dtype=torch.long)
-    x = generator(z.to(device), None if y is None else y.to(device)).float().cpu()
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()[:, 0]
+    return to_uint8(generator(z.to(device), None if y is None else y.to(device)))
 
 
 def sample_set(
@@ -73,9 +71,5 @@ def sample_set(
                     Image.fromarray(img).save(folder / name)
                     rows.append({"file": f"train/{cname}/{name}", "class": cname, "latent_seed": s,
                                  "generator": ghash})  # fmt: skip
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=["file", "class", "latent_seed", "generator"])
-        writer.writeheader()
-        writer.writerows(rows)
-        (tmp / "manifest.csv").write_text(buf.getvalue())
+        atomic_write_csv(tmp / "manifest.csv", rows, ["file", "class", "latent_seed", "generator"])
     return out

@@ -9,8 +9,6 @@ EMA weights when EMA is on, discriminator, meta.json), `grids/step_NNNNNN.png` w
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import math
 import time
 from datetime import UTC, datetime
@@ -29,9 +27,9 @@ from pneumogan.errors import PneumoganError
 from pneumogan.gan import losses
 from pneumogan.gan.augment import diff_augment, parse_policy
 from pneumogan.gan.checkpoint import save_gan
-from pneumogan.gan.models import build
+from pneumogan.gan.models import build, to_uint8
 from pneumogan.progress import Status, track
-from pneumogan.runs import atomic_write_json, atomic_write_text
+from pneumogan.runs import atomic_write_json, write_history
 
 STATE = "train_state.pt"
 
@@ -127,7 +125,7 @@ def save_grid(images: torch.Tensor, rows: int, path: Path) -> Path:
     """Save images in [-1, 1] as a grid PNG with `rows` rows (one class per row)."""
     from PIL import Image
 
-    arr = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()[:, 0]
+    arr = to_uint8(images)
     n, h, w = arr.shape
     cols = math.ceil(n / rows)
     canvas = np.full((rows * (h + 2), cols * (w + 2)), 255, np.uint8)
@@ -300,12 +298,5 @@ def _checkpoint(out: Path, g, d, g_ema, opt_g, opt_d, cfg: Config, step: int, hi
     tmp = out / f".{STATE}.tmp"
     torch.save(state, tmp)
     tmp.replace(out / STATE)
-    atomic_write_json(out / "history.json", history)
+    write_history(out, history)
     atomic_write_json(out / "events.json", monitor.events)
-    if history:
-        buf = io.StringIO()
-        fields = list(dict.fromkeys(k for row in history for k in row))
-        writer = csv.DictWriter(buf, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(history)
-        atomic_write_text(out / "history.csv", buf.getvalue())
