@@ -237,6 +237,45 @@ def gan_evaluate(
         atomic_write_json(json_path, res)
 
 
+@app.command("run")
+def run_experiment(
+    config: Annotated[
+        str, typer.Option("--config", "-c", help="YAML file or bundled name (tiny, quick, full)")
+    ] = "quick",
+    data: Annotated[str | None, typer.Option(help="data source (default: data.source, i.e. $PNEUMOGAN_DATA)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="run folder (default runs/<timestamp>-<name>)")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="without --out: continue the newest runs/*-<name> folder")] = False,
+    overrides: Overrides = None,
+) -> None:
+    """The whole experiment: data check, GAN(s), synthetic sets, classifiers per condition, evaluation, report.
+
+    Rerunning with the same --out (or --resume) skips finished stages and resumes the interrupted one.
+    """
+    from pneumogan.config import load_config
+    from pneumogan.pipeline.experiment import default_run_dir, latest_run_dir, run_pipeline
+
+    cfg = load_config(config, overrides)
+    if data:
+        cfg.data.source = data
+    if out is None:
+        out = (latest_run_dir(cfg) if resume else None) or default_run_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = (out / "log.txt").open("a", encoding="utf-8")
+
+    def log(message: str) -> None:
+        console.print(message, highlight=False, markup=False)
+        log_file.write(message + "\n")
+        log_file.flush()
+
+    log(f"run folder {out} (rerun with --out {out} to resume)")
+    try:
+        run_pipeline(cfg, out, log=log)
+    finally:
+        log_file.close()
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 1; no tracebacks for problems the user can fix."""
     try:

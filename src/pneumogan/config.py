@@ -36,6 +36,9 @@ class DataConfig(_Section):
     cache_dir: str | None = Field(None, description="prepared-dataset cache; default $PNEUMOGAN_CACHE_DIR")
     workers: int = Field(0, ge=0, description="decoding processes; 0 = one per CPU core")
     subset: float = Field(1.0, gt=0, le=1, description="fraction of each split kept (stratified), for smoke runs")
+    train_fraction: float = Field(
+        1.0, gt=0, le=1, description="fraction of the real training split kept (stratified; low-data sweeps)"
+    )
     train_real: bool = Field(True, description="use the real training split (false: synthetic-only training)")
     extra_train: list[str] = Field(
         default_factory=list, description="more training sources, e.g. synthetic sets from `gan sample`"
@@ -128,6 +131,29 @@ class GanConfig(_Section):
     channels_last: bool = Field(True, description="NHWC memory format (measured faster on CPU for these nets)")
 
 
+CONDITIONS = ("real", "rebalanced", "enlarged", "synthetic_only")
+
+
+class RunConfig(_Section):
+    """`pneumogan run`: which training conditions, seeds and real-data fractions the experiment covers."""
+
+    conditions: list[Literal["real", "rebalanced", "enlarged", "synthetic_only"]] = Field(
+        default_factory=lambda: list(CONDITIONS),
+        description="real: baseline; rebalanced: + synthetic minority to balance; enlarged: + synthetic of "
+        "both classes at enlarge_ratio; synthetic_only: train on synthetic, test on real",
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="classifier seeds per condition")
+    fractions: list[float] = Field(
+        default_factory=lambda: [1.0], min_length=1, description="low-data sweep: fractions of the real train split"
+    )
+    enlarge_ratio: float = Field(0.5, gt=0, description="enlarged: synthetic images per real image, per class")
+    synthetic_only_per_class: int | None = Field(
+        None, ge=1, description="synthetic_only: images per class (default: as many as the real class has)"
+    )
+    sample_seed: int = Field(0, ge=0, description="latent seed of the synthetic sets")
+    gan_eval_per_class: int = Field(200, ge=10, description="synthetic images per class for the GAN metrics")
+
+
 class Config(_Section):
     name: str = "default"
     seed: int = 0
@@ -136,6 +162,7 @@ class Config(_Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
     gan: GanConfig = Field(default_factory=GanConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

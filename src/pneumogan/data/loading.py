@@ -34,6 +34,11 @@ def load_splits(cfg: Config) -> SplitData:
     ds = ds.select(stratified_subset(ds.splits, ds.labels, dc.subset, seed=cfg.split.seed))
     spec = SplitSpec(cfg.split.val_fraction, cfg.split.seed, cfg.split.strategy, cfg.split.exclude_test_patients)
     splits = grouped_split(ds.splits, ds.labels, ds.patient_ids, spec, ds.has_patient_ids)
+    if dc.train_fraction < 1.0:  # low-data regime: drop part of the real training split, stratified by class
+        train_idx = np.flatnonzero(splits == "train")
+        kept = train_idx[stratified_subset(splits[train_idx], ds.labels[train_idx], dc.train_fraction, cfg.split.seed)]
+        splits = splits.copy()
+        splits[np.setdiff1d(train_idx, kept)] = "unused"
     summary = split_summary(splits, ds.labels, ds.patient_ids, tuple(ds.meta["class_names"]))
     parts = [ds.select(splits == "train")] if dc.train_real else []
     fps = [ds.meta["fingerprint"]]
@@ -47,7 +52,7 @@ def load_splits(cfg: Config) -> SplitData:
         raise PneumoganError("no training data: data.train_real is false and data.extra_train is empty")
     train = concat(parts)
     digest = hashlib.sha256()
-    for part in (*fps, splits.tobytes(), str(dc.subset), str(dc.train_real)):
+    for part in (*fps, splits.tobytes(), str(dc.subset), str(dc.train_fraction), str(dc.train_real)):
         digest.update(part if isinstance(part, bytes) else part.encode())
     summary["train_provenance"] = {p: int(np.sum(train.provenance == p)) for p in sorted(set(train.provenance))}
     return SplitData(train, ds.select(splits == "val"), ds.select(splits == "test"), digest.hexdigest()[:16], summary)

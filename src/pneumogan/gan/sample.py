@@ -7,6 +7,7 @@ source like any other: the classifier's data layer reads it (provenance "synthet
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,32 +45,52 @@ def sample_set(
     classes: list[str] | None = None,
 ) -> Path:
     """Write `per_class` images of every class of the generator (or of `classes`) to `out`."""
-    if not 0 < per_class <= MAX_PER_CLASS:
-        raise PneumoganError(f"--per-class must be in 1..{MAX_PER_CLASS}, got {per_class}")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise PneumoganError(f"{out} exists and is not empty; choose a new folder")
-    device = resolve_device("auto")
-    g, meta = load_generator(checkpoint, device)
+    _, meta = load_generator(checkpoint, torch.device("cpu"))
     names: list[str] = meta["class_names"]
     wanted = classes or names
     unknown = [c for c in wanted if c not in names]
     if unknown:
         raise PneumoganError(f"this generator makes {names}, not {unknown}")
-    ghash = generator_hash(checkpoint)
+    return write_synthetic_set([SampleSpec(Path(checkpoint), c, per_class) for c in wanted], out, seed, batch_size)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """`count` images of `class_name` from the generator at `checkpoint`."""
+
+    checkpoint: Path
+    class_name: str
+    count: int
+    seed_index: int | None = None  # class index in the latent seed; default: the class's index in the generator
+
+
+def write_synthetic_set(specs: list[SampleSpec], out: str | Path, seed: int = 0, batch_size: int = 64) -> Path:
+    """One synthetic set from one or several generators (e.g. a DCGAN per class), written atomically."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise PneumoganError(f"{out} exists and is not empty; choose a new folder")
+    device = resolve_device("auto")
     rows = []
     with atomic_directory(out) as tmp:
-        for cname in wanted:
-            c = names.index(cname)
-            folder = tmp / "train" / cname
-            folder.mkdir(parents=True)
-            seeds = [latent_seed(seed, c, i) for i in range(per_class)]
-            chunks = [seeds[k : k + batch_size] for k in range(0, per_class, batch_size)]
-            for chunk in track(chunks, len(chunks), f"sampling {cname}"):
+        for spec in specs:
+            if not 0 < spec.count <= MAX_PER_CLASS:
+                raise PneumoganError(f"images per class must be in 1..{MAX_PER_CLASS}, got {spec.count}")
+            g, meta = load_generator(spec.checkpoint, device)
+            names: list[str] = meta["class_names"]
+            if spec.class_name not in names:
+                raise PneumoganError(f"{spec.checkpoint} makes {names}, not {spec.class_name}")
+            c = names.index(spec.class_name)
+            k = c if spec.seed_index is None else spec.seed_index
+            ghash = generator_hash(spec.checkpoint)
+            folder = tmp / "train" / spec.class_name
+            folder.mkdir(parents=True, exist_ok=True)
+            seeds = [latent_seed(seed, k, i) for i in range(spec.count)]
+            chunks = [seeds[j : j + batch_size] for j in range(0, spec.count, batch_size)]
+            for chunk in track(chunks, len(chunks), f"sampling {spec.class_name}"):
                 for s, img in zip(chunk, generate(g, c, chunk, device), strict=True):
-                    name = f"synthetic_{cname.lower()}_{s - latent_seed(seed, c, 0):06d}.png"
+                    name = f"synthetic_{spec.class_name.lower()}_{s - latent_seed(seed, k, 0):06d}.png"
                     Image.fromarray(img).save(folder / name)
-                    rows.append({"file": f"train/{cname}/{name}", "class": cname, "latent_seed": s,
-                                 "generator": ghash})  # fmt: skip
+                    rows.append({"file": f"train/{spec.class_name}/{name}", "class": spec.class_name,
+                                 "latent_seed": s, "generator": ghash})  # fmt: skip
         atomic_write_csv(tmp / "manifest.csv", rows, ["file", "class", "latent_seed", "generator"])
     return out

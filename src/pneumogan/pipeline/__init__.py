@@ -1,0 +1,1 @@
+"""The one-command experiment (`pneumogan run`): stages, statistics and the report."""

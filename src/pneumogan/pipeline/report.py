@@ -1,0 +1,271 @@
+"""The experiment report: `report.md` (images beside it in `report_assets/`) and a self-contained `report.html`
+(images embedded as data URIs, no external scripts, fonts or styles), both built from one list of blocks."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pneumogan.evaluate.plots import _plt, _save
+from pneumogan.runs import atomic_write_text
+
+ASSETS = "report_assets"
+NOTICE = "Research software, not a medical device: nothing here is a diagnosis or validated for clinical use."
+CONDITION_TITLES = {"real": "A real (baseline)", "rebalanced": "B rebalanced", "enlarged": "C enlarged",
+                    "synthetic_only": "D synthetic only"}  # fmt: skip
+
+Block = tuple[str, Any]  # ("h2", text) | ("p", text) | ("table", (header, rows)) | ("img", (path, caption))
+
+
+def _fmt_ci(entry: dict[str, Any], scale: float = 100.0, digits: int = 1) -> str:
+    mean = entry["mean"] * scale
+    ci = entry.get("ci")
+    if not ci:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{ci[0] * scale:.{digits}f}, {ci[1] * scale:.{digits}f}]"
+
+
+def _fmt_diff(d: dict[str, Any]) -> str:
+    return f"{d['difference'] * 100:+.1f} [{d['ci'][0] * 100:+.1f}, {d['ci'][1] * 100:+.1f}]"
+
+
+def _history(stage: Path) -> list[dict[str, Any]]:
+    path = stage / "model" / "history.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def _overlay_curves(fres: dict[str, Any], out: Path, seed: str, path: Path) -> Path:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for cond, entry in fres["conditions"].items():
+        hist = _history(out / entry["seeds"][seed]["stage"])
+        epochs = [h["epoch"] + 1 for h in hist]
+        for ax, key in zip(axes, ("val_acc", "val_auc"), strict=True):
+            ax.plot(epochs, [h[key] for h in hist], marker="o", ms=3, label=CONDITION_TITLES.get(cond, cond))
+    for ax, title in zip(axes, ("val accuracy (at 0.5)", "val ROC-AUC"), strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _overlay_roc(fres: dict[str, Any], out: Path, seed: str, path: Path) -> Path:
+    from sklearn.metrics import roc_curve
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    for cond, entry in fres["conditions"].items():
+        with np.load(out / entry["seeds"][seed]["stage"] / "eval_test" / "scores.npz") as z:
+            fpr, tpr, _ = roc_curve(z["y"], z["p"])
+        auc = entry["seeds"][seed]["metrics"]["roc_auc"]
+        ax.plot(fpr, tpr, label=f"{CONDITION_TITLES.get(cond, cond)} AUC {auc:.3f}")
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+    ax.set_xlabel("1 − specificity")
+    ax.set_ylabel("sensitivity")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _confusions(fres: dict[str, Any], seed: str, path: Path) -> Path:
+    plt = _plt()
+    conds = list(fres["conditions"])
+    fig, axes = plt.subplots(1, len(conds), figsize=(3.2 * len(conds), 3.2), squeeze=False)
+    for ax, cond in zip(axes[0], conds, strict=True):
+        m = np.asarray(fres["conditions"][cond]["seeds"][seed]["metrics"]["confusion_matrix"])
+        ax.imshow(m, cmap="Blues")
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, str(v), ha="center", va="center", color="white" if v > m.max() / 2 else "black")
+        ax.set_xticks([0, 1], ["NORMAL", "PNEUM."])
+        ax.set_yticks([0, 1], ["NORMAL", "PNEUM."])
+        ax.set_title(CONDITION_TITLES.get(cond, cond), fontsize=9)
+        ax.set_xlabel("predicted")
+    axes[0][0].set_ylabel("true")
+    return _save(fig, path)
+
+
+def _sweep(results: dict[str, Any], metric: str, path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fr = sorted(results["fractions"].values(), key=lambda f: f["fraction"])
+    for cond in results["conditions"]:
+        xs, ys, lo, hi = [], [], [], []
+        for f in fr:
+            s = f["conditions"].get(cond, {}).get("summary", {}).get(metric)
+            if s is None:
+                continue
+            xs.append(f["fraction"] * 100)
+            ys.append(s["mean"])
+            ci = s.get("ci") or [s["mean"], s["mean"]]
+            lo.append(ci[0])
+            hi.append(ci[1])
+        line = ax.plot(xs, ys, marker="o", label=CONDITION_TITLES.get(cond, cond))[0]
+        ax.fill_between(xs, lo, hi, alpha=0.15, color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_xlabel("% of the real training set")
+    ax.set_ylabel(f"test {metric}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
+    assets = out / ASSETS
+    blocks: list[Block] = [("h1", f"PneumoGAN experiment: {results['name']}"), ("note", NOTICE)]
+    d = results["data"]
+    blocks.append(("h2", "Data"))
+    split = d["split"]
+    rows = [[s, *(str(v) for v in split["counts"].get(s, {}).values())] for s in split.get("counts", {})]
+    classes = list(next(iter(split["counts"].values()), {}).keys()) if split.get("counts") else []
+    blocks.append(("p", f"Source `{results['config']['data']['source']}`: {d['total']} files, {d['bad']} unusable, "
+                        f"{d['duplicate_groups']} exact-duplicate groups, {d['patients_in_two_splits']} file-name "
+                        f"patient ids in more than one source split. Patient-grouped split used for training "
+                        f"(images per split and class):"))  # fmt: skip
+    if rows:
+        blocks.append(("table", (["split", *classes], rows)))
+    blocks.append(("h2", "Verdicts (computed from the paired bootstrap CIs, not written by hand)"))
+    blocks += [("li", v) for v in results["verdicts"]] or [("p", "No condition to compare with the baseline.")]
+
+    for flabel, fres in sorted(results["fractions"].items(), key=lambda kv: -kv[1]["fraction"]):
+        seed = str(results["seeds"][0])
+        blocks.append(("h2", f"Real training data: {fres['fraction'] * 100:g} %"))
+        blocks.append(("p", f"Real training images {fres['real_train_counts']}; synthetic images added per "
+                            f"condition {fres['synthetic_counts']}. Test: the official test split, "
+                            f"{next(iter(fres['conditions'].values()))['seeds'][seed]['metrics']['n']} images, "
+                            f"decision thresholds chosen on val."))  # fmt: skip
+        header = ["condition", "accuracy %", "ROC-AUC %", "sensitivity %", "specificity %", "F1 %", "ECE %"]
+        rows = []
+        for cond, entry in fres["conditions"].items():
+            s = entry["summary"]
+            rows.append([CONDITION_TITLES.get(cond, cond), *(_fmt_ci(s[m]) for m in
+                         ("accuracy", "roc_auc", "recall", "specificity", "f1", "ece"))])  # fmt: skip
+        kind = next(iter(fres["conditions"].values()))["summary"]["accuracy"].get("ci_kind", "")
+        blocks.append(("p", f"Test metrics, mean over seeds {results['seeds']} with 95 % CI ({kind}):"))
+        blocks.append(("table", (header, rows)))
+        diffs = [[CONDITION_TITLES.get(c, c), *(_fmt_diff(e["vs_real"][m]) for m in ("roc_auc", "accuracy"))]
+                 for c, e in fres["conditions"].items() if "vs_real" in e]  # fmt: skip
+        if diffs:
+            blocks.append(("p", "Difference from the baseline (points), paired bootstrap over the same test "
+                                "images, averaged over paired seeds:"))  # fmt: skip
+            blocks.append(("table", (["condition", "Δ ROC-AUC", "Δ accuracy"], diffs)))
+        blocks.append(("img", (_overlay_curves(fres, out, seed, assets / f"curves_{flabel}.png"),
+                               f"Validation curves per condition (seed {seed})")))  # fmt: skip
+        blocks.append(("img", (_overlay_roc(fres, out, seed, assets / f"roc_{flabel}.png"),
+                               f"Test ROC curves (seed {seed})")))  # fmt: skip
+        blocks.append(("img", (_confusions(fres, seed, assets / f"confusion_{flabel}.png"),
+                               f"Test confusion matrices at the val-chosen thresholds (seed {seed})")))  # fmt: skip
+        if fres["gan"]:
+            blocks += _gan_blocks(fres, out)
+    if len(results["fractions"]) > 1:
+        blocks.append(("h2", "Low-data sweep"))
+        blocks.append(("img", (_sweep(results, "roc_auc", assets / "sweep_auc.png"),
+                               "Test ROC-AUC against the fraction of real training data (95 % CI bands)")))  # fmt: skip
+    blocks.append(("h2", "Stages"))
+    stages = [[k, f"{v['seconds']:.1f}", "cached" if v["cached"] else "ran"] for k, v in results["stages"].items()]
+    blocks.append(("table", (["stage", "seconds (when it ran)", "this invocation"], stages)))
+    return blocks
+
+
+def _gan_blocks(fres: dict[str, Any], out: Path) -> list[Block]:
+    blocks: list[Block] = [("h3", "GAN")]
+    header = ["class", "FD", "KID", "precision", "recall", "near-copies", "class fidelity"]
+    rows = []
+    for cls, g in fres["gan"].items():
+        m = g["metrics"]
+        rows.append([cls, f"{m['fd']:.2f}", f"{m['kid']:.4f}", f"{m['precision']:.2f}", f"{m['recall']:.2f}",
+                     f"{m['near_copy_fraction']:.3f}", f"{m['class_fidelity']:.2f}"])  # fmt: skip
+    blocks.append(("p", "GAN metrics per class in the feature space of this run's baseline classifier (not "
+                        "comparable to Inception-FID):"))  # fmt: skip
+    blocks.append(("table", (header, rows)))
+    seen: set[str] = set()
+    for cls, g in fres["gan"].items():
+        grids = sorted((out / g["gan_stage"] / "grids").glob("step_*.png"))
+        if grids and g["gan_stage"] not in seen:
+            seen.add(g["gan_stage"])
+            blocks.append(("img", (grids[-1], f"Sample grid, fixed latents, last step ({g['gan_stage']})")))
+        montage = out / g["eval_stage"] / f"real_vs_synthetic_{cls}.png"
+        if montage.is_file():
+            blocks.append(("img", (montage, f"{cls}: real (top) vs synthetic (bottom)")))
+    return blocks
+
+
+def _table_md(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def render_markdown(blocks: list[Block], out: Path) -> str:
+    parts = []
+    for kind, value in blocks:
+        if kind in ("h1", "h2", "h3"):
+            parts.append("#" * int(kind[1]) + " " + value)
+        elif kind == "note":
+            parts.append(f"> **{value}**")
+        elif kind == "li":
+            parts.append(f"- {value}")
+        elif kind == "table":
+            parts.append(_table_md(*value))
+        elif kind == "img":
+            path, caption = value
+            parts.append(f"![{caption}]({Path(path).resolve().relative_to(out.resolve())})\n\n*{caption}*")
+        else:
+            parts.append(value)
+    return "\n\n".join(parts).replace("\n\n- ", "\n- ") + "\n"
+
+
+def _inline(text: str) -> str:
+    """Escape text, then render `code` spans (the only inline markup the blocks use)."""
+    pieces = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+
+
+STYLE = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#1b1b1b;line-height:1.45}table{border-collapse:collapse;margin:.6em 0}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}td:first-child,th:first-child{text-align:left}
+th{background:#f2f2f2}.note{background:#fff4e5;border-left:4px solid #f0a030;padding:.6em 1em}
+img{max-width:100%;border:1px solid #ddd}figure{margin:1em 0}figcaption{color:#555;font-size:.9em}"""
+
+
+def render_html(blocks: list[Block]) -> str:
+    body = []
+    items: list[str] = []
+    for kind, value in blocks:
+        if kind != "li" and items:
+            body.append("<ul>" + "".join(items) + "</ul>")
+            items = []
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{_inline(value)}</{kind}>")
+        elif kind == "note":
+            body.append(f'<p class="note"><strong>{_inline(value)}</strong></p>')
+        elif kind == "li":
+            items.append(f"<li>{_inline(value)}</li>")
+        elif kind == "table":
+            header, rows = value
+            head = "".join(f"<th>{_inline(h)}</th>" for h in header)
+            trs = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>")
+        elif kind == "img":
+            path, caption = value
+            data = base64.b64encode(Path(path).read_bytes()).decode()
+            body.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{_inline(caption)}</figcaption></figure>")  # fmt: skip
+        else:
+            body.append(f"<p>{_inline(value)}</p>")
+    if items:
+        body.append("<ul>" + "".join(items) + "</ul>")
+    title = html.escape(next((v for k, v in blocks if k == "h1"), "PneumoGAN report"))
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")  # fmt: skip
+
+
+def write_report(results: dict[str, Any], out: Path, log: Callable[[str], None] = print) -> None:
+    blocks = build_blocks(results, out)
+    atomic_write_text(out / "report.md", render_markdown(blocks, out))
+    atomic_write_text(out / "report.html", render_html(blocks))

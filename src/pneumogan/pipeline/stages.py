@@ -1,0 +1,58 @@
+"""Stages cached by the hash of their inputs: a finished stage is skipped on rerun, a changed input reruns it.
+
+Each stage owns `stages/<name>-<key>/`; `stage.json` is written last (atomically), so a stage interrupted by
+Ctrl-C or a kill has no marker and runs again — and the stage's own work (classifier epochs, GAN steps)
+resumes from its last saved state inside that folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pneumogan.runs import atomic_write_json
+
+MARKER = "stage.json"
+
+
+def stage_key(*parts: Any) -> str:
+    """A short hash of JSON-serialisable inputs (config sections, upstream keys, counts)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class StageRunner:
+    def __init__(self, root: Path, log: Callable[[str], None] = print, on_stage: Callable[[str], None] | None = None):
+        self.root = Path(root) / "stages"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self.on_stage = on_stage  # called after each finished stage (tests use it to interrupt a run)
+        self.timings: dict[str, dict[str, Any]] = {}
+
+    def folder(self, name: str, key: str) -> Path:
+        return self.root / f"{name}-{key}"
+
+    def run(self, name: str, key: str, fn: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+        """Run `fn(folder)` unless the stage already finished with this key; returns (folder, its result)."""
+        folder = self.folder(name, key)
+        marker = folder / MARKER
+        if marker.is_file():
+            done = json.loads(marker.read_text())
+            self.timings[name] = {"seconds": done["seconds"], "cached": True}
+            self.log(f"[skip] {name} (finished earlier, key {key})")
+            return folder, done["result"]
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log(f"[run ] {name}")
+        t0 = time.perf_counter()
+        result = fn(folder)
+        seconds = round(time.perf_counter() - t0, 1)
+        atomic_write_json(marker, {"name": name, "key": key, "seconds": seconds, "result": result})
+        self.timings[name] = {"seconds": seconds, "cached": False}
+        self.log(f"[done] {name} in {seconds:.1f} s")
+        if self.on_stage is not None:
+            self.on_stage(name)
+        return folder, result

@@ -1,0 +1,85 @@
+"""The whole experiment on the `tiny` config and a small real subset: artefacts, interruption, caching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pneumogan.config import load_config
+from pneumogan.pipeline.experiment import run_pipeline
+
+pytestmark = pytest.mark.realdata
+CONDITIONS = ["real", "rebalanced", "enlarged", "synthetic_only"]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _tiny(kaggle_224: Path, *overrides: str):
+    return load_config("tiny", [f"data.source={kaggle_224}", *overrides])
+
+
+@pytest.fixture(scope="module")
+def full_run(kaggle_224, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "uninterrupted"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PNEUMOGAN_CACHE_DIR", str(out.parent / "cache"))
+        run_pipeline(_tiny(kaggle_224), out, log=lambda m: None)
+    return out
+
+
+def test_tiny_run_produces_report_and_results_for_all_conditions(full_run):
+    results = json.loads((full_run / "results.json").read_text())
+    fres = results["fractions"]["100pct"]
+    assert list(fres["conditions"]) == CONDITIONS
+    for cond in CONDITIONS:
+        summary = fres["conditions"][cond]["summary"]
+        assert 0 <= summary["roc_auc"]["mean"] <= 1 and len(summary["accuracy"]["ci"]) == 2
+        if cond != "real":
+            assert set(fres["conditions"][cond]["vs_real"]) == {"roc_auc", "accuracy"}
+    assert fres["synthetic_counts"]["rebalanced"] == {"NORMAL": 114}  # 61 real NORMAL vs 175 PNEUMONIA
+    assert len(results["verdicts"]) == 6 and all("baseline" in v for v in results["verdicts"])
+    assert set(fres["gan"]) == {"NORMAL", "PNEUMONIA"} and "fd" in fres["gan"]["NORMAL"]["metrics"]
+    html = (full_run / "report.html").read_text()
+    md = (full_run / "report.md").read_text()
+    assert "not a medical device" in html and html.count("data:image/png;base64,") >= 5
+    assert "<script" not in html and "https://" not in html
+    for verdict in results["verdicts"]:
+        assert verdict in md
+    for name in ("curves_100pct.png", "roc_100pct.png", "confusion_100pct.png"):
+        assert (full_run / "report_assets" / name).stat().st_size > 1000
+    # the synthetic set of the rebalanced condition holds exactly the planned images, with a manifest
+    sdir = next((full_run / "stages").glob("synthetic-rebalanced-*")) / "set"
+    assert len(list((sdir / "train" / "NORMAL").glob("*.png"))) == 114
+    assert len((sdir / "manifest.csv").read_text().splitlines()) == 115
+
+
+def test_interrupted_run_resumes_skipping_finished_stages_with_same_results(full_run, kaggle_224, tmp_path):
+    out = tmp_path / "interrupted"
+
+    def stop_after_gan(name: str) -> None:
+        if name.startswith("gan-"):
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_pipeline(_tiny(kaggle_224), out, log=lambda m: None, on_stage=stop_after_gan)
+    assert not (out / "results.json").exists()
+    logs: list[str] = []
+    resumed = run_pipeline(_tiny(kaggle_224), out, log=logs.append)
+    assert any(m.startswith("[skip] data") for m in logs) and any(m.startswith("[skip] gan-") for m in logs)
+    assert not any(m.startswith("[run ] gan-acgan") for m in logs)
+    expected = json.loads((full_run / "results.json").read_text())
+    for cond in CONDITIONS:
+        got = resumed["fractions"]["100pct"]["conditions"][cond]["seeds"]["0"]["metrics"]
+        want = expected["fractions"]["100pct"]["conditions"][cond]["seeds"]["0"]["metrics"]
+        assert got["roc_auc"] == pytest.approx(want["roc_auc"], abs=1e-9)
+        assert got["confusion_matrix"] == want["confusion_matrix"]
+
+    # changing one setting reruns only the stages that depend on it
+    logs.clear()
+    run_pipeline(_tiny(kaggle_224, "run.gan_eval_per_class=20"), out, log=logs.append)
+    ran = [m[len("[run ] ") :] for m in logs if m.startswith("[run ]")]
+    assert ran and all(name.startswith("gan-eval") for name in ran), ran
