@@ -30,3 +30,23 @@ def mnist_28() -> Path:
     if not MNIST_28.is_file():
         pytest.skip(f"real PneumoniaMNIST npz not found at {MNIST_28}")
     return MNIST_28
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(kaggle_224, tmp_path_factory) -> Path:
+    """A simple_cnn trained for 2 epochs on the tiny real subset, evaluated on test (for serving tests)."""
+    from pneumogan.classify.evaluate import evaluate_checkpoint
+    from pneumogan.classify.train import train
+    from pneumogan.config import load_config
+
+    cache = tmp_path_factory.mktemp("tiny-cache")
+    cfg = load_config("tiny", [f"data.source={kaggle_224}", f"data.cache_dir={cache}", "data.size=64"])
+    out = train(cfg, tmp_path_factory.mktemp("tiny-model") / "model", log=lambda *_: None)
+    evaluate_checkpoint(out, "test", n_boot=50)
+    return out
+
+
+@pytest.fixture(scope="session")
+def test_xrays(kaggle_224) -> list[Path]:
+    """Two real test-split X-rays per class."""
+    return [p for cls in ("NORMAL", "PNEUMONIA") for p in sorted((kaggle_224 / "test" / cls).iterdir())[:2]]

@@ -237,6 +237,55 @@ def gan_evaluate(
         atomic_write_json(json_path, res)
 
 
+@app.command()
+def explain(
+    checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint folder")],
+    paths: Annotated[list[Path], typer.Argument(help="image files and folders (PNG/JPEG/DICOM)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the overlays and predictions.csv")],
+    method: Annotated[str, typer.Option(help="gradcam or gradcam++")] = "gradcam",
+    layer: Annotated[
+        str | None, typer.Option(help="target layer (default: the architecture's last feature map)")
+    ] = None,
+) -> None:
+    """Grad-CAM heat-map overlays (PNG, original | overlay) next to each prediction."""
+    from pneumogan.explain.files import explain_files
+
+    res = explain_files(checkpoint, list(paths), out, method=method, layer=layer)  # type: ignore[arg-type]
+    for row in res["predictions"]:
+        console.print(f"{row['file']}: {row['label']} (P(pneumonia) {row['p_pneumonia']:.3f}) → {row['overlay_png']}")
+    for bad in res["bad"]:
+        console.print(f"[yellow]skipped[/yellow] {bad['file']}: {bad['reason']}")
+    console.print(f"{len(res['predictions'])} overlays in {out}")
+    if not res["predictions"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint folder")],
+    host: Annotated[str, typer.Option(help="interface to bind; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 7860,
+    gan: Annotated[Path | None, typer.Option(help="GAN checkpoint: adds the synthetic X-rays tab")] = None,
+    max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload in MB (413 above)")] = 20.0,
+) -> None:
+    """Web UI (Gradio) and JSON API (POST /api/v1/predict, GET /healthz) for a classifier, fully offline."""
+    from pneumogan.serve.app import serve as run_server
+
+    run_server(checkpoint, host, port, gan, int(max_upload_mb * 1024 * 1024))
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint folder")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="output .onnx file")],
+) -> None:
+    """Export a classifier to ONNX (softmax outputs; preprocessing, classes and threshold in the metadata)."""
+    from pneumogan.export.onnx import export_onnx
+
+    res = export_onnx(checkpoint, onnx)
+    console.print(f"ONNX model written to {res['path']}")
+
+
 @app.command("run")
 def run_experiment(
     config: Annotated[

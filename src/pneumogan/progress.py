@@ -16,10 +16,15 @@ class Status:
 
 
 def track(
-    items: Iterable[T], total: int | None = None, description: str = "working", status: Status | None = None
+    items: Iterable[T],
+    total: int | None = None,
+    description: str = "working",
+    status: Status | None = None,
+    enabled: bool = True,
 ) -> Iterator[T]:
-    """Yield `items`, showing a progress bar with rate, ETA and `status.text` when stderr is a terminal."""
-    if not sys.stderr.isatty():
+    """Yield `items`, showing a progress bar with rate, ETA and `status.text` when stderr is a terminal
+    (and `enabled`: only rank 0 of a distributed run draws one)."""
+    if not enabled or not sys.stderr.isatty():
         yield from items
         return
     from rich.console import Console

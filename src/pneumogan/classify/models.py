@@ -29,6 +29,7 @@ class ArchInfo:
     first_conv: str  # weight of the first convolution (folded from RGB for 1-channel input)
     last_blocks: tuple[str, ...]  # prefixes unfrozen in stage 2 of fine-tuning
     pretrained_file: str | None = None  # torchvision ImageNet weights file name
+    cam_layer: str = ""  # Grad-CAM target: the last spatial feature map before global pooling
 
 
 def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
@@ -111,6 +112,7 @@ REGISTRY: dict[str, ArchInfo] = {
         ("classifier.",),
         "features.0.weight",
         ("features.21.", "features.22.", "features.24.", "features.25.", "classifier."),
+        cam_layer="features.25",
     ),
     "vgg16": ArchInfo(
         VGG16,
@@ -119,6 +121,7 @@ REGISTRY: dict[str, ArchInfo] = {
         "features.0.weight",
         ("features.24.", "features.26.", "features.28.", "classifier."),
         "vgg16-397923af.pth",
+        cam_layer="features.28",
     ),
     "vgg16_bn": ArchInfo(
         lambda **kw: VGG16(batch_norm=True, **kw),
@@ -127,6 +130,7 @@ REGISTRY: dict[str, ArchInfo] = {
         "features.0.weight",
         ("features.34.", "features.35.", "features.37.", "features.38.", "features.40.", "features.41.", "classifier."),
         "vgg16_bn-6c64b313.pth",
+        cam_layer="features.41",
     ),
     "densenet121": ArchInfo(
         _densenet121,
@@ -135,8 +139,11 @@ REGISTRY: dict[str, ArchInfo] = {
         "features.conv0.weight",
         ("features.denseblock4", "features.norm5", "class_layers."),
         "densenet121-a639ec97.pth",
+        cam_layer="class_layers.relu",
     ),
-    "resnet18": ArchInfo(_resnet18, 32, ("fc.",), "conv1.weight", ("layer4.", "fc."), "resnet18-f37072fd.pth"),
+    "resnet18": ArchInfo(
+        _resnet18, 32, ("fc.",), "conv1.weight", ("layer4.", "fc."), "resnet18-f37072fd.pth", cam_layer="layer4"
+    ),
 }
 
 

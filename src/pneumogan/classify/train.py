@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader
 
 from pneumogan.classify import models
 from pneumogan.classify.checkpoint import save_checkpoint
@@ -115,11 +115,19 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
 
     `on_epoch_end(epoch)` runs after each epoch's state is saved (budgets, tests that interrupt a run).
     """
+    from pneumogan import distributed
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     c = cfg.classify
     arch = models.info(c.arch)
     device = resolve_device(c.device)
+    ctx = distributed.setup(device)  # under torchrun: one process per GPU (or CPU share), gloo/nccl
+    device = distributed.local_device(device, ctx)
+    if not ctx.main:
+        log = distributed.silent
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+    local_batch = distributed.shard_batch(c.batch_size, ctx)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
@@ -131,13 +139,13 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
     mean, std = IMAGENET_GRAY if c.pretrained else (0.5, 0.5)
 
     model = models.build(c.arch, c.num_classes, pretrained=c.pretrained, image_size=cfg.data.size).to(device)
+    if ctx.enabled:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # batch statistics over the global batch
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     counts = np.bincount(y_train, minlength=c.num_classes).astype(float)
-    weights = torch.tensor(len(y_train) / (c.num_classes * np.maximum(counts, 1)), dtype=torch.float32)
-    loss_fn = nn.CrossEntropyLoss(
-        weight=weights.to(device) if c.balance == "class_weights" else None, label_smoothing=c.label_smoothing
-    )
+    weights = torch.tensor(len(y_train) / (c.num_classes * np.maximum(counts, 1)), dtype=torch.float32).to(device)
+    class_w = weights if c.balance == "class_weights" else torch.ones_like(weights)
     scale = c.finetune_lr_scale if c.stage1_epochs else 1.0
     optimizer = torch.optim.AdamW(_param_groups(model, arch, c.lr, scale), lr=c.lr, weight_decay=c.weight_decay)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -151,7 +159,7 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
     if resume and state_path.is_file():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         if state["config_hash"] == config_hash(cfg):
-            model.load_state_dict(state["model"])
+            model.load_state_dict(state["model"])  # BatchNorm and SyncBatchNorm share parameter names
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["rng"])
             history, start_epoch = state["history"], state["epoch"] + 1
@@ -161,39 +169,50 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
             log("config changed since the saved state: starting from scratch")
 
     started = time.perf_counter()
+    wrapped, wrapped_stage = model, None
     for epoch in range(start_epoch, c.epochs):
         if epoch - best_epoch > c.patience and best_epoch >= 0:
             log(f"early stop: no better val ROC-AUC for {c.patience} epochs")
             break
         stage = _set_stage(model, arch, epoch, cfg)
+        if ctx.enabled and stage != wrapped_stage:  # DDP tracks the trainable parameters it was built with
+            from torch.nn.parallel import DistributedDataParallel
+
+            wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            wrapped_stage = stage
         for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base * _lr_factor(cfg, epoch)
         dataset.set_epoch(epoch)
-        gen = torch.Generator().manual_seed(cfg.seed * 10_007 + epoch)  # epoch order independent of history
-        if c.balance == "sampler":
-            sample_w = (1.0 / counts)[y_train]
-            sampler = WeightedRandomSampler(sample_w.tolist(), len(y_train), replacement=True, generator=gen)
-            loader = DataLoader(dataset, c.batch_size, sampler=sampler, num_workers=c.workers)
-        else:
-            loader = DataLoader(dataset, c.batch_size, shuffle=True, generator=gen, num_workers=c.workers)
-        model.train()
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        sampler = EpochSampler(y_train, counts, c.balance == "sampler", cfg.seed * 10_007 + epoch, ctx)
+        loader = DataLoader(dataset, local_batch, sampler=sampler, num_workers=c.workers,
+                            pin_memory=device.type == "cuda")  # fmt: skip
+        wrapped.train()
+        t0, seen, loss_sum, weight_sum, correct = time.perf_counter(), 0, 0.0, 0.0, 0
         status = Status()
-        for x, y in track(loader, len(loader), f"epoch {epoch + 1}/{c.epochs}", status):
-            x, y = x.to(device), y.to(device)
+        for x, y in track(loader, len(loader), f"epoch {epoch + 1}/{c.epochs}", status, enabled=ctx.main):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if device.type == "cuda":
                 x = x.to(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model(x)
-                loss = loss_fn(logits.float(), y)
+                logits = wrapped(x)
+            per_sample = nn.functional.cross_entropy(logits.float(), y, weight=class_w, reduction="none",
+                                                     label_smoothing=c.label_smoothing)  # fmt: skip
+            # The weighted mean over the *global* batch: DDP averages gradients over processes, so each
+            # process divides by the global weight sum and multiplies by the number of processes.
+            local_w = float(class_w[y].sum())
+            global_w = distributed.all_sum([local_w], ctx, device)[0]
+            loss = per_sample.sum() * (ctx.world / global_w)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             seen += len(y)
-            loss_sum += loss.item() * len(y)
+            loss_sum += float(per_sample.detach().sum())
+            weight_sum += local_w
             correct += int((logits.argmax(1) == y).sum())
-            status.text = f"loss {loss_sum / seen:.4f} acc {correct / seen:.3f}"
+            status.text = f"loss {loss_sum / weight_sum:.4f} acc {correct / seen:.3f}"
+        loss_sum, weight_sum, correct, seen = distributed.all_sum([loss_sum, weight_sum, correct, seen], ctx, device)
         train_seconds = time.perf_counter() - t0
+        # Every process scores val identically (same weights), so early stopping agrees without messages.
         proba = predict_proba(model, val_set.images, mean, std, device)
         y_val = y_val_all[keep_val]
         val_bin = (y_val > 0).astype(int)
@@ -202,25 +221,31 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
                                                 torch.from_numpy(y_val)))  # fmt: skip
         row = {
             "epoch": epoch, "stage": stage, "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": loss_sum / seen, "train_acc": correct / seen,
+            "train_loss": loss_sum / weight_sum, "train_acc": correct / seen,
             "val_loss": val_loss, "val_acc": val_metrics["accuracy"], "val_auc": val_metrics["roc_auc"],
-            "images_per_s": seen / train_seconds, "seconds": train_seconds,
+            "images_per_s": seen / train_seconds, "seconds": train_seconds, "processes": ctx.world,
         }  # fmt: skip
         history.append(row)
         improved = val_metrics["roc_auc"] > best_auc
         if improved:
             best_auc, best_epoch = val_metrics["roc_auc"], epoch
-            save_checkpoint(out, model, _meta(cfg, data, mean, std, epoch, None, history))
+            if ctx.main:
+                save_checkpoint(out, _plain(model), _meta(cfg, data, mean, std, epoch, None, history))
         log(
             f"epoch {epoch + 1}: loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | val loss {val_loss:.4f} "
             f"acc {row['val_acc']:.3f} AUC {row['val_auc']:.4f}{' *' if improved else ''} | "
             f"{row['images_per_s']:.0f} img/s"
         )
-        _save_state(state_path, model, optimizer, cfg, epoch, best_auc, best_epoch, history)
-        write_history(out, history)
+        if ctx.main:
+            _save_state(state_path, _plain(model), optimizer, cfg, epoch, best_auc, best_epoch, history)
+            write_history(out, history)
+        distributed.barrier(ctx)  # a resumed run on any process reads the state rank 0 just wrote
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 
+    if not ctx.main:  # rank 0 picks the threshold and writes the final checkpoint
+        distributed.barrier(ctx)
+        return out
     # Pick the decision threshold on val with the best weights; the test split is never looked at here.
     from pneumogan.classify.checkpoint import load_checkpoint
 
@@ -231,6 +256,7 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
     meta.update(_meta(cfg, data, mean, std, best_epoch, threshold, history))
     meta["val_metrics"] = binary_metrics(y_val, p_val, threshold)
     meta["train_seconds"] = round(time.perf_counter() - started, 1)
+    meta["processes"] = ctx.world
     meta.pop("versions", None)
     save_checkpoint(out, best, meta)
     write_history(out, history)
@@ -238,7 +264,52 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
 
     plot_training_curves(history, out / "curves.png")
     log(f"best epoch {best_epoch + 1}: val AUC {best_auc:.4f}; threshold {threshold:.4f} ({c.threshold}) → {out}")
+    distributed.barrier(ctx)
     return out
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """One epoch's sample order, drawn from a seed that all processes share, then sharded by rank.
+
+    Process r takes positions r, r + N, r + 2N, … of the global order, so with a per-process batch of B/N
+    the N local batches k together are exactly global batch k of a single-process run with batch B.
+    Shuffles without replacement, or draws class-balanced samples with replacement (`balanced`).
+    """
+
+    def __init__(self, labels: np.ndarray, counts: np.ndarray, balanced: bool, seed: int, ctx) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        n = len(labels)
+        if balanced:
+            weights = torch.as_tensor((1.0 / np.maximum(counts, 1))[labels], dtype=torch.double)
+            order = torch.multinomial(weights, n, replacement=True, generator=gen)
+        else:
+            order = torch.randperm(n, generator=gen)
+        pad = (-n) % ctx.world  # equal shards: repeat the first few samples, as DistributedSampler does
+        order = torch.cat([order, order[:pad]]) if pad else order
+        self.indices = order[ctx.rank :: ctx.world].tolist()
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _plain(model: nn.Module) -> nn.Module:
+    """The model with SyncBatchNorm layers as plain BatchNorm again, for checkpoints any process can load."""
+    if not any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
+        return model
+    import copy
+
+    plain = copy.deepcopy(model)
+    for module in list(plain.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.SyncBatchNorm):
+                bn = nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
+                                    child.track_running_stats)  # fmt: skip
+                bn.load_state_dict(child.state_dict())
+                setattr(module, child_name, bn)
+    return plain
 
 
 def _meta(cfg: Config, data, mean: float, std: float, epoch: int, threshold: float | None, history) -> dict:

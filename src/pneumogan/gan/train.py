@@ -139,10 +139,19 @@ def save_grid(images: torch.Tensor, rows: int, path: Path) -> Path:
 
 def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_checkpoint=None) -> Path:
     """Train the configured GAN family; `on_checkpoint(step)` runs after each resumable checkpoint."""
+    from pneumogan import distributed
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     gc = cfg.gan
     device = resolve_device(gc.device)
+    ctx = distributed.setup(device)  # under torchrun: each process takes a shard of every global batch
+    device = distributed.local_device(device, ctx)
+    if ctx.main:
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        log = distributed.silent
+    mine = slice(ctx.rank, None, ctx.world)
+    distributed.shard_batch(gc.batch_size, ctx)
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
     images, labels, class_names = training_images(cfg)
@@ -193,13 +202,14 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
     t0 = time.perf_counter()
     status = Status()
     pending_events: list[str] = []  # monitor warnings since the last history row
-    for step in track(range(start, steps), steps - start, f"{gc.family} {cfg.data.size}px", status):
+    for step in track(range(start, steps), steps - start, f"{gc.family} {cfg.data.size}px", status, ctx.main):
+        # The global batch is drawn from a per-step seed every process shares; each process takes its shard.
         rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        idx = torch.randint(0, len(images), (gc.batch_size,), generator=rng)
+        idx = torch.randint(0, len(images), (gc.batch_size,), generator=rng)[mine]
         real = images[idx].to(device).contiguous(memory_format=memory_format)
         y_real = labels[idx].to(device)
-        y_fake = torch.randint(0, n_cls, (gc.batch_size,), generator=rng).to(device)
-        z = torch.randn(gc.batch_size, gc.z_dim, generator=rng).to(device)
+        y_fake = torch.randint(0, n_cls, (gc.batch_size,), generator=rng)[mine].to(device)
+        z = torch.randn(gc.batch_size, gc.z_dim, generator=rng)[mine].to(device)
         cond_real, cond_fake = (y_real, y_fake) if conditional else (None, None)
 
         # Discriminator step.
@@ -221,10 +231,11 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
             loss_d = loss_d + 0.5 * gc.r1_gamma * gc.r1_every * r1
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        distributed.average_gradients(d, ctx)
         opt_d.step()
 
         # Generator step.
-        z2 = torch.randn(gc.batch_size, gc.z_dim, generator=rng).to(device)
+        z2 = torch.randn(gc.batch_size, gc.z_dim, generator=rng)[mine].to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             fake = g(z2, cond_fake)
             logit, aux = d(diff_augment(fake, policy, rng), cond_fake)
@@ -233,6 +244,7 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
                 loss_g = loss_g + gc.aux_weight * F.cross_entropy(aux.float(), y_fake)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        distributed.average_gradients(g, ctx)
         opt_g.step()
         if g_ema is not None:
             # Ramp the decay up (as in StyleGAN2): with a fixed 0.999 a 300-step run would still sample
@@ -244,16 +256,16 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
                 for be, b in zip(g_ema.buffers(), g.buffers(), strict=True):
                     be.copy_(b)
 
-        ld, lg = float(loss_d.detach()), float(loss_g.detach())
+        scalars = [float(t.detach().float().mean()) for t in (loss_d, loss_g, r1, aux_loss, real_logit, fake_logit)]
+        ld, lg, r1_v, aux_v, d_real_v, d_fake_v = (v / ctx.world for v in distributed.all_sum(scalars, ctx, device))
         event = monitor.losses(step, ld, lg)
         if event:
             log(f"warning: {event['message']}")
             pending_events.append(event["kind"])
             if event["kind"] == "nan":
                 break
-        for key, val in (("d_loss", ld), ("g_loss", lg), ("r1", float(r1.detach())), ("aux", float(aux_loss.detach())),
-                         ("d_real", float(real_logit.detach().float().mean())),
-                         ("d_fake", float(fake_logit.detach().float().mean()))):  # fmt: skip
+        for key, val in (("d_loss", ld), ("g_loss", lg), ("r1", r1_v), ("aux", aux_v), ("d_real", d_real_v),
+                         ("d_fake", d_fake_v)):  # fmt: skip
             acc[key] += val
         acc_n += 1
         status.text = f"D {ld:.3f} G {lg:.3f}"
@@ -265,7 +277,7 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
                             "events": ";".join(pending_events)})  # fmt: skip
             pending_events.clear()
             acc, acc_n, t0 = dict.fromkeys(acc, 0.0), 0, time.perf_counter()
-        if done % gc.sample_every == 0 or done == steps:
+        if ctx.main and (done % gc.sample_every == 0 or done == steps):
             sampler = g_ema if g_ema is not None else g
             with torch.no_grad():
                 grid = sampler.eval()(z_fixed, y_fixed if conditional else None)
@@ -280,9 +292,12 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_c
                 if event:
                     history[-1]["events"] = ";".join(filter(None, (history[-1]["events"], event["kind"])))
         if done % gc.checkpoint_every == 0 or done == steps:
-            _checkpoint(out, g, d, g_ema, opt_g, opt_d, cfg, done, history, monitor, meta)
+            if ctx.main:
+                _checkpoint(out, g, d, g_ema, opt_g, opt_d, cfg, done, history, monitor, meta)
+            distributed.barrier(ctx)
             if on_checkpoint is not None:
                 on_checkpoint(done)
+    distributed.barrier(ctx)
     log(f"GAN training finished at step {len(history) and history[-1]['step']}; checkpoint in {out}")
     return out
 

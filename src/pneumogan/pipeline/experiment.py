@@ -79,8 +79,9 @@ def run_pipeline(
     cfg: Config, out: str | Path, log: Callable[[str], None] = print, on_stage: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Run (or resume) the whole experiment into `out`; returns the results that `results.json` holds."""
+    from pneumogan import distributed
     from pneumogan.classify.evaluate import evaluate_checkpoint
-    from pneumogan.classify.train import train
+    from pneumogan.classify.train import resolve_device, train
     from pneumogan.data.integrity import check_source
     from pneumogan.data.loading import load_splits
     from pneumogan.data.sources import open_source
@@ -89,10 +90,14 @@ def run_pipeline(
     from pneumogan.gan.train import train_gan
 
     _check_supported(cfg)
+    ctx = distributed.setup(resolve_device(cfg.classify.device))  # under torchrun: training stages on all ranks
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", dump_config(cfg))
-    runner = StageRunner(out, log, on_stage)
+    if ctx.main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.yaml", dump_config(cfg))
+    else:
+        log = distributed.silent
+    runner = StageRunner(out, log, on_stage, ctx)
     rc = cfg.run
     base = _stage_cfg(cfg, 1.0)
     base_data = load_splits(base)  # prepares (or reuses) the cache; its fingerprint covers data and split
@@ -139,7 +144,7 @@ def run_pipeline(
                 train_gan(gcfg, folder, log=log)
                 return {"classes": json.loads((folder / "meta.json").read_text())["class_names"]}
 
-            gdir, _ = runner.run(f"gan-{cfg.gan.family}-{tag}-{flabel}", gkey, fit)
+            gdir, _ = runner.run(f"gan-{cfg.gan.family}-{tag}-{flabel}", gkey, fit, collective=True)
             for c in unit:
                 gan_dirs[c] = (gdir, gkey)
 
@@ -174,17 +179,20 @@ def run_pipeline(
 
                 def fit_eval(folder: Path, ccfg: Config = ccfg) -> dict[str, Any]:
                     model = train(ccfg, folder / "model", log=log)
+                    if not ctx.main:
+                        return {}
                     metrics = evaluate_checkpoint(model, "test", folder / "eval_test", n_boot=ccfg.classify.bootstrap)
                     return {k: metrics[k] for k in (*SUMMARY_METRICS, "ci", "threshold", "confusion_matrix", "n",
                                                      "at_0.5")}  # fmt: skip
 
-                cdir, metrics = runner.run(f"classify-{cond}-{flabel}-seed{seed}", ckey, fit_eval)
+                cdir, metrics = runner.run(f"classify-{cond}-{flabel}-seed{seed}", ckey, fit_eval, collective=True)
                 models[cond][seed] = cdir
                 fres["conditions"].setdefault(cond, {"seeds": {}})["seeds"][str(seed)] = {
                     "metrics": metrics,
                     "stage": str(cdir.relative_to(out)),
                 }
-        _summarise(fres, models, rc, cfg.classify.bootstrap, cfg.seed)
+        if ctx.main:  # statistics and the report are rank 0's; stages below run there while the others wait
+            _summarise(fres, models, rc, cfg.classify.bootstrap, cfg.seed)
 
         # GAN metrics against the real data, in the feature space of this fraction's baseline classifier.
         reference = models.get("real", {}).get(rc.seeds[0])
@@ -200,6 +208,8 @@ def run_pipeline(
                 fres["gan"][cls] = {"metrics": gm[cls], "gan_stage": str(gdir.relative_to(out)),
                                     "eval_stage": str(edir.relative_to(out))}  # fmt: skip
 
+    if not ctx.main:
+        return {}
     results["stages"] = runner.timings
     results["verdicts"] = [v for f in results["fractions"].values() for c in f["conditions"].values()
                            for v in c.get("verdicts", [])]  # fmt: skip

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pneumogan.distributed import Dist, barrier, silent
 from pneumogan.runs import atomic_write_json
 
 MARKER = "stage.json"
@@ -26,17 +27,31 @@ def stage_key(*parts: Any) -> str:
 
 
 class StageRunner:
-    def __init__(self, root: Path, log: Callable[[str], None] = print, on_stage: Callable[[str], None] | None = None):
+    """Runs stages once. Under torchrun, training stages run on every process (`collective=True`); the rest
+    run on rank 0 while the others wait, then read its result from the marker."""
+
+    def __init__(
+        self,
+        root: Path,
+        log: Callable[[str], None] = print,
+        on_stage: Callable[[str], None] | None = None,
+        ctx: Dist | None = None,
+    ):
+        self.ctx = ctx or Dist()
         self.root = Path(root) / "stages"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.log = log
+        if self.ctx.main:
+            self.root.mkdir(parents=True, exist_ok=True)
+        barrier(self.ctx)
+        self.log = log if self.ctx.main else silent
         self.on_stage = on_stage  # called after each finished stage (tests use it to interrupt a run)
         self.timings: dict[str, dict[str, Any]] = {}
 
     def folder(self, name: str, key: str) -> Path:
         return self.root / f"{name}-{key}"
 
-    def run(self, name: str, key: str, fn: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    def run(
+        self, name: str, key: str, fn: Callable[[Path], dict[str, Any]], collective: bool = False
+    ) -> tuple[Path, dict[str, Any]]:
         """Run `fn(folder)` unless the stage already finished with this key; returns (folder, its result)."""
         folder = self.folder(name, key)
         marker = folder / MARKER
@@ -45,12 +60,18 @@ class StageRunner:
             self.timings[name] = {"seconds": done["seconds"], "cached": True}
             self.log(f"[skip] {name} (finished earlier, key {key})")
             return folder, done["result"]
-        folder.mkdir(parents=True, exist_ok=True)
+        if self.ctx.main:
+            folder.mkdir(parents=True, exist_ok=True)
+        barrier(self.ctx)
         self.log(f"[run ] {name}")
         t0 = time.perf_counter()
-        result = fn(folder)
+        result = fn(folder) if (collective or self.ctx.main) else {}
         seconds = round(time.perf_counter() - t0, 1)
-        atomic_write_json(marker, {"name": name, "key": key, "seconds": seconds, "result": result})
+        if self.ctx.main:
+            atomic_write_json(marker, {"name": name, "key": key, "seconds": seconds, "result": result})
+        barrier(self.ctx)
+        if not self.ctx.main:
+            result = json.loads(marker.read_text())["result"]
         self.timings[name] = {"seconds": seconds, "cached": False}
         self.log(f"[done] {name} in {seconds:.1f} s")
         if self.on_stage is not None:

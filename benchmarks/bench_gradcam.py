@@ -1,0 +1,50 @@
+"""Do Grad-CAM maps look at the chest? Share of CAM mass inside the central thoracic box (rows and columns
+10–90 %) for the PNEUMONIA test images of a trained classifier, explaining the PNEUMONIA class.
+
+    python benchmarks/bench_gradcam.py CHECKPOINT [--method gradcam|gradcam++]
+A uniform map puts the box's area (64 %) inside; we report the median share and how many images exceed it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from _common import save
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--method", default="gradcam")
+    args = ap.parse_args()
+
+    from pneumogan.classify.checkpoint import load_checkpoint
+    from pneumogan.config import Config
+    from pneumogan.data.loading import load_splits
+    from pneumogan.explain.gradcam import THORAX_BOX, CamExplainer, box_area, thorax_mass_fraction
+
+    model, meta = load_checkpoint(args.checkpoint)
+    test = load_splits(Config.model_validate(meta["config"])).test
+    images = np.asarray(test.images)[test.labels == 1]
+    pre = meta["preprocessing"]
+    explainer = CamExplainer(model, meta["arch"], pre["mean"], pre["std"], args.method)
+    fractions = np.array([thorax_mass_fraction(m) for k in range(0, len(images), 32)
+                          for m in explainer(images[k : k + 32], class_idx=1)])  # fmt: skip
+    fractions = fractions[np.isfinite(fractions)]
+    area = box_area()
+    res = {
+        "checkpoint": str(args.checkpoint), "arch": meta["arch"], "method": args.method, "layer": explainer.layer,
+        "box": THORAX_BOX, "uniform_share": area, "n_images": len(fractions),
+        "median_share": float(np.median(fractions)), "mean_share": float(fractions.mean()),
+        "share_above_uniform": float(np.mean(fractions > area)), "share_above_0.8": float(np.mean(fractions > 0.8)),
+    }  # fmt: skip
+    print(f"{meta['arch']} {args.method}: median CAM mass in thorax box {res['median_share']:.3f} "
+          f"(uniform {area:.2f}); {res['share_above_uniform'] * 100:.1f} % of {len(fractions)} pneumonia test "
+          f"images above uniform, {res['share_above_0.8'] * 100:.1f} % above 0.8")  # fmt: skip
+    save(f"gradcam_{meta['arch']}_{meta['image_size']}px_{args.method.replace('+', 'p')}", res)
+
+
+if __name__ == "__main__":
+    main()

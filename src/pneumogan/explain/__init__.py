@@ -1,0 +1,1 @@
+"""Explanations: Grad-CAM and Grad-CAM++ heat maps for classifier predictions."""

@@ -1,0 +1,87 @@
+"""Grad-CAM and Grad-CAM++ (MONAI's `visualize` module) for every classifier, overlays, and a localisation check.
+
+The target layer is the last spatial feature map of each architecture (`ArchInfo.cam_layer`), overridable.
+Maps are upsampled to the input size and min-max normalised to [0, 1] per image.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from pneumogan.classify import models
+from pneumogan.data.datasets import normalise
+from pneumogan.errors import PneumoganError
+
+Method = Literal["gradcam", "gradcam++"]
+# The central thoracic region used to check that maps look at the chest, as fractions of the image side:
+# rows 10–90 %, columns 10–90 % (a square crop of a PA film: neck, shoulders and abdomen edges excluded).
+THORAX_BOX = (0.10, 0.90, 0.10, 0.90)
+
+
+def target_layer(arch: str, override: str | None = None) -> str:
+    layer = override or models.info(arch).cam_layer
+    if not layer:
+        raise PneumoganError(f"no Grad-CAM layer known for '{arch}'; pass one explicitly")
+    return layer
+
+
+class CamExplainer:
+    """Grad-CAM(++) maps for a classifier; `__call__` takes uint8 images (B, H, W) and returns (B, H, W) maps."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        arch: str,
+        mean: float,
+        std: float,
+        method: Method = "gradcam",
+        layer: str | None = None,
+    ) -> None:
+        from monai.visualize import GradCAM, GradCAMpp
+
+        names = dict(model.named_modules())
+        self.layer = target_layer(arch, layer)
+        if self.layer not in names:
+            raise PneumoganError(f"layer '{self.layer}' is not in the {arch} model")
+        if method not in ("gradcam", "gradcam++"):
+            raise PneumoganError(f"unknown CAM method '{method}'; use gradcam or gradcam++")
+        for module in model.modules():  # backward hooks forbid in-place ops on hooked outputs; same maths
+            if isinstance(module, nn.ReLU):
+                module.inplace = False
+        self.model, self.mean, self.std, self.method = model.eval(), mean, std, method
+        self.device = next(model.parameters()).device
+        self.cam = (GradCAM if method == "gradcam" else GradCAMpp)(nn_module=model, target_layers=self.layer)
+
+    def __call__(self, images: np.ndarray, class_idx: int | None = None) -> np.ndarray:
+        x = normalise(torch.from_numpy(np.asarray(images, dtype=np.uint8))[:, None], self.mean, self.std)
+        maps = []
+        with torch.enable_grad():
+            for one in x:  # one image per call: MONAI's GradCAM++ mis-broadcasts the score over a batch
+                maps.append(self.cam(one[None].to(self.device), class_idx=class_idx)[0, 0].detach().float().cpu())
+        return torch.stack(maps).numpy()
+
+
+def thorax_mass_fraction(cam: np.ndarray, box: tuple[float, float, float, float] = THORAX_BOX) -> float:
+    """Share of a map's total mass that falls inside the central thoracic box (uniform map: the box's area)."""
+    h, w = cam.shape
+    r0, r1, c0, c1 = int(box[0] * h), round(box[1] * h), int(box[2] * w), round(box[3] * w)
+    total = float(cam.sum())
+    return float(cam[r0:r1, c0:c1].sum() / total) if total > 0 else float("nan")
+
+
+def box_area(box: tuple[float, float, float, float] = THORAX_BOX) -> float:
+    return (box[1] - box[0]) * (box[3] - box[2])
+
+
+def overlay(gray: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """RGB uint8 image: the X-ray in grey with the map in the 'jet' colour map blended on top."""
+    from matplotlib import colormaps
+
+    base = np.repeat(np.asarray(gray, dtype=np.float32)[..., None] / 255.0, 3, axis=2)
+    heat = colormaps["jet"](np.clip(cam, 0, 1))[..., :3].astype(np.float32)
+    weight = alpha * np.clip(cam, 0, 1)[..., None] ** 0.5  # weak activations stay mostly transparent
+    return np.clip((1 - weight) * base + weight * heat, 0, 1).__mul__(255).round().astype(np.uint8)

@@ -1,0 +1,1 @@
+"""Exporting classifiers to other runtimes (ONNX)."""

@@ -1,0 +1,1 @@
+"""Serving a classifier: a Gradio web UI and a JSON API on one local server."""

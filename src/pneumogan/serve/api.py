@@ -1,0 +1,113 @@
+"""The JSON API: `POST /api/v1/predict` (multipart, field `file`, optional `gradcam=true`) and `GET /healthz`.
+
+Every failure is a JSON body `{"error": ..., "detail": ...}` with a 4xx status; an unexpected exception is a
+500 with a generic message (logged on the server, never sent to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pneumogan.data import dicom, images
+from pneumogan.errors import ImageReadError
+from pneumogan.serve.service import DEFAULT_MAX_UPLOAD, ModelService, overlay_base64
+
+log = logging.getLogger("pneumogan.serve")
+# Reasons an image cannot be used that mean "not an image we understand" rather than "a broken image".
+UNSUPPORTED_REASONS = {images.NOT_IMAGE, images.MULTI_FRAME, dicom.UNSUPPORTED_COMPRESSION}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class UploadLimit:
+    """ASGI middleware: refuse API request bodies over `max_bytes` with 413, by header or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, prefix: str = "/api/") -> None:
+        self.app, self.max_bytes, self.prefix = app, max_bytes, prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _too_large(self.max_bytes)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLarge:
+            await _too_large(self.max_bytes)(scope, receive, send)
+
+
+def _too_large(max_bytes: int) -> JSONResponse:
+    return JSONResponse({"error": "upload too large", "detail": f"the limit is {max_bytes} bytes"}, status_code=413)
+
+
+def _error(status: int, error: str, detail: str = "") -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
+    app = FastAPI(title="PneumoGAN", description=service.model_card(), docs_url=None, redoc_url=None)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(500, "internal error", "the server could not process this request")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "model": service.model_info()}
+
+    @app.post("/api/v1/predict")
+    async def predict(request: Request) -> JSONResponse:
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            return _error(415, "unsupported content type", "send multipart/form-data with the image in field 'file'")
+        try:
+            form = await request.form(max_files=1, max_fields=8)
+        except BodyTooLarge:
+            raise
+        except Exception as exc:  # malformed multipart body
+            return _error(400, "malformed form data", str(exc)[:200])
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return _error(400, "missing file", "put the image in the multipart field 'file'")
+        data = await upload.read()
+        gradcam = str(form.get("gradcam", "false")).lower() in ("1", "true", "yes", "on")
+        name = upload.filename or ""
+        try:
+            result = await _run(service, data, name, gradcam)
+        except ImageReadError as exc:
+            status = 415 if exc.reason in UNSUPPORTED_REASONS else 422
+            return _error(status, exc.reason, exc.detail)
+        if gradcam:
+            cam = result.pop("gradcam")
+            result["gradcam"] = {"overlay_png_base64": overlay_base64(cam["overlay"]), "layer": cam["layer"],
+                                 "method": cam["method"]}  # fmt: skip
+        return JSONResponse(result)
+
+    return app
+
+
+async def _run(service: ModelService, data: bytes, name: str, gradcam: bool) -> dict[str, Any]:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(service.predict, data, name, gradcam)

@@ -1,0 +1,128 @@
+"""The Gradio web UI: predict with Grad-CAM, example images, model card, and synthetic X-rays from a GAN.
+
+Offline by construction: analytics off, system fonts only (no Google Fonts), no external scripts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pneumogan.errors import ImageReadError
+from pneumogan.serve.service import NOTICE, ModelService
+
+UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff", ".gif", ".webp"]
+
+
+def theme():
+    import gradio as gr
+
+    system = ["ui-sans-serif", "system-ui", "sans-serif"]
+    return gr.themes.Default(font=system, font_mono=["ui-monospace", "monospace"])
+
+
+def example_images(service: ModelService, per_class: int = 3) -> list[str]:
+    """A few files of the test split of the data the model was trained on, when that data is on disk."""
+    source = Path(service.meta.get("config", {}).get("data", {}).get("source", ""))
+    found: list[str] = []
+    for cls in ("NORMAL", "PNEUMONIA"):
+        for root in (source / "test" / cls, source / "chest_xray" / "test" / cls):
+            if root.is_dir():
+                found += [str(p) for p in sorted(root.iterdir())[:per_class] if p.is_file()]
+                break
+    return found
+
+
+def _decision_text(res: dict[str, Any]) -> str:
+    p = res["probabilities"].get("PNEUMONIA", 0.0)
+    return (f"**Model output: {res['label']}** — P(pneumonia) = {p:.3f}; decision threshold "
+            f"{res['threshold']:.3f} (chosen on validation data).\n\n_{NOTICE}_")  # fmt: skip
+
+
+def predict_ui(service: ModelService, file_path: str | None) -> tuple[dict, str, np.ndarray | None, np.ndarray | None]:
+    """Gradio handler: (label probabilities, decision markdown, original, Grad-CAM overlay)."""
+    if not file_path:
+        return {}, "Upload a chest X-ray (PNG, JPEG or DICOM).", None, None
+    try:
+        res = service.predict(Path(file_path), name=Path(file_path).name, gradcam=True)
+    except ImageReadError as exc:
+        return {}, f"**Cannot use this file: {exc.reason}.** {exc.detail}", None, None
+    return res["probabilities"], _decision_text(res), res["gradcam"]["original"], res["gradcam"]["overlay"]
+
+
+def build_ui(service: ModelService):
+    import gradio as gr
+
+    with gr.Blocks(title="PneumoGAN", analytics_enabled=False) as demo:
+        gr.Markdown(f"# PneumoGAN — pneumonia detection research demo\n\n> **{NOTICE}**")
+        with gr.Tab("Predict"):
+            with gr.Row():
+                with gr.Column():
+                    upload = gr.File(label="Chest X-ray (PNG, JPEG or DICOM)", file_types=UPLOAD_TYPES,
+                                     type="filepath", elem_id="upload")  # fmt: skip
+                    button = gr.Button("Predict", variant="primary", elem_id="predict")
+                    examples = example_images(service)
+                    if examples:
+                        gr.Examples(examples=[[e] for e in examples], inputs=[upload], label="Test-split examples")
+                with gr.Column():
+                    probs = gr.Label(label="Class probabilities", num_top_classes=3, elem_id="probabilities")
+                    decision = gr.Markdown(elem_id="decision")
+            with gr.Row():
+                original = gr.Image(label="Input (as the model sees it)", type="numpy", elem_id="original")
+                cam = gr.Image(label=f"Grad-CAM ({service.explainer.cam.layer})", type="numpy", elem_id="gradcam")
+            outputs = [probs, decision, original, cam]
+            button.click(lambda f: predict_ui(service, f), inputs=[upload], outputs=outputs)
+            upload.upload(lambda f: predict_ui(service, f), inputs=[upload], outputs=outputs)
+        with gr.Tab("Model card"):
+            gr.Markdown(service.model_card(), elem_id="model-card")
+        if service.gan is not None:
+            _gan_tab(service.gan)
+    return demo
+
+
+def _gan_tab(gan_dir: Path) -> None:
+    import gradio as gr
+    import torch
+
+    from pneumogan.gan.checkpoint import load_generator
+    from pneumogan.gan.sample import generate, latent_seed
+
+    g, meta = load_generator(gan_dir, torch.device("cpu"))
+    names: list[str] = meta["class_names"]
+    real_cache: dict[str, np.ndarray] = {}
+
+    def real_examples(cls: str, n: int) -> list[np.ndarray]:
+        if cls not in real_cache:  # the GAN's own real training images of that class
+            from pneumogan.config import Config
+            from pneumogan.gan.models import to_uint8
+            from pneumogan.gan.train import training_images
+
+            images, labels, tnames = training_images(Config.model_validate(meta["config"]))
+            real_cache[cls] = to_uint8(images[labels == tnames.index(cls)][:64])
+        return list(real_cache[cls][:n])
+
+    def make(cls: str, seed: float, n: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        c = names.index(cls)
+        seeds = [latent_seed(int(seed), c, i) for i in range(int(n))]
+        fake = list(generate(g, c, seeds, torch.device("cpu")))
+        try:
+            real = real_examples(cls, int(n))
+        except Exception:  # the training data is not on this machine: show the synthetic images alone
+            real = []
+        return fake, real
+
+    with gr.Tab("Synthetic X-rays"):
+        family, size = meta["model"]["family"].upper(), meta["model"]["size"]
+        gr.Markdown(f"Images from the {family} generator in `{gan_dir.name}` ({size} px). Synthetic images are "
+                    "for research on data augmentation only.")  # fmt: skip
+        with gr.Row():
+            cls = gr.Dropdown(names, value=names[-1], label="Class")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+            count = gr.Slider(1, 16, value=8, step=1, label="Images")
+            go = gr.Button("Generate", elem_id="generate")
+        with gr.Row():
+            fake = gr.Gallery(label="Synthetic", columns=4, elem_id="synthetic")
+            real = gr.Gallery(label="Real (training images of the same class)", columns=4)
+        go.click(make, inputs=[cls, seed, count], outputs=[fake, real])

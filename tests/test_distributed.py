@@ -1,0 +1,89 @@
+"""`torchrun --nproc_per_node 2` on CPU (gloo): classifier and GAN training match one process with the same global
+batch, only rank 0 writes and logs, and an interrupted two-process run resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.realdata
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    return {**os.environ, "PNEUMOGAN_CACHE_DIR": str(tmp / "cache"), "OMP_NUM_THREADS": "1"}
+
+
+def launch(tmp: Path, nproc: int, *args: str, wait: bool = True):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "pneumogan", *args]  # fmt: skip
+    if nproc == 1:
+        cmd = [sys.executable, "-m", "pneumogan", *args]
+    if not wait:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp),
+                                start_new_session=True)  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _common(kaggle_224: Path) -> list[str]:
+    return ["--config", "tiny", f"data.source={kaggle_224}"]
+
+
+def test_classifier_two_processes_match_one(kaggle_224, tmp_path):
+    args = [*_common(kaggle_224), "classify.epochs=2", "augment.enabled=false"]
+    launch(tmp_path, 1, "classify", "train", "--out", str(tmp_path / "one"), *args)
+    two = launch(tmp_path, 2, "classify", "train", "--out", str(tmp_path / "two"), *args)
+    h1 = json.loads((tmp_path / "one" / "history.json").read_text())
+    h2 = json.loads((tmp_path / "two" / "history.json").read_text())
+    assert [r["processes"] for r in h2] == [2, 2]
+    for a, b in zip(h1, h2, strict=True):  # dropout masks differ per process; everything else is the same
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.1)
+        assert b["val_auc"] == pytest.approx(a["val_auc"], abs=0.1)
+    out = two.stdout + two.stderr
+    assert out.count("epoch 1:") == 1 and out.count("best epoch") == 1  # only rank 0 logs
+    names = sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "one").iterdir())  # same files, written once
+    assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")]
+    assert json.loads((tmp_path / "two" / "meta.json").read_text())["processes"] == 2
+
+
+def test_gan_two_processes_match_one(kaggle_224, tmp_path):
+    args = [*_common(kaggle_224), "gan.steps=25", "gan.diffaugment=", "gan.batch_size=16"]
+    launch(tmp_path, 1, "gan", "train", "--out", str(tmp_path / "one"), *args)
+    two = launch(tmp_path, 2, "gan", "train", "--out", str(tmp_path / "two"), *args)
+    h1 = json.loads((tmp_path / "one" / "history.json").read_text())
+    h2 = json.loads((tmp_path / "two" / "history.json").read_text())
+    assert [r["step"] for r in h1] == [r["step"] for r in h2] == [25]
+    for key in ("d_loss", "g_loss"):
+        assert h2[0][key] == pytest.approx(h1[0][key], rel=0.05, abs=0.02), key
+    assert (two.stdout + two.stderr).count("GAN training finished") == 1
+    grids = [len(list((tmp_path / run / "grids").glob("*.png"))) for run in ("one", "two")]
+    assert grids[0] == grids[1] > 0
+
+
+def test_two_process_classifier_run_resumes_after_a_kill(kaggle_224, tmp_path):
+    out = tmp_path / "run"
+    args = ["classify", "train", "--out", str(out), *_common(kaggle_224), "classify.epochs=4"]
+    proc = launch(tmp_path, 2, *args, wait=False)
+    state = out / "last_state.pt"
+    deadline = time.time() + 240
+    while not state.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole torchrun process group, mid-run
+    proc.wait(timeout=30)
+    assert state.exists(), "no epoch finished before the kill"
+    done_before = len(json.loads((out / "history.json").read_text()))
+    assert done_before < 4
+    resumed = launch(tmp_path, 2, *args)
+    assert f"resuming from epoch {done_before}" in resumed.stdout + resumed.stderr
+    history = json.loads((out / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [0, 1, 2, 3]
+    assert json.loads((out / "meta.json").read_text())["threshold"] is not None

@@ -1,0 +1,145 @@
+"""The JSON API against a real `pneumogan serve` process on a free local port: good input, every bad input,
+the upload limit, and 8 concurrent clients."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from tests.corpus import write_bad_corpus, xray_like
+from tests.dicom_factory import make_dicom
+
+pytestmark = pytest.mark.realdata
+httpx = pytest.importorskip("httpx")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(checkpoint: Path, tmp: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "PNEUMOGAN_CACHE_DIR": str(tmp / "cache"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = (tmp / f"server-{port}.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "pneumogan", "serve", str(checkpoint), "--port", str(port), *extra],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {(tmp / f'server-{port}.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("server did not start within 90 s")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_checkpoint, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    proc, url = start_server(tiny_checkpoint, tmp, "--max-upload-mb", "1")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def post(url: str, name: str, data: bytes, **fields: str) -> httpx.Response:
+    return httpx.post(f"{url}/api/v1/predict", files={"file": (name, data)}, data=fields, timeout=60)
+
+
+def assert_good(resp: httpx.Response) -> dict:
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert set(body["probabilities"]) == {"NORMAL", "PNEUMONIA"}
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert body["label"] in ("NORMAL", "PNEUMONIA") and 0 <= body["threshold"] <= 1
+    assert body["model"]["arch"] == "simple_cnn" and "not a medical device" in body["notice"]
+    return body
+
+
+def test_healthz_and_good_image_with_gradcam(server, test_xrays):
+    health = httpx.get(f"{server}/healthz").json()
+    assert health["status"] == "ok" and health["model"]["image_size"] == 64
+    body = assert_good(post(server, test_xrays[-1].name, test_xrays[-1].read_bytes(), gradcam="true"))
+    png = Image.open(io.BytesIO(base64.b64decode(body["gradcam"]["overlay_png_base64"])))
+    assert png.mode == "RGB" and png.size == (256, 256)
+    assert "gradcam" not in assert_good(post(server, test_xrays[0].name, test_xrays[0].read_bytes()))
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[bytes, set[int]]]:
+    files = write_bad_corpus(tmp)
+    expected = {"truncated.jpeg": {422}, "empty.jpeg": {422}, "text.jpeg": {415}, "bomb.png": {422},
+                "animated.gif": {415}}  # fmt: skip
+    cases = {name: (files[name].read_bytes(), codes) for name, codes in expected.items()}
+    cases["text.png"] = (b"just some text, not a PNG\n", {415})
+    make_dicom(tmp / "nopixels.dcm", None)
+    make_dicom(tmp / "jpegls.dcm", (np.arange(256, dtype=np.uint16).reshape(16, 16) * 16), compressed=True)
+    cases["nopixels.dcm"] = ((tmp / "nopixels.dcm").read_bytes(), {422})
+    cases["jpegls.dcm"] = ((tmp / "jpegls.dcm").read_bytes(), {415, 422})
+    return cases
+
+
+def test_every_bad_input_gets_a_4xx_json_error_and_the_server_keeps_serving(server, test_xrays, tmp_path):
+    good = test_xrays[0].read_bytes()
+    for name, (data, codes) in _bad_inputs(tmp_path).items():
+        resp = post(server, name, data)
+        assert resp.status_code in codes, (name, resp.status_code, resp.text)
+        body = resp.json()
+        assert body["error"] and "Traceback" not in resp.text and 'File "' not in resp.text, name
+        assert_good(post(server, test_xrays[0].name, good))  # still serving after each bad one
+
+
+def test_converted_inputs_are_accepted(server, tmp_path):
+    files = write_bad_corpus(tmp_path)
+    for name in ("sixteen.png", "rgba.png", "cmyk.jpeg"):
+        assert_good(post(server, name, files[name].read_bytes()))
+
+
+def test_upload_limit_wrong_content_type_and_missing_field(server, test_xrays):
+    big = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1200, 1200), dtype=np.uint8)).save(big, "PNG")
+    assert len(big.getvalue()) > 1024 * 1024
+    resp = post(server, "big.png", big.getvalue())
+    assert resp.status_code == 413 and resp.json()["error"] == "upload too large"
+    resp = httpx.post(f"{server}/api/v1/predict", content=test_xrays[0].read_bytes(),
+                      headers={"content-type": "image/jpeg"})  # fmt: skip
+    assert resp.status_code == 415
+    resp = httpx.post(f"{server}/api/v1/predict", files={"image": ("x.jpeg", test_xrays[0].read_bytes())})
+    assert resp.status_code == 400 and "file" in resp.json()["detail"]
+    assert_good(post(server, "small.png", _png(xray_like(128))))
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_eight_concurrent_clients_get_correct_answers(server, test_xrays):
+    reference = {p.name: assert_good(post(server, p.name, p.read_bytes()))["probabilities"] for p in test_xrays}
+    jobs = [test_xrays[i % len(test_xrays)] for i in range(32)]
+
+    def call(path: Path) -> tuple[str, dict]:
+        return path.name, assert_good(post(server, path.name, path.read_bytes(), gradcam="true"))["probabilities"]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, jobs))
+    assert len(results) == 32
+    for name, probs in results:
+        for cls, p in probs.items():
+            assert p == pytest.approx(reference[name][cls], abs=1e-6)
