@@ -243,6 +243,7 @@ def explain(
     paths: Annotated[list[Path], typer.Argument(help="image files and folders (PNG/JPEG/DICOM)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for the overlays and predictions.csv")],
     method: Annotated[str, typer.Option(help="gradcam or gradcam++")] = "gradcam",
+    target: Annotated[str, typer.Option(help="class the map explains: pneumonia or predicted")] = "pneumonia",
     layer: Annotated[
         str | None, typer.Option(help="target layer (default: the architecture's last feature map)")
     ] = None,
@@ -250,7 +251,7 @@ def explain(
     """Grad-CAM heat-map overlays (PNG, original | overlay) next to each prediction."""
     from pneumogan.explain.files import explain_files
 
-    res = explain_files(checkpoint, list(paths), out, method=method, layer=layer)  # type: ignore[arg-type]
+    res = explain_files(checkpoint, list(paths), out, method=method, layer=layer, target=target)  # type: ignore[arg-type]
     for row in res["predictions"]:
         console.print(f"{row['file']}: {row['label']} (P(pneumonia) {row['p_pneumonia']:.3f}) → {row['overlay_png']}")
     for bad in res["bad"]:

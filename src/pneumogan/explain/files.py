@@ -20,27 +20,40 @@ DISPLAY_SIZE = 256  # overlays are drawn at this size so that a 32–64 px model
 
 
 class Explainer:
-    """A predictor with Grad-CAM: one call gives probabilities, label and the overlay for one image."""
+    """A predictor with Grad-CAM: one call gives probabilities, label and the overlay for one image.
 
-    def __init__(self, predictor: Predictor, method: Method = "gradcam", layer: str | None = None) -> None:
-        self.predictor = predictor
+    `target="pneumonia"` (default) maps the evidence for the PNEUMONIA class whatever the decision — for a
+    binary model the map of the NORMAL class is mostly empty after Grad-CAM's ReLU; `"predicted"` maps the
+    predicted class.
+    """
+
+    def __init__(
+        self, predictor: Predictor, method: Method = "gradcam", layer: str | None = None, target: str = "pneumonia"
+    ) -> None:
+        if target not in ("pneumonia", "predicted"):
+            raise PneumoganError(f"unknown Grad-CAM target '{target}'; use pneumonia or predicted")
+        self.predictor, self.target = predictor, target
         pre = predictor.pre
         self.cam = CamExplainer(predictor.model, predictor.meta["arch"], pre["mean"], pre["std"], method, layer)
 
-    def cam_for(self, array: np.ndarray, label: str) -> np.ndarray:
+    def target_class(self, pred: dict[str, Any]) -> int:
         names = self.predictor.names
-        class_idx = names.index(label) if label in names else 1
-        return self.cam(array[None], class_idx=class_idx)[0]
+        if self.target == "predicted" and pred["label"] in names:
+            return names.index(pred["label"])
+        # PNEUMONIA; for a 3-class model the likelier of its two pneumonia classes
+        return 1 if len(names) == 2 else 1 + int(pred[f"p_{names[2]}"] > pred[f"p_{names[1]}"])
 
     def explain_array(self, array: np.ndarray, display: np.ndarray | None = None) -> dict[str, Any]:
         """`array`: the model-size uint8 image; `display`: a larger copy of the same image to draw on."""
         pred = self.predictor.predict_arrays(array[None])[0]
-        cam = self.cam_for(array, pred["label"])
+        class_idx = self.target_class(pred)
+        cam = self.cam(array[None], class_idx=class_idx)[0]
         shown = array if display is None else display
         big = F.interpolate(torch.from_numpy(cam)[None, None], size=shown.shape, mode="bilinear", align_corners=False)
+        target = self.predictor.names[class_idx]
         return {**pred, "cam": cam, "overlay": overlay(shown, big[0, 0].numpy()), "display": shown,
                 "cam_in_thorax": thorax_mass_fraction(cam), "cam_layer": self.cam.layer,
-                "cam_method": self.cam.method}  # fmt: skip
+                "cam_method": self.cam.method, "cam_target": target}  # fmt: skip
 
     def explain_source(self, src: Any, name: str = "") -> dict[str, Any]:
         """Any supported input (path, bytes, file object); raises ImageReadError for unusable input."""
@@ -57,10 +70,10 @@ def side_by_side(display: np.ndarray, over: np.ndarray) -> np.ndarray:
 
 def explain_files(
     checkpoint: str | Path, paths: list[str | Path], out: str | Path, method: Method = "gradcam",
-    layer: str | None = None,
+    layer: str | None = None, target: str = "pneumonia",
 ) -> dict[str, Any]:  # fmt: skip
     """Write `<name>_gradcam.png` (original | overlay) per readable file and `predictions.csv` to `out`."""
-    explainer = Explainer(Predictor(checkpoint), method, layer)
+    explainer = Explainer(Predictor(checkpoint), method, layer, target)
     files = expand_inputs(paths)
     if not files:
         raise PneumoganError("no input files found")

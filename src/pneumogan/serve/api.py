@@ -101,7 +101,7 @@ def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fa
         if gradcam:
             cam = result.pop("gradcam")
             result["gradcam"] = {"overlay_png_base64": overlay_base64(cam["overlay"]), "layer": cam["layer"],
-                                 "method": cam["method"]}  # fmt: skip
+                                 "method": cam["method"], "target": cam["target"]}  # fmt: skip
         return JSONResponse(result)
 
     return app

@@ -67,7 +67,7 @@ class ModelService:
                "model": self.model_info(), "notice": NOTICE}  # fmt: skip
         if gradcam:
             out["gradcam"] = {"overlay": res["overlay"], "original": res["display"], "layer": res["cam_layer"],
-                              "method": res["cam_method"]}  # fmt: skip
+                              "method": res["cam_method"], "target": res["cam_target"]}  # fmt: skip
         return out
 
     def model_card(self) -> str:

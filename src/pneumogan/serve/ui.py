@@ -37,8 +37,9 @@ def example_images(service: ModelService, per_class: int = 3) -> list[str]:
 
 def _decision_text(res: dict[str, Any]) -> str:
     p = res["probabilities"].get("PNEUMONIA", 0.0)
-    return (f"**Model output: {res['label']}** — P(pneumonia) = {p:.3f}; decision threshold "
-            f"{res['threshold']:.3f} (chosen on validation data).\n\n_{NOTICE}_")  # fmt: skip
+    return (f"**Model output: {res['label']}** — P(pneumonia) = {p:.4f}; decision threshold "
+            f"{res['threshold']:.4f} (chosen on validation data). The heat map shows the regions that raised "
+            f"P({res['gradcam']['target']}).\n\n_{NOTICE}_")  # fmt: skip
 
 
 def predict_ui(service: ModelService, file_path: str | None) -> tuple[dict, str, np.ndarray | None, np.ndarray | None]:
@@ -67,11 +68,14 @@ def build_ui(service: ModelService):
                     if examples:
                         gr.Examples(examples=[[e] for e in examples], inputs=[upload], label="Test-split examples")
                 with gr.Column():
-                    probs = gr.Label(label="Class probabilities", num_top_classes=3, elem_id="probabilities")
                     decision = gr.Markdown(elem_id="decision")
+                    # No argmax headline: the decision is the validated threshold's, shown above.
+                    probs = gr.Label(label="Class probabilities", num_top_classes=3, show_heading=False,
+                                     elem_id="probabilities")  # fmt: skip
             with gr.Row():
                 original = gr.Image(label="Input (as the model sees it)", type="numpy", elem_id="original")
-                cam = gr.Image(label=f"Grad-CAM ({service.explainer.cam.layer})", type="numpy", elem_id="gradcam")
+                cam = gr.Image(label=f"Grad-CAM for PNEUMONIA ({service.explainer.cam.layer})", type="numpy",
+                               elem_id="gradcam")  # fmt: skip
             outputs = [probs, decision, original, cam]
             button.click(lambda f: predict_ui(service, f), inputs=[upload], outputs=outputs)
             upload.upload(lambda f: predict_ui(service, f), inputs=[upload], outputs=outputs)
