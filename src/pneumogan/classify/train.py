@@ -139,8 +139,8 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
     mean, std = IMAGENET_GRAY if c.pretrained else (0.5, 0.5)
 
     model = models.build(c.arch, c.num_classes, pretrained=c.pretrained, image_size=cfg.data.size).to(device)
-    if ctx.enabled:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # batch statistics over the global batch
+    if ctx.enabled and device.type == "cuda":  # batch statistics over the global batch (SyncBN is CUDA-only)
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     counts = np.bincount(y_train, minlength=c.num_classes).astype(float)
