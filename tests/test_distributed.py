@@ -3,6 +3,7 @@ batch, only rank 0 writes and logs, and an interrupted two-process run resumes."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -43,10 +44,8 @@ def kill_tree(marker: str) -> None:
         except OSError:
             continue
         if marker in cmdline:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(proc_dir.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _common(kaggle_224: Path) -> list[str]:
