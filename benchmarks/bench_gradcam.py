@@ -43,7 +43,19 @@ def main() -> None:
     print(f"{meta['arch']} {args.method}: median CAM mass in thorax box {res['median_share']:.3f} "
           f"(uniform {area:.2f}); {res['share_above_uniform'] * 100:.1f} % of {len(fractions)} pneumonia test "
           f"images above uniform, {res['share_above_0.8'] * 100:.1f} % above 0.8")  # fmt: skip
-    save(f"gradcam_{meta['arch']}_{meta['image_size']}px_{args.method.replace('+', 'p')}", res)
+    name = f"gradcam_{meta['arch']}_{meta['image_size']}px_{args.method.replace('+', 'p')}"
+    save(name, res)
+    # A picture of the first 8 pneumonia test images with their maps, to look at what the numbers summarise.
+    from PIL import Image
+
+    from pneumogan.explain.gradcam import overlay
+
+    maps = explainer(images[:8], class_idx=1)
+    tiles = [
+        np.concatenate([np.repeat(im[..., None], 3, 2), overlay(im, m)], axis=0)
+        for im, m in zip(images[:8], maps, strict=True)
+    ]
+    Image.fromarray(np.concatenate(tiles, axis=1)).save(Path(__file__).parent / "results" / f"{name}.png")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class CamExplainer:
         self.cam = (GradCAM if method == "gradcam" else GradCAMpp)(nn_module=model, target_layers=self.layer)
 
     def __call__(self, images: np.ndarray, class_idx: int | None = None) -> np.ndarray:
-        x = normalise(torch.from_numpy(np.asarray(images, dtype=np.uint8))[:, None], self.mean, self.std)
+        x = normalise(torch.from_numpy(np.array(images, dtype=np.uint8))[:, None], self.mean, self.std)  # copy: mmap
         maps = []
         with torch.enable_grad():
             for one in x:  # one image per call: MONAI's GradCAM++ mis-broadcasts the score over a batch
@@ -85,3 +85,31 @@ def overlay(gray: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarra
     heat = colormaps["jet"](np.clip(cam, 0, 1))[..., :3].astype(np.float32)
     weight = alpha * np.clip(cam, 0, 1)[..., None] ** 0.5  # weak activations stay mostly transparent
     return np.clip((1 - weight) * base + weight * heat, 0, 1).__mul__(255).round().astype(np.uint8)
+
+
+def cam_examples(checkpoint, out_png, per_class: int = 4, method: Method = "gradcam") -> dict:
+    """Overlays of the first test images of each class (evidence for PNEUMONIA) saved as one PNG, plus the
+    share of CAM mass inside the thoracic box over all PNEUMONIA test images."""
+    from PIL import Image
+
+    from pneumogan.classify.checkpoint import load_checkpoint
+    from pneumogan.config import Config
+    from pneumogan.data.loading import load_splits
+
+    model, meta = load_checkpoint(checkpoint)
+    test = load_splits(Config.model_validate(meta["config"])).test
+    pre = meta["preprocessing"]
+    explainer = CamExplainer(model, meta["arch"], pre["mean"], pre["std"], method)
+    images = np.asarray(test.images)
+    pneumonia = images[test.labels == 1]
+    shares = np.array([thorax_mass_fraction(m) for k in range(0, len(pneumonia), 64)
+                       for m in explainer(pneumonia[k : k + 64], class_idx=1)])  # fmt: skip
+    shares = shares[np.isfinite(shares)]
+    picks = np.concatenate([np.flatnonzero(test.labels == c)[:per_class] for c in (0, 1)])
+    maps = explainer(images[picks], class_idx=1)
+    tiles = [np.concatenate([np.repeat(im[..., None], 3, 2), overlay(im, m)], axis=0)
+             for im, m in zip(images[picks], maps, strict=True)]  # fmt: skip
+    Image.fromarray(np.concatenate(tiles, axis=1)).resize((128 * len(tiles), 256)).save(out_png)
+    return {"layer": explainer.layer, "method": method, "n_pneumonia": len(shares),
+            "median_thorax_share": float(np.median(shares)), "uniform_share": box_area(),
+            "share_above_uniform": float(np.mean(shares > box_area())), "per_class": per_class}  # fmt: skip

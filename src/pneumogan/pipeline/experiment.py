@@ -194,6 +194,16 @@ def run_pipeline(
         if ctx.main:  # statistics and the report are rank 0's; stages below run there while the others wait
             _summarise(fres, models, rc, cfg.classify.bootstrap, cfg.seed)
 
+        if reference := models.get("real", {}).get(rc.seeds[0]):  # Grad-CAM examples of the baseline model
+
+            def explain(folder: Path, model: Path = reference / "model") -> dict[str, Any]:
+                from pneumogan.explain.gradcam import cam_examples
+
+                return cam_examples(model, folder / "gradcam.png")
+
+            xdir, xres = runner.run(f"gradcam-{flabel}", stage_key("gradcam", reference.name), explain)
+            fres["gradcam"] = {**xres, "png": str((xdir / "gradcam.png").relative_to(out))}
+
         # GAN metrics against the real data, in the feature space of this fraction's baseline classifier.
         reference = models.get("real", {}).get(rc.seeds[0])
         for gdir, gkey in {v[0]: v[1] for v in gan_dirs.values()}.items():

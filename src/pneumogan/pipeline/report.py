@@ -163,6 +163,16 @@ def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
                                f"Test confusion matrices at the val-chosen thresholds (seed {seed})")))  # fmt: skip
         if fres["gan"]:
             blocks += _gan_blocks(fres, out)
+        if "gradcam" in fres:
+            x = fres["gradcam"]
+            blocks.append(("h3", "Grad-CAM (baseline model)"))
+            blocks.append(("p", f"Evidence for PNEUMONIA ({x['method']}, layer `{x['layer']}`) on the first "
+                                f"{x['per_class']} NORMAL (left) and PNEUMONIA (right) test images. Over all "
+                                f"{x['n_pneumonia']} PNEUMONIA test images the median share of the map inside the "
+                                f"central thoracic box is {x['median_thorax_share']:.2f} (a uniform map: "
+                                f"{x['uniform_share']:.2f}); {x['share_above_uniform'] * 100:.0f} % exceed uniform. "
+                                "Grad-CAM shows where the network looked, not a localisation of disease."))  # fmt: skip
+            blocks.append(("img", (out / x["png"], "Grad-CAM overlays (top: input, bottom: map)")))
     if len(results["fractions"]) > 1:
         blocks.append(("h2", "Low-data sweep"))
         blocks.append(("img", (_sweep(results, "roc_auc", assets / "sweep_auc.png"),
