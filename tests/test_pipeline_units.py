@@ -9,7 +9,7 @@ import pytest
 
 from pneumogan.config import RunConfig
 from pneumogan.pipeline.compare import Scores, paired_difference, seed_summary, verdict
-from pneumogan.pipeline.experiment import synthetic_counts
+from pneumogan.pipeline.experiment import condition_epochs, synthetic_counts
 from pneumogan.pipeline.report import render_html, render_markdown
 from pneumogan.pipeline.stages import StageRunner, stage_key
 
@@ -112,3 +112,13 @@ def test_report_renderers_escape_and_embed(tmp_path):
     assert "http" not in page  # nothing external: opens offline
     md = render_markdown(blocks, tmp_path)
     assert "| a | b |" in md and "![cap](a.png)" in md and "- one `code`\n- two" in md
+
+
+def test_condition_epochs_equalise_optimizer_steps():
+    from pneumogan.config import load_config
+
+    cfg = load_config(None, ["classify.epochs=3", "classify.batch_size=64"])
+    assert condition_epochs(cfg, 4296, 4296) == 3  # the baseline: 3 epochs of 68 batches = 204 steps
+    assert condition_epochs(cfg, 6444, 4296) == 2  # 101 batches per epoch → 2 epochs (202 steps)
+    assert condition_epochs(cfg, 429, 4296) == 29  # 10 % of the data: 7 batches per epoch → 29 epochs (203)
+    assert condition_epochs(cfg, 10**6, 4296) == 1  # never zero

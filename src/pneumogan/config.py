@@ -150,6 +150,11 @@ class RunConfig(_Section):
     synthetic_only_per_class: int | None = Field(
         None, ge=1, description="synthetic_only: images per class (default: as many as the real class has)"
     )
+    equal_steps: bool = Field(
+        True,
+        description="train every condition and fraction for the optimizer steps of the full-data baseline "
+        "(classify.epochs epochs of all real images), so that more images do not also mean more training",
+    )
     sample_seed: int = Field(0, ge=0, description="latent seed of the synthetic sets")
     gan_eval_per_class: int = Field(200, ge=10, description="synthetic images per class for the GAN metrics")
 

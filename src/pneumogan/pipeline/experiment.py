@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,14 @@ def synthetic_counts(real_counts: dict[str, int], condition: str, run: RunConfig
     if condition == "synthetic_only":
         return {c: run.synthetic_only_per_class or n for c, n in real_counts.items()}
     raise PneumoganError(f"unknown condition '{condition}'")
+
+
+def condition_epochs(cfg: Config, n_train: int, n_real_full: int) -> int:
+    """Epochs that give a condition the optimizer steps of the full-data baseline (`classify.epochs` epochs
+    of all real training images), so that conditions and fractions differ in data, not in training compute."""
+    batch = cfg.classify.batch_size
+    budget = cfg.classify.epochs * math.ceil(n_real_full / batch)
+    return max(1, round(budget / math.ceil(max(n_train, 1) / batch)))
 
 
 def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
@@ -169,9 +178,14 @@ def run_pipeline(
             elif cond == "rebalanced":
                 log("rebalanced: the classes are already balanced; it equals the baseline")
             models[cond] = {}
+            n_train = (sum(real_counts.values()) if cond != "synthetic_only" else 0) + sum(plan[cond].values())
+            epochs = condition_epochs(cfg, n_train, len(base_data.train)) if rc.equal_steps else cfg.classify.epochs
+            steps = epochs * math.ceil(n_train / cfg.classify.batch_size)
+            fres.setdefault("training", {})[cond] = {"images": n_train, "epochs": epochs, "steps": steps}
             for seed in rc.seeds:
                 ccfg = _stage_cfg(cfg, fraction, seed)
                 ccfg.data.train_real = cond != "synthetic_only"
+                ccfg.classify.epochs = epochs
                 ckey = stage_key("classify", _key_parts(ccfg, "data", "split", "augment", "classify", "seed"),
                                  synth_key, fdata.fingerprint)  # fmt: skip
                 if synth_dir is not None:

@@ -140,6 +140,10 @@ def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
                             f"condition {fres['synthetic_counts']}. Test: the official test split, "
                             f"{next(iter(fres['conditions'].values()))['seeds'][seed]['metrics']['n']} images, "
                             f"decision thresholds chosen on val."))  # fmt: skip
+        if "training" in fres:
+            budget = "; ".join(f"{c}: {t['images']} images × {t['epochs']} epochs = {t['steps']} steps"
+                               for c, t in fres["training"].items())  # fmt: skip
+            blocks.append(("p", f"Training per condition ({budget})."))
         header = ["condition", "accuracy %", "ROC-AUC %", "sensitivity %", "specificity %", "F1 %", "ECE %"]
         rows = []
         for cond, entry in fres["conditions"].items():
