@@ -143,3 +143,21 @@ def test_eight_concurrent_clients_get_correct_answers(server, test_xrays):
     for name, probs in results:
         for cls, p in probs.items():
             assert p == pytest.approx(reference[name][cls], abs=1e-6)
+
+
+def test_app_with_a_gan_tab_generates_reproducible_images(tiny_checkpoint, kaggle_224, tmp_path):
+    from pneumogan.config import load_config
+    from pneumogan.gan.train import train_gan
+    from pneumogan.serve.app import create_app
+    from pneumogan.serve.ui import SyntheticGallery
+
+    cfg = load_config("tiny", [f"data.source={kaggle_224}", "gan.steps=3", "gan.family=cgan"])
+    gan = train_gan(cfg, tmp_path / "gan", log=lambda *_: None)
+    gallery = SyntheticGallery(gan)
+    a, b = gallery.synthetic("NORMAL", 7, 3), gallery.synthetic("NORMAL", 7, 3)
+    assert len(a) == 3 and a[0].shape == (32, 32) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], gallery.synthetic("PNEUMONIA", 7, 1)[0])
+    real = gallery.real("PNEUMONIA", 4)
+    assert len(real) == 4 and real[0].shape == (32, 32)
+    app = create_app(tiny_checkpoint, gan=gan)
+    assert any(getattr(r, "path", "") == "/api/v1/predict" for r in app.routes)

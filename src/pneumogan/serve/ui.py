@@ -86,36 +86,50 @@ def build_ui(service: ModelService):
     return demo
 
 
-def _gan_tab(gan_dir: Path) -> None:
-    import gradio as gr
-    import torch
+class SyntheticGallery:
+    """Images from a GAN checkpoint per class and seed, beside real training images of the same class."""
 
-    from pneumogan.gan.checkpoint import load_generator
-    from pneumogan.gan.sample import generate, latent_seed
+    def __init__(self, gan_dir: Path) -> None:
+        import torch
 
-    g, meta = load_generator(gan_dir, torch.device("cpu"))
-    names: list[str] = meta["class_names"]
-    real_cache: dict[str, np.ndarray] = {}
+        from pneumogan.gan.checkpoint import load_generator
 
-    def real_examples(cls: str, n: int) -> list[np.ndarray]:
-        if cls not in real_cache:  # the GAN's own real training images of that class
+        self.gan_dir = gan_dir
+        self.g, self.meta = load_generator(gan_dir, torch.device("cpu"))
+        self.names: list[str] = self.meta["class_names"]
+        self._real: dict[str, np.ndarray] = {}
+
+    def synthetic(self, cls: str, seed: int, n: int) -> list[np.ndarray]:
+        import torch
+
+        from pneumogan.gan.sample import generate, latent_seed
+
+        c = self.names.index(cls)
+        return list(generate(self.g, c, [latent_seed(int(seed), c, i) for i in range(int(n))], torch.device("cpu")))
+
+    def real(self, cls: str, n: int) -> list[np.ndarray]:
+        """The GAN's own real training images of that class; empty when that data is not on this machine."""
+        if cls not in self._real:
             from pneumogan.config import Config
             from pneumogan.gan.models import to_uint8
             from pneumogan.gan.train import training_images
 
-            images, labels, tnames = training_images(Config.model_validate(meta["config"]))
-            real_cache[cls] = to_uint8(images[labels == tnames.index(cls)][:64])
-        return list(real_cache[cls][:n])
+            try:
+                images, labels, names = training_images(Config.model_validate(self.meta["config"]))
+            except Exception:  # data moved or absent: the synthetic images are shown alone
+                return []
+            self._real[cls] = to_uint8(images[labels == names.index(cls)][:64])
+        return list(self._real[cls][: int(n)])
+
+
+def _gan_tab(gan_dir: Path) -> None:
+    import gradio as gr
+
+    gallery = SyntheticGallery(gan_dir)
+    names, meta = gallery.names, gallery.meta
 
     def make(cls: str, seed: float, n: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        c = names.index(cls)
-        seeds = [latent_seed(int(seed), c, i) for i in range(int(n))]
-        fake = list(generate(g, c, seeds, torch.device("cpu")))
-        try:
-            real = real_examples(cls, int(n))
-        except Exception:  # the training data is not on this machine: show the synthetic images alone
-            real = []
-        return fake, real
+        return gallery.synthetic(cls, int(seed), int(n)), gallery.real(cls, int(n))
 
     with gr.Tab("Synthetic X-rays"):
         family, size = meta["model"]["family"].upper(), meta["model"]["size"]
