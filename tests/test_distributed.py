@@ -104,3 +104,16 @@ def test_two_process_classifier_run_resumes_after_a_kill(kaggle_224, tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert [r["epoch"] for r in history] == [0, 1, 2, 3]
     assert json.loads((out / "meta.json").read_text())["threshold"] is not None
+
+
+@pytest.mark.slow
+def test_pipeline_runs_under_torchrun(kaggle_224, tmp_path):
+    """The tiny experiment with 2 processes: training stages on both, the rest on rank 0 (about 2 minutes)."""
+    out = tmp_path / "run"
+    proc = launch(tmp_path, 2, "run", "--out", str(out), *_common(kaggle_224))
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["fractions"]["100pct"]["conditions"]) == {"real", "rebalanced", "enlarged", "synthetic_only"}
+    assert (out / "report.html").is_file()
+    assert (proc.stdout + proc.stderr).count("[done] data") == 1  # rank 0 logs
+    meta = json.loads(next((out / "stages").glob("classify-real-*")).joinpath("model", "meta.json").read_text())
+    assert meta["processes"] == 2
