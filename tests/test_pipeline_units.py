@@ -32,6 +32,7 @@ def test_seed_summary_t_interval():
     half = 4.302652729911275 * 0.02 / np.sqrt(3)  # t(0.975, 2) × sd / √n
     assert s["ci"] == pytest.approx([0.92 - half, 0.92 + half])
     assert seed_summary([0.9])["ci"] is None
+    assert seed_summary([0.99, 0.90, 1.0])["ci"][1] == 1.0  # a proportion's interval stops at 1
 
 
 def _scores(rng, y, quality: float, threshold: float = 0.5) -> Scores:

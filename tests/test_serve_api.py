@@ -124,6 +124,22 @@ def test_upload_limit_wrong_content_type_and_missing_field(server, test_xrays):
     assert_good(post(server, "small.png", _png(xray_like(128))))
 
 
+def test_streamed_upload_without_length_is_cut_off_at_the_limit(server):
+    boundary = "pneumoganboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode()  # fmt: skip
+
+    def body():  # a generator: httpx sends it chunked, with no Content-Length
+        yield head
+        for _ in range(24):
+            yield b"\0" * 65536  # 1.5 MB in all, over the 1 MB limit
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    resp = httpx.post(f"{server}/api/v1/predict", content=body(),
+                      headers={"content-type": f"multipart/form-data; boundary={boundary}"}, timeout=60)  # fmt: skip
+    assert resp.status_code == 413 and resp.json()["error"] == "upload too large"
+
+
 def _png(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, "PNG")

@@ -11,15 +11,16 @@ import numpy as np
 from pneumogan.evaluate.metrics import binary_metrics, roc_auc
 
 
-def seed_summary(values: list[float], level: float = 0.95) -> dict[str, Any]:
-    """Mean and Student-t CI of a metric over seeds; with one seed the CI is None (report the bootstrap CI)."""
+def seed_summary(values: list[float], level: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
+    """Mean and Student-t CI of a metric over seeds, clipped to the metric's range (`bounds`: every metric
+    here is a proportion); with one seed the CI is None (report the bootstrap CI)."""
     v = np.asarray(values, dtype=float)
     out: dict[str, Any] = {"mean": float(v.mean()), "values": v.tolist(), "n_seeds": len(v), "ci": None}
     if len(v) > 1:
         from scipy import stats
 
         half = float(stats.t.ppf((1 + level) / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-        out["ci"] = [out["mean"] - half, out["mean"] + half]
+        out["ci"] = [max(bounds[0], out["mean"] - half), min(bounds[1], out["mean"] + half)]
     return out
 
 

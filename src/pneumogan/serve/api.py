@@ -83,8 +83,8 @@ def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fa
             return _error(415, "unsupported content type", "send multipart/form-data with the image in field 'file'")
         try:
             form = await request.form(max_files=1, max_fields=8)
-        except BodyTooLarge:
-            raise
+        except BodyTooLarge:  # a streamed (chunked) body went over the limit
+            return _too_large(max_upload)
         except Exception as exc:  # malformed multipart body
             return _error(400, "malformed form data", str(exc)[:200])
         upload = form.get("file")
