@@ -23,16 +23,14 @@ def main() -> None:
     from pneumogan.classify.checkpoint import load_checkpoint
     from pneumogan.config import Config
     from pneumogan.data.loading import load_splits
-    from pneumogan.explain.gradcam import THORAX_BOX, CamExplainer, box_area, thorax_mass_fraction
+    from pneumogan.explain.gradcam import THORAX_BOX, CamExplainer, box_area, montage, thorax_shares
 
     model, meta = load_checkpoint(args.checkpoint)
     test = load_splits(Config.model_validate(meta["config"])).test
     images = np.asarray(test.images)[test.labels == 1]
     pre = meta["preprocessing"]
     explainer = CamExplainer(model, meta["arch"], pre["mean"], pre["std"], args.method)
-    fractions = np.array([thorax_mass_fraction(m) for k in range(0, len(images), 32)
-                          for m in explainer(images[k : k + 32], class_idx=1)])  # fmt: skip
-    fractions = fractions[np.isfinite(fractions)]
+    fractions = thorax_shares(explainer, images)
     area = box_area()
     res = {
         "checkpoint": str(args.checkpoint), "arch": meta["arch"], "method": args.method, "layer": explainer.layer,
@@ -48,14 +46,8 @@ def main() -> None:
     # A picture of the first 8 pneumonia test images with their maps, to look at what the numbers summarise.
     from PIL import Image
 
-    from pneumogan.explain.gradcam import overlay
-
-    maps = explainer(images[:8], class_idx=1)
-    tiles = [
-        np.concatenate([np.repeat(im[..., None], 3, 2), overlay(im, m)], axis=0)
-        for im, m in zip(images[:8], maps, strict=True)
-    ]
-    Image.fromarray(np.concatenate(tiles, axis=1)).save(Path(__file__).parent / "results" / f"{name}.png")
+    strip = montage(images[:8], explainer(images[:8], class_idx=1))
+    Image.fromarray(strip).save(Path(__file__).parent / "results" / f"{name}.png")
 
 
 if __name__ == "__main__":

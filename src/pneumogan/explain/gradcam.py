@@ -87,6 +87,20 @@ def overlay(gray: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarra
     return np.clip((1 - weight) * base + weight * heat, 0, 1).__mul__(255).round().astype(np.uint8)
 
 
+def thorax_shares(explainer: CamExplainer, images: np.ndarray, class_idx: int = 1, batch: int = 64) -> np.ndarray:
+    """Thoracic-box share of each image's map (all-zero maps, which have no share, are left out)."""
+    shares = np.array([thorax_mass_fraction(m) for k in range(0, len(images), batch)
+                       for m in explainer(images[k : k + batch], class_idx=class_idx)])  # fmt: skip
+    return shares[np.isfinite(shares)]
+
+
+def montage(images: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """RGB strip: each input above its overlay."""
+    tiles = [np.concatenate([np.repeat(im[..., None], 3, 2), overlay(im, m)], axis=0)
+             for im, m in zip(images, maps, strict=True)]  # fmt: skip
+    return np.concatenate(tiles, axis=1)
+
+
 def cam_examples(checkpoint, out_png, per_class: int = 4, method: Method = "gradcam") -> dict:
     """Overlays of the first test images of each class (evidence for PNEUMONIA) saved as one PNG, plus the
     share of CAM mass inside the thoracic box over all PNEUMONIA test images."""
@@ -102,14 +116,10 @@ def cam_examples(checkpoint, out_png, per_class: int = 4, method: Method = "grad
     explainer = CamExplainer(model, meta["arch"], pre["mean"], pre["std"], method)
     images = np.asarray(test.images)
     pneumonia = images[test.labels == 1]
-    shares = np.array([thorax_mass_fraction(m) for k in range(0, len(pneumonia), 64)
-                       for m in explainer(pneumonia[k : k + 64], class_idx=1)])  # fmt: skip
-    shares = shares[np.isfinite(shares)]
+    shares = thorax_shares(explainer, pneumonia)
     picks = np.concatenate([np.flatnonzero(test.labels == c)[:per_class] for c in (0, 1)])
-    maps = explainer(images[picks], class_idx=1)
-    tiles = [np.concatenate([np.repeat(im[..., None], 3, 2), overlay(im, m)], axis=0)
-             for im, m in zip(images[picks], maps, strict=True)]  # fmt: skip
-    Image.fromarray(np.concatenate(tiles, axis=1)).resize((128 * len(tiles), 256)).save(out_png)
+    strip = montage(images[picks], explainer(images[picks], class_idx=1))
+    Image.fromarray(strip).resize((128 * len(picks), 256)).save(out_png)
     return {"layer": explainer.layer, "method": method, "n_pneumonia": len(shares),
             "median_thorax_share": float(np.median(shares)), "uniform_share": box_area(),
             "share_above_uniform": float(np.mean(shares > box_area())), "per_class": per_class}  # fmt: skip
