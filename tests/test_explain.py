@@ -73,3 +73,46 @@ def test_explain_cli_writes_overlays_and_lists_bad_files(tiny_checkpoint, test_x
         img = Image.open(out / row["overlay_png"])
         assert img.mode == "RGB" and img.size == (256 * 2 + 8, 256)
         assert 0 <= float(row["cam_in_thorax"]) <= 1
+
+
+def test_occlude_blanks_the_right_region():
+    from pneumogan.explain.occlusion import occlude
+
+    images = np.arange(2 * 10 * 10, dtype=np.uint8).reshape(2, 10, 10)
+    centre = occlude(images, "centre", 7)  # box rows/cols 1..8 kept
+    assert (centre[:, 1:9, 1:9] == images[:, 1:9, 1:9]).all()
+    assert (centre[:, 0] == 7).all() and (centre[:, :, 9] == 7).all()
+    assert (centre != 7).sum() == 2 * 8 * 8 - (images[:, 1:9, 1:9] == 7).sum()
+    border = occlude(images, "border", 7)
+    assert (border[:, 1:9, 1:9] == 7).all()
+    assert (border[:, 0] == images[:, 0]).all() and (border[:, :, 9] == images[:, :, 9]).all()
+    assert (occlude(images, "all", 7) == images).all() and (images.ravel()[:3] == [0, 1, 2]).all()  # input kept
+    with pytest.raises(ValueError):
+        occlude(images, "lungs", 7)
+
+
+def test_occlusion_check_exposes_a_border_shortcut():
+    """A 'classifier' that reads only the image border: perfect on full and border-only images, chance on the centre."""
+    import torch
+    from torch import nn
+
+    from pneumogan.explain.occlusion import occlusion_check
+
+    class BorderReader(nn.Module):
+        def forward(self, x):
+            ring = torch.ones_like(x[0, 0], dtype=torch.bool)
+            ring[2:30, 2:30] = False
+            score = x[:, 0][:, ring].mean(dim=1)
+            return torch.stack([-score, score], dim=1) * 10
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 40)
+    images = rng.integers(60, 200, size=(80, 32, 32)).astype(np.uint8)
+    ring = np.ones((32, 32), dtype=bool)
+    ring[2:30, 2:30] = False
+    images[:, ring] = np.where(labels[:, None] == 1, 230, 20).astype(np.uint8)  # the label lives in the border
+    res = occlusion_check(
+        BorderReader(), {"mean": 0.5, "std": 0.25}, images, labels, 0.5, torch.device("cpu"), n_boot=50
+    )
+    assert res["all"]["roc_auc"] == 1.0 and res["border"]["roc_auc"] == 1.0
+    assert abs(res["centre"]["roc_auc"] - 0.5) < 0.2

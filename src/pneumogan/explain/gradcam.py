@@ -67,10 +67,15 @@ class CamExplainer:
 
 def thorax_mass_fraction(cam: np.ndarray, box: tuple[float, float, float, float] = THORAX_BOX) -> float:
     """Share of a map's total mass that falls inside the central thoracic box (uniform map: the box's area)."""
-    h, w = cam.shape
-    r0, r1, c0, c1 = int(box[0] * h), round(box[1] * h), int(box[2] * w), round(box[3] * w)
+    rows, cols = box_slices(cam.shape, box)
     total = float(cam.sum())
-    return float(cam[r0:r1, c0:c1].sum() / total) if total > 0 else float("nan")
+    return float(cam[rows, cols].sum() / total) if total > 0 else float("nan")
+
+
+def box_slices(shape: tuple[int, ...], box: tuple[float, float, float, float] = THORAX_BOX) -> tuple[slice, slice]:
+    """Row and column slices of a fractional (row0, row1, col0, col1) box in an image of `shape` (…, H, W)."""
+    h, w = shape[-2:]
+    return slice(int(box[0] * h), round(box[1] * h)), slice(int(box[2] * w), round(box[3] * w))
 
 
 def box_area(box: tuple[float, float, float, float] = THORAX_BOX) -> float:
