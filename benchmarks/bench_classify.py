@@ -7,6 +7,7 @@ Prints test ACC / ROC-AUC / sensitivity / specificity with 95 % CIs, training im
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, save
+from _common import RESULTS, SHARED_DATA, save
 
 from pneumogan.classify.evaluate import evaluate_checkpoint
 from pneumogan.classify.train import train
@@ -43,8 +44,6 @@ def main() -> None:
             ckpt = train(cfg, root / f"{args.arch}-{args.size}-s{seed}", resume=False)
             wall = time.perf_counter() - start
             res = evaluate_checkpoint(ckpt, "test")
-            import json
-
             hist = json.loads((ckpt / "history.json").read_text())
             run = {
                 "seed": seed, "wall_s": wall, "epochs_run": len(hist),
@@ -65,13 +64,22 @@ def main() -> None:
 
 
 def _save(args: argparse.Namespace, runs: list[dict]) -> None:
-    summary = {k: statistics.mean(r[k] for r in runs) for k in ("accuracy", "roc_auc", "recall", "specificity")}
-    print(f"mean over {len(runs)} seed(s):", {k: round(v, 4) for k, v in summary.items()})
+    """Save this invocation's seeds together with other seeds of the same setting saved earlier (a later run of
+    a seed replaces the earlier one), so `--seeds 1 2` adds to a file that holds seed 0."""
+    from pneumogan.pipeline.compare import seed_summary
+
     tag = "_".join(s.replace("=", "-").replace(".", "") for s in args.set)
-    save(
-        f"classify_{args.arch}_{args.size}px{'_' + tag if tag else ''}",
-        {"args": vars(args), "runs": runs, "mean": summary},
-    )
+    name = f"classify_{args.arch}_{args.size}px{'_' + tag if tag else ''}"
+    path = RESULTS / f"{name}.json"
+    same = ("data", "arch", "size", "epochs", "set")
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    if earlier and all(earlier.get("args", {}).get(k) == vars(args)[k] for k in same):
+        mine = {r["seed"] for r in runs}
+        runs = sorted([r for r in earlier["runs"] if r["seed"] not in mine] + runs, key=lambda r: r["seed"])
+    summary = {k: seed_summary([r[k] for r in runs]) for k in ("accuracy", "roc_auc", "recall", "specificity")}
+    print(f"mean over {len(runs)} seed(s):", {k: round(v["mean"], 4) for k, v in summary.items()})
+    save(name, {"args": vars(args), "runs": runs, "mean": {k: v["mean"] for k, v in summary.items()},
+                "seed_ci": {k: v["ci"] for k, v in summary.items()}})  # fmt: skip
 
 
 if __name__ == "__main__":

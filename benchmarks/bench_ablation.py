@@ -1,0 +1,153 @@
+"""What helps the from-scratch classifier? Train one variant per setting change × seeds on chest_xray_224
+(patient-grouped val, official 624-image test) and compare each with the baseline.
+
+    python benchmarks/bench_ablation.py --arch simple_cnn --size 32 --epochs 3 --seeds 0 1 2 --out /tmp/ablation
+    python benchmarks/bench_ablation.py ... --only baseline label_smoothing     # a subset of the variants
+
+Per variant: test ACC / ROC-AUC / sensitivity / specificity, mean over seeds with a Student-t 95 % CI, and the
+difference from the baseline (paired by seed, bootstrap CI over the same test images). Checkpoints stay under
+--out/<variant>/s<seed>; a finished one is not retrained, so an interrupted sweep picks up where it stopped.
+Saves benchmarks/results/ablation_<arch>_<size>px_<epochs>ep.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA, save
+
+# Setting changes the field reaches for first, one at a time against the baseline (the `quick` config's
+# classifier). Ordered by cost, cheapest first, so an interrupted sweep has the most variants.
+VARIANTS: dict[str, list[str]] = {
+    "baseline": [],
+    "label_smoothing": ["classify.label_smoothing=0.1"],
+    "balanced_sampler": ["classify.balance=sampler"],
+    "no_balancing": ["classify.balance=none"],
+    "no_augmentation": ["augment.enabled=false"],
+    "strong_augmentation": [
+        "augment.rotate_deg=15",
+        "augment.zoom=0.2",
+        "augment.translate=0.1",
+        "augment.brightness=0.2",
+        "augment.contrast=0.2",
+    ],
+    "step_schedule": ["classify.schedule=step", "classify.step_size=2"],
+    "epochs_x3": ["classify.epochs=3*"],  # placeholder: 3 × --epochs, filled in below
+    "size_x2": ["data.size=2*"],  # placeholder: 2 × --size
+}
+METRICS = ("accuracy", "roc_auc", "recall", "specificity")
+
+
+def overrides(name: str, args: argparse.Namespace) -> list[str]:
+    base = [f"data.source={args.data}", f"data.size={args.size}", f"classify.arch={args.arch}",
+            f"classify.epochs={args.epochs}", "classify.patience=100"]  # fmt: skip
+    extra = [
+        o.replace("classify.epochs=3*", f"classify.epochs={3 * args.epochs}").replace(
+            "data.size=2*", f"data.size={2 * args.size}"
+        )
+        for o in VARIANTS[name]
+    ]
+    return base + list(args.set) + extra
+
+
+def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
+    from pneumogan.classify.evaluate import evaluate_checkpoint
+    from pneumogan.classify.train import train
+    from pneumogan.config import load_config
+
+    out = Path(args.out) / name / f"s{seed}"
+    done = out / "eval_test" / "metrics.json"
+    if not done.exists():
+        cfg = load_config("quick", [*overrides(name, args), f"seed={seed}"])
+        start = time.perf_counter()
+        train(cfg, out, resume=True)  # continues a run killed mid-way
+        wall = time.perf_counter() - start
+        evaluate_checkpoint(out, "test")
+        (out / "bench_wall_s.txt").write_text(f"{wall:.1f}\n")
+    res = json.loads(done.read_text())
+    hist = json.loads((out / "history.json").read_text())
+    wall_file = out / "bench_wall_s.txt"
+    return {
+        "seed": seed, "threshold": res["threshold"], **{k: res[k] for k in METRICS},
+        "epochs_run": len(hist), "train_images_per_s": statistics.median(h["images_per_s"] for h in hist),
+        "wall_s": float(wall_file.read_text()) if wall_file.exists() else None,
+    }  # fmt: skip
+
+
+def summarise(runs: dict[str, list[dict]], args: argparse.Namespace) -> dict[str, dict]:
+    import numpy as np
+
+    from pneumogan.pipeline.compare import Scores, paired_difference, seed_summary
+
+    def scores(name: str) -> list[Scores]:
+        out = []
+        for r in runs[name]:
+            z = np.load(Path(args.out) / name / f"s{r['seed']}" / "eval_test" / "scores.npz")
+            out.append(Scores(y=z["y"], p=z["p"], threshold=r["threshold"]))
+        return out
+
+    table = {}
+    for name, rows in runs.items():
+        entry = {m: seed_summary([r[m] for r in rows]) for m in METRICS}
+        walls = [r["wall_s"] for r in rows if r["wall_s"]]
+        entry["wall_s_median"] = statistics.median(walls) if walls else None
+        entry["overrides"] = VARIANTS[name]
+        if name != "baseline" and "baseline" in runs:
+            seeds = [r["seed"] for r in rows]
+            base = [s for s, r in zip(scores("baseline"), runs["baseline"], strict=True) if r["seed"] in seeds]
+            if len(base) == len(rows):
+                for m in ("roc_auc", "accuracy"):
+                    entry[f"delta_{m}"] = paired_difference(base, scores(name), m)
+        table[name] = entry
+    return table
+
+
+def print_table(table: dict[str, dict]) -> None:
+    def pct(s: dict) -> str:
+        ci = f" [{100 * s['ci'][0]:.1f}, {100 * s['ci'][1]:.1f}]" if s["ci"] else ""
+        return f"{100 * s['mean']:.1f}{ci}"
+
+    def delta(d: dict | None) -> str:
+        return "—" if d is None else f"{100 * d['difference']:+.1f} [{100 * d['ci'][0]:+.1f}, {100 * d['ci'][1]:+.1f}]"
+
+    print("| variant | seeds | ACC % | ROC-AUC % | sens % | spec % | Δ AUC | Δ ACC |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, e in table.items():
+        print(f"| {name} | {e['accuracy']['n_seeds']} | {pct(e['accuracy'])} | {pct(e['roc_auc'])} | "
+              f"{pct(e['recall'])} | {pct(e['specificity'])} | {delta(e.get('delta_roc_auc'))} | "
+              f"{delta(e.get('delta_accuracy'))} |")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(SHARED_DATA / "chest_xray_224"))
+    ap.add_argument("--arch", default="simple_cnn")
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--set", nargs="*", default=[], help="overrides for every variant (e.g. data.train_fraction=0.1)")
+    ap.add_argument("--only", nargs="+", choices=sorted(VARIANTS), help="run these variants (default: all)")
+    ap.add_argument("--out", required=True, help="checkpoints go here, one folder per variant and seed")
+    args = ap.parse_args()
+
+    names = [n for n in VARIANTS if not args.only or n in args.only]
+    runs: dict[str, list[dict]] = {}
+    for name in names:
+        for seed in args.seeds:
+            row = run_one(name, seed, args)
+            runs.setdefault(name, []).append(row)
+            print(f"{name} seed {seed}: ACC {row['accuracy']:.4f} AUC {row['roc_auc']:.4f} sens {row['recall']:.4f} "
+                  f"spec {row['specificity']:.4f} ({row['wall_s'] or 0:.0f} s)", flush=True)  # fmt: skip
+        table = summarise(runs, args)  # after every variant, so an interrupted sweep keeps what it measured
+        save(f"ablation_{args.arch}_{args.size}px_{args.epochs}ep", {"args": vars(args), "runs": runs, "table": table})
+    print_table(table)
+
+
+if __name__ == "__main__":
+    main()
