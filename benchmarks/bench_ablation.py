@@ -6,7 +6,9 @@
 
 Per variant: test ACC / ROC-AUC / sensitivity / specificity, mean over seeds with a Student-t 95 % CI, and the
 difference from the baseline (paired by seed, bootstrap CI over the same test images). Checkpoints stay under
---out/<variant>/s<seed>; a finished one is not retrained, so an interrupted sweep picks up where it stopped.
+--out/<variant>/s<seed>; a finished one is not retrained, so an interrupted sweep picks up where it stopped,
+and the summary covers every finished variant and seed in --out (a costly variant can run with fewer seeds;
+its differences are paired with the baseline's same seeds).
 Saves benchmarks/results/ablation_<arch>_<size>px_<epochs>ep.json.
 """
 
@@ -56,28 +58,37 @@ def overrides(name: str, args: argparse.Namespace) -> list[str]:
     return base + list(args.set) + extra
 
 
-def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
+def run_one(name: str, seed: int, args: argparse.Namespace) -> None:
+    """Train and evaluate one variant and seed unless its test metrics are already on disk."""
     from pneumogan.classify.evaluate import evaluate_checkpoint
     from pneumogan.classify.train import train
     from pneumogan.config import load_config
 
     out = Path(args.out) / name / f"s{seed}"
-    done = out / "eval_test" / "metrics.json"
-    if not done.exists():
-        cfg = load_config("quick", [*overrides(name, args), f"seed={seed}"])
-        start = time.perf_counter()
-        train(cfg, out, resume=True)  # continues a run killed mid-way
-        wall = time.perf_counter() - start
-        evaluate_checkpoint(out, "test")
-        (out / "bench_wall_s.txt").write_text(f"{wall:.1f}\n")
-    res = json.loads(done.read_text())
-    hist = json.loads((out / "history.json").read_text())
-    wall_file = out / "bench_wall_s.txt"
-    return {
-        "seed": seed, "threshold": res["threshold"], **{k: res[k] for k in METRICS},
-        "epochs_run": len(hist), "train_images_per_s": statistics.median(h["images_per_s"] for h in hist),
-        "wall_s": float(wall_file.read_text()) if wall_file.exists() else None,
-    }  # fmt: skip
+    if (out / "eval_test" / "metrics.json").exists():
+        return
+    cfg = load_config("quick", [*overrides(name, args), f"seed={seed}"])
+    start = time.perf_counter()
+    train(cfg, out, resume=True)  # continues a run killed mid-way
+    wall = time.perf_counter() - start
+    evaluate_checkpoint(out, "test")
+    (out / "bench_wall_s.txt").write_text(f"{wall:.1f}\n")
+
+
+def finished_runs(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Every finished variant × seed under --out (also those of earlier invocations with other --seeds/--only)."""
+    runs: dict[str, list[dict]] = {}
+    for name in VARIANTS:
+        for done in sorted(Path(args.out).glob(f"{name}/s*/eval_test/metrics.json")):
+            res, folder = json.loads(done.read_text()), done.parent.parent
+            hist = json.loads((folder / "history.json").read_text())
+            wall_file = folder / "bench_wall_s.txt"
+            runs.setdefault(name, []).append({
+                "seed": int(folder.name[1:]), "threshold": res["threshold"], **{k: res[k] for k in METRICS},
+                "epochs_run": len(hist), "train_images_per_s": statistics.median(h["images_per_s"] for h in hist),
+                "wall_s": float(wall_file.read_text()) if wall_file.exists() else None,
+            })  # fmt: skip
+    return runs
 
 
 def summarise(runs: dict[str, list[dict]], args: argparse.Namespace) -> dict[str, dict]:
@@ -137,14 +148,15 @@ def main() -> None:
     args = ap.parse_args()
 
     names = [n for n in VARIANTS if not args.only or n in args.only]
-    runs: dict[str, list[dict]] = {}
     for name in names:
         for seed in args.seeds:
-            row = run_one(name, seed, args)
-            runs.setdefault(name, []).append(row)
+            run_one(name, seed, args)
+            row = next(r for r in finished_runs(args)[name] if r["seed"] == seed)
             print(f"{name} seed {seed}: ACC {row['accuracy']:.4f} AUC {row['roc_auc']:.4f} sens {row['recall']:.4f} "
                   f"spec {row['specificity']:.4f} ({row['wall_s'] or 0:.0f} s)", flush=True)  # fmt: skip
-        table = summarise(runs, args)  # after every variant, so an interrupted sweep keeps what it measured
+        # after every variant, so an interrupted sweep keeps what it measured
+        runs = finished_runs(args)
+        table = summarise(runs, args)
         save(f"ablation_{args.arch}_{args.size}px_{args.epochs}ep", {"args": vars(args), "runs": runs, "table": table})
     print_table(table)
 
