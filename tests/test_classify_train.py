@@ -39,6 +39,8 @@ def test_training_writes_every_artefact(trained):
     for key in ("arch", "config", "class_names", "preprocessing", "threshold", "data_fingerprint", "versions"):
         assert meta[key] is not None, key
     assert 0.0 <= meta["threshold"] <= 1.0 and meta["class_names"] == ["NORMAL", "PNEUMONIA"]
+    lo, hi = meta["threshold_interval"]
+    assert 0.0 <= lo <= hi <= 1.0
     history = json.loads((trained / "history.json").read_text())
     assert [h["epoch"] for h in history] == [0, 1]
     assert all(np.isfinite(h["train_loss"]) and 0 <= h["val_auc"] <= 1 for h in history)

@@ -12,7 +12,13 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from pneumogan.evaluate.metrics import binary_metrics, bootstrap_ci, choose_threshold, expected_calibration_error
+from pneumogan.evaluate.metrics import (
+    binary_metrics,
+    bootstrap_ci,
+    choose_threshold,
+    expected_calibration_error,
+    threshold_interval,
+)
 
 
 @pytest.fixture
@@ -52,6 +58,20 @@ def test_threshold_selection_on_constructed_example():
     # The highest threshold reaching 100 % sensitivity is the lowest positive score.
     assert choose_threshold(y, p, "sensitivity", 1.0 - 1e-9) == pytest.approx(0.4)
     assert choose_threshold(y, p, "sensitivity", 0.5) == pytest.approx(0.8)
+
+
+def test_threshold_interval_is_narrow_when_val_pins_the_threshold_and_wide_when_it_does_not():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 250)
+    separable = np.concatenate([rng.uniform(0, 0.3, 250), rng.uniform(0.7, 1.0, 250)])
+    lo, hi = threshold_interval(y, separable)
+    # Youden picks the lowest positive score; resampling moves it only among the lowest few positives.
+    assert 0.7 <= lo <= choose_threshold(y, separable) <= hi < 0.73
+    y_small = np.repeat([0, 1], 30)
+    overlapping = np.concatenate([rng.normal(0.4, 0.15, 30), rng.normal(0.6, 0.15, 30)])
+    lo2, hi2 = threshold_interval(y_small, overlapping)
+    assert hi2 - lo2 > 0.1 and lo2 < choose_threshold(y_small, overlapping) < hi2
+    assert threshold_interval(y_small, overlapping) == [lo2, hi2]  # seeded
 
 
 def test_bootstrap_ci_brackets_the_point_estimate(scores):

@@ -144,6 +144,9 @@ def classify_evaluate(
     res = evaluate_checkpoint(checkpoint, split, out, data_source=data)
     ci = res["ci"]
     console.print(f"[bold]{res['arch']}[/bold] on {split} (n={res['n']}, threshold {res['threshold']:.4f} from val)")
+    if res.get("threshold_interval"):
+        lo, hi = res["threshold_interval"]
+        console.print(f"  threshold 95 % bootstrap interval over val: {lo:.4f}–{hi:.4f}")
     for key in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "brier", "ece"):
         lo, hi = ci.get(key, [float("nan")] * 2)
         console.print(f"  {key:12s} {res[key]:.4f}  [{lo:.4f}, {hi:.4f}]")

@@ -26,7 +26,7 @@ from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES
 from pneumogan.data.loading import load_splits
 from pneumogan.data.prepare import PreparedDataset
 from pneumogan.data.transforms import build_train_transform
-from pneumogan.evaluate.metrics import binary_metrics, choose_threshold
+from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, threshold_interval
 from pneumogan.progress import Status, track
 from pneumogan.runs import write_history
 
@@ -254,6 +254,7 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
     p_val = positive_score(predict_proba(best, val_set.images, mean, std, device))
     threshold = choose_threshold(y_val, p_val, c.threshold, c.target_sensitivity)
     meta.update(_meta(cfg, data, mean, std, best_epoch, threshold, history))
+    meta["threshold_interval"] = threshold_interval(y_val, p_val, c.threshold, c.target_sensitivity, seed=cfg.seed)
     meta["val_metrics"] = binary_metrics(y_val, p_val, threshold)
     meta["train_seconds"] = round(time.perf_counter() - started, 1)
     meta["processes"] = ctx.world
@@ -263,7 +264,9 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
     from pneumogan.evaluate.plots import plot_training_curves
 
     plot_training_curves(history, out / "curves.png")
-    log(f"best epoch {best_epoch + 1}: val AUC {best_auc:.4f}; threshold {threshold:.4f} ({c.threshold}) → {out}")
+    lo, hi = meta["threshold_interval"]
+    log(f"best epoch {best_epoch + 1}: val AUC {best_auc:.4f}; threshold {threshold:.4f} ({c.threshold}; "
+        f"95 % bootstrap over val {lo:.3f}–{hi:.3f}) → {out}")  # fmt: skip
     distributed.barrier(ctx)
     return out
 

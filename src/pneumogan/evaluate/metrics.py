@@ -117,6 +117,29 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, method: str = "youden", targe
     raise ValueError(f"unknown threshold method {method!r}")
 
 
+def threshold_interval(
+    y: np.ndarray,
+    p: np.ndarray,
+    method: str = "youden",
+    target_sensitivity: float = 0.95,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> list[float]:
+    """95 % bootstrap interval of the threshold `choose_threshold` picks on these (val) scores.
+
+    A near-separable val split leaves a wide band of equally good thresholds, so the chosen point can move a
+    lot with a few images; this interval makes that visible next to the threshold itself.
+    """
+    y, p = np.asarray(y).astype(int), np.asarray(p, float)
+    rng = np.random.default_rng(seed)
+    picks = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if len(np.unique(y[idx])) == 2:
+            picks.append(choose_threshold(y[idx], p[idx], method, target_sensitivity))
+    return [float(np.percentile(picks, 2.5)), float(np.percentile(picks, 97.5))]
+
+
 def evaluate_scores(
     y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
