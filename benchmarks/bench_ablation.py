@@ -40,6 +40,7 @@ VARIANTS: dict[str, list[str]] = {
         "augment.contrast=0.2",
     ],
     "step_schedule": ["classify.schedule=step", "classify.step_size=2"],
+    "blank_border": ["classify.blank_border=0.1"],  # the model cannot see the outer 10 % (shortcut check)
     "epochs_x3": ["classify.epochs=3*"],  # placeholder: 3 × --epochs, filled in below
     "size_x2": ["data.size=2*"],  # placeholder: 2 × --size
 }

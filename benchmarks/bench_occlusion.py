@@ -22,7 +22,7 @@ def main() -> None:
     from pneumogan.classify.train import resolve_device
     from pneumogan.config import Config
     from pneumogan.data.loading import load_splits
-    from pneumogan.explain.gradcam import THORAX_BOX
+    from pneumogan.data.regions import THORAX_BOX
     from pneumogan.explain.occlusion import occlusion_check
 
     device = resolve_device("cpu")

@@ -115,3 +115,30 @@ def test_fine_tuning_prefixes_name_real_parameters(name):
     last = [n for n in params if n.startswith(arch.last_blocks) and not n.startswith(arch.head)]
     assert last, "the last blocks must exist to be unfrozen"
     assert arch.first_conv in dict(models.build(name).named_parameters())
+
+
+@pytest.mark.parametrize("name", ["simple_cnn", "resnet18"])
+def test_blank_border_hides_the_border_and_keeps_weight_names(name):
+    torch.manual_seed(0)
+    plain = models.build(name, 2)
+    blanked = models.build(name, 2, blank_border=0.125)
+    assert list(blanked.state_dict()) == list(plain.state_dict())
+    blanked.load_state_dict(plain.state_dict())
+    plain.eval(), blanked.eval()
+    x = torch.randn(2, 1, 64, 64)
+    edited_border, edited_centre = x.clone(), x.clone()
+    edited_border[..., :8, :] += 3.0  # rows 0–7: inside the blanked 12.5 % border
+    edited_border[..., :, -8:] -= 3.0
+    edited_centre[..., 30:34, 30:34] += 3.0
+    with torch.no_grad():
+        assert torch.equal(blanked(x), blanked(edited_border))  # the border cannot change the output
+        assert not torch.allclose(blanked(x), blanked(edited_centre))
+        assert not torch.allclose(plain(x), plain(edited_border))
+        centre_only = x.clone()
+        centre_only[..., :8, :] = 0
+        centre_only[..., -8:, :] = 0
+        centre_only[..., :, :8] = 0
+        centre_only[..., :, -8:] = 0
+        assert torch.allclose(blanked(x), plain(centre_only))  # blanking = zeros (the mean) outside the box
+    with pytest.raises(PneumoganError, match="blank_border"):
+        models.build(name, 2, blank_border=0.5)

@@ -25,3 +25,28 @@ def test_onnx_matches_torch_on_real_test_images(tiny_checkpoint, test_xrays, tmp
     predictor = Predictor(tiny_checkpoint)
     images = np.stack([predictor.to_array(p) for p in test_xrays])
     assert max_abs_difference(tiny_checkpoint, path, images) < 1e-4
+
+
+def test_blank_border_survives_checkpoint_and_onnx(tiny_checkpoint, test_xrays, tmp_path):
+    """A checkpoint whose meta asks for a blanked border: PyTorch and ONNX both ignore the border."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from pneumogan.classify.predict import Predictor
+    from pneumogan.export.onnx import export_onnx, max_abs_difference, onnx_proba
+
+    ckpt = tmp_path / "blanked"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    meta = json.loads((ckpt / "meta.json").read_text())
+    meta["blank_border"] = 0.125
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+    images = np.stack([Predictor(tiny_checkpoint).to_array(p) for p in test_xrays])
+    path = tmp_path / "blanked.onnx"
+    export_onnx(ckpt, path)
+    assert max_abs_difference(ckpt, path, images) < 1e-4
+    edited = images.copy()
+    edited[:, :8] = 255 - edited[:, :8]  # top 8 rows of 64: inside the blanked border
+    assert np.allclose(onnx_proba(path, images), onnx_proba(path, edited), atol=1e-6)
+    plain = tmp_path / "plain.onnx"
+    export_onnx(tiny_checkpoint, plain)
+    assert not np.allclose(onnx_proba(plain, images), onnx_proba(plain, edited), atol=1e-6)

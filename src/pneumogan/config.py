@@ -87,6 +87,9 @@ class ClassifyConfig(_Section):
     step_size: int = Field(5, ge=1, description="step schedule: epochs between decays")
     gamma: float = Field(0.1, gt=0, le=1, description="step schedule: decay factor")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    blank_border: float = Field(
+        0.0, ge=0, lt=0.5, description="the model ignores this fraction of each image side (border-shortcut check)"
+    )
     balance: Literal["class_weights", "sampler", "none"] = Field(
         "class_weights", description="class-weighted loss, a balanced sampler, or neither"
     )

@@ -57,6 +57,8 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     meta = read_meta(directory)
     if not (directory / WEIGHTS).is_file():
         raise PneumoganError(f"{directory} has no {WEIGHTS}")
-    model = build(meta["arch"], num_classes=meta["num_classes"], in_channels=meta.get("in_channels", 1))
+    model = build(
+        meta["arch"], meta["num_classes"], meta.get("in_channels", 1), blank_border=meta.get("blank_border", 0.0)
+    )
     model.load_state_dict(load_file(str(directory / WEIGHTS)))
     return model.to(device).eval(), meta

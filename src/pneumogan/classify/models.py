@@ -158,16 +158,46 @@ def info(name: str) -> ArchInfo:
         raise PneumoganError(f"unknown architecture '{name}'; choose one of: {', '.join(names())}") from None
 
 
+class BlankBorder:
+    """Forward pre-hook that sets every pixel outside the central box to 0 (the training mean after
+    normalisation) before the network sees it: a way to train and serve a model that cannot use the image
+    border (collimation edges, markers, body outline). Being part of the model, it applies in training,
+    evaluation, predict, the server, Grad-CAM and the ONNX graph alike, and leaves the weights' names alone."""
+
+    def __init__(self, border: float) -> None:
+        self.border = border
+
+    def __call__(self, module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        from pneumogan.data.regions import box_slices, centre_box
+
+        x = args[0]
+        h, w = (int(d) for d in x.shape[-2:])  # plain ints: the ONNX tracer hands out tensor sizes
+        mask = torch.zeros(h, w, dtype=x.dtype, device=x.device)
+        rows, cols = box_slices((h, w), centre_box(self.border))
+        mask[rows, cols] = 1
+        return (x * mask, *args[1:])
+
+
 def build(
-    name: str, num_classes: int = 2, in_channels: int = 1, pretrained: bool = False, image_size: int | None = None
+    name: str,
+    num_classes: int = 2,
+    in_channels: int = 1,
+    pretrained: bool = False,
+    image_size: int | None = None,
+    blank_border: float = 0.0,
 ) -> nn.Module:
-    """Build `name`; with `pretrained`, load torchvision ImageNet weights and fold conv1 to `in_channels`."""
+    """Build `name`; with `pretrained`, load torchvision ImageNet weights and fold conv1 to `in_channels`;
+    with `blank_border` > 0, the model ignores that fraction of each image side (see `BlankBorder`)."""
     arch = info(name)
     if image_size is not None and image_size < arch.min_size:
         raise PneumoganError(f"{name} needs images of at least {arch.min_size} px, got {image_size}")
+    if not 0.0 <= blank_border < 0.5:
+        raise PneumoganError(f"blank_border is a fraction of each side below 0.5, got {blank_border}")
     model = arch.builder(num_classes=num_classes, in_channels=in_channels)
     if pretrained:
         from pneumogan.classify.pretrained import load_imagenet_weights
 
         load_imagenet_weights(model, name, in_channels)
+    if blank_border > 0:
+        model.register_forward_pre_hook(BlankBorder(blank_border))
     return model

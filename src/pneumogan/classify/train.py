@@ -138,7 +138,9 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch
     val_set = data.val.select(keep_val)
     mean, std = IMAGENET_GRAY if c.pretrained else (0.5, 0.5)
 
-    model = models.build(c.arch, c.num_classes, pretrained=c.pretrained, image_size=cfg.data.size).to(device)
+    model = models.build(
+        c.arch, c.num_classes, pretrained=c.pretrained, image_size=cfg.data.size, blank_border=c.blank_border
+    ).to(device)
     if ctx.enabled and device.type == "cuda":  # batch statistics over the global batch (SyncBN is CUDA-only)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if device.type == "cuda":
@@ -319,7 +321,7 @@ def _meta(cfg: Config, data, mean: float, std: float, epoch: int, threshold: flo
     c = cfg.classify
     return {
         "arch": c.arch, "num_classes": c.num_classes, "class_names": class_names(c.num_classes), "in_channels": 1,
-        "pretrained": c.pretrained, "image_size": cfg.data.size,
+        "pretrained": c.pretrained, "image_size": cfg.data.size, "blank_border": c.blank_border,
         "preprocessing": {"size": cfg.data.size, "mean": mean, "std": std, "max_pixels": cfg.data.max_pixels,
                           "recipe": "grayscale uint8 → centre crop to square → bicubic resize → (x/255 − mean)/std"},
         "threshold": threshold, "threshold_method": c.threshold, "positive": "PNEUMONIA (1 − P(NORMAL))",

@@ -14,12 +14,10 @@ from torch import nn
 
 from pneumogan.classify import models
 from pneumogan.data.datasets import normalise
+from pneumogan.data.regions import THORAX_BOX, box_slices
 from pneumogan.errors import PneumoganError
 
 Method = Literal["gradcam", "gradcam++"]
-# The central thoracic region used to check that maps look at the chest, as fractions of the image side:
-# rows 10–90 %, columns 10–90 % (a square crop of a PA film: neck, shoulders and abdomen edges excluded).
-THORAX_BOX = (0.10, 0.90, 0.10, 0.90)
 
 
 def target_layer(arch: str, override: str | None = None) -> str:
@@ -70,12 +68,6 @@ def thorax_mass_fraction(cam: np.ndarray, box: tuple[float, float, float, float]
     rows, cols = box_slices(cam.shape, box)
     total = float(cam.sum())
     return float(cam[rows, cols].sum() / total) if total > 0 else float("nan")
-
-
-def box_slices(shape: tuple[int, ...], box: tuple[float, float, float, float] = THORAX_BOX) -> tuple[slice, slice]:
-    """Row and column slices of a fractional (row0, row1, col0, col1) box in an image of `shape` (…, H, W)."""
-    h, w = shape[-2:]
-    return slice(int(box[0] * h), round(box[1] * h)), slice(int(box[2] * w), round(box[3] * w))
 
 
 def box_area(box: tuple[float, float, float, float] = THORAX_BOX) -> float:

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from pneumogan.classify.train import positive_score, predict_proba
+from pneumogan.data.regions import THORAX_BOX, box_slices
 from pneumogan.evaluate.metrics import evaluate_scores
-from pneumogan.explain.gradcam import THORAX_BOX, box_slices
 
 Keep = Literal["all", "centre", "border"]
 VIEWS: tuple[Keep, ...] = ("all", "centre", "border")

@@ -50,6 +50,7 @@ def export_onnx(checkpoint: str | Path, path: str | Path) -> dict[str, Any]:
         "class_names": json.dumps(meta["class_names"]),
         "threshold": json.dumps(meta.get("threshold")),
         "arch": meta["arch"],
+        "blank_border": json.dumps(meta.get("blank_border", 0.0)),  # applied inside the graph
         "input": f"float32 (N, 1, {size}, {size}): (pixel/255 - mean) / std after the preprocessing recipe",
         "output": "float32 (N, classes) softmax probabilities; P(pneumonia) = 1 - p[:, 0]",
         "notice": "Research software, not a medical device.",
@@ -62,16 +63,23 @@ def export_onnx(checkpoint: str | Path, path: str | Path) -> dict[str, Any]:
     return {"path": str(path), "metadata": props}
 
 
-def max_abs_difference(checkpoint: str | Path, onnx_path: str | Path, images: np.ndarray) -> float:
-    """Largest |PyTorch − onnxruntime| probability over `images` (uint8, (N, S, S)), via the shared preprocessing."""
+def onnx_proba(onnx_path: str | Path, images: np.ndarray) -> np.ndarray:
+    """onnxruntime probabilities for uint8 images (N, S, S), normalised with the file's own metadata."""
+    import onnx
     import onnxruntime as ort
 
+    meta = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    pre = json.loads(meta["preprocessing"])
+    x = ((images.astype(np.float32) / 255.0 - pre["mean"]) / pre["std"])[:, None]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    return session.run(["probabilities"], {"image": x})[0]
+
+
+def max_abs_difference(checkpoint: str | Path, onnx_path: str | Path, images: np.ndarray) -> float:
+    """Largest |PyTorch − onnxruntime| probability over `images` (uint8, (N, S, S)), via the shared preprocessing."""
     from pneumogan.classify.train import predict_proba
 
     model, meta = load_checkpoint(checkpoint, "cpu")
     pre = meta["preprocessing"]
     torch_p = predict_proba(model, images, pre["mean"], pre["std"], torch.device("cpu"))
-    x = ((images.astype(np.float32) / 255.0 - pre["mean"]) / pre["std"])[:, None]
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    onnx_p = session.run(["probabilities"], {"image": x})[0]
-    return float(np.abs(onnx_p - torch_p).max())
+    return float(np.abs(onnx_proba(onnx_path, images) - torch_p).max())
