@@ -48,3 +48,14 @@ def save(name: str, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
     print(f"saved {path}")
     return path
+
+
+def trained_model(checkpoint: Path | str) -> tuple[Any, dict[str, Any], Any, Any]:
+    """A checkpoint's model on the CPU, its meta, its config and the data splits it was trained with."""
+    from pneumogan.classify.checkpoint import load_checkpoint
+    from pneumogan.config import Config
+    from pneumogan.data.loading import load_splits
+
+    model, meta = load_checkpoint(checkpoint, "cpu")
+    cfg = Config.model_validate(meta["config"])
+    return model, meta, cfg, load_splits(cfg)

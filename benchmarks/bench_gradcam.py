@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from _common import save
+from _common import save, trained_model
 
 
 def main() -> None:
@@ -20,13 +20,10 @@ def main() -> None:
     ap.add_argument("--method", default="gradcam")
     args = ap.parse_args()
 
-    from pneumogan.classify.checkpoint import load_checkpoint
-    from pneumogan.config import Config
-    from pneumogan.data.loading import load_splits
     from pneumogan.explain.gradcam import THORAX_BOX, CamExplainer, box_area, montage, thorax_shares
 
-    model, meta = load_checkpoint(args.checkpoint)
-    test = load_splits(Config.model_validate(meta["config"])).test
+    model, meta, _, data = trained_model(args.checkpoint)
+    test = data.test
     images = np.asarray(test.images)[test.labels == 1]
     pre = meta["preprocessing"]
     explainer = CamExplainer(model, meta["arch"], pre["mean"], pre["std"], args.method)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _common import save
+from _common import save, trained_model
 
 
 def main() -> None:
@@ -18,20 +18,17 @@ def main() -> None:
     ap.add_argument("--name", default="occlusion", help="results file name (benchmarks/results/NAME.json)")
     args = ap.parse_args()
 
-    from pneumogan.classify.checkpoint import load_checkpoint
-    from pneumogan.classify.train import resolve_device
-    from pneumogan.config import Config
-    from pneumogan.data.loading import load_splits
+    import torch
+
     from pneumogan.data.regions import THORAX_BOX
     from pneumogan.explain.occlusion import occlusion_check
 
-    device = resolve_device("cpu")
     results = {}
     for ckpt in args.checkpoints:
-        model, meta = load_checkpoint(ckpt, device)
-        cfg = Config.model_validate(meta["config"])
-        test = load_splits(cfg).test
-        row = occlusion_check(model, meta["preprocessing"], test.images, test.labels, meta["threshold"], device)
+        model, meta, cfg, data = trained_model(ckpt)
+        test = data.test
+        row = occlusion_check(model, meta["preprocessing"], test.images, test.labels, meta["threshold"],
+                              torch.device("cpu"))  # fmt: skip
         for keep, res in row.items():
             print(f"{ckpt.name} {keep:>6}: ACC {res['accuracy']:.4f} AUC {res['roc_auc']:.4f} "
                   f"sens {res['recall']:.4f} spec {res['specificity']:.4f}", flush=True)  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _common import save
+from _common import save, trained_model
 
 
 def main() -> None:
@@ -19,19 +19,14 @@ def main() -> None:
 
     import numpy as np
 
-    from pneumogan.classify.checkpoint import load_checkpoint
     from pneumogan.classify.train import positive_score, predict_proba, resolve_device
     from pneumogan.classify.tta import tta_proba
-    from pneumogan.config import Config
-    from pneumogan.data.loading import load_splits
     from pneumogan.evaluate.metrics import choose_threshold, evaluate_scores
 
     device = resolve_device("cpu")
     results = {}
     for ckpt in args.checkpoints:
-        model, meta = load_checkpoint(ckpt, device)
-        cfg = Config.model_validate(meta["config"])
-        data = load_splits(cfg)
+        model, meta, cfg, data = trained_model(ckpt)
         pre = meta["preprocessing"]
         row = {}
         for name, fn in (("plain", predict_proba), ("tta", tta_proba)):
