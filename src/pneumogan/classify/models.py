@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pneumogan.data.regions import box_slices, centre_box
 from pneumogan.errors import PneumoganError
 
 
@@ -168,8 +169,6 @@ class BlankBorder:
         self.border = border
 
     def __call__(self, module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        from pneumogan.data.regions import box_slices, centre_box
-
         x = args[0]
         h, w = (int(d) for d in x.shape[-2:])  # plain ints: the ONNX tracer hands out tensor sizes
         mask = torch.zeros(h, w, dtype=x.dtype, device=x.device)

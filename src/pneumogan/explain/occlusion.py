@@ -13,16 +13,14 @@ import numpy as np
 import torch
 
 from pneumogan.classify.train import positive_score, predict_proba
-from pneumogan.data.regions import THORAX_BOX, box_slices
+from pneumogan.data.regions import THORAX_BOX, Box, box_slices
 from pneumogan.evaluate.metrics import evaluate_scores
 
 Keep = Literal["all", "centre", "border"]
 VIEWS: tuple[Keep, ...] = ("all", "centre", "border")
 
 
-def occlude(
-    images: np.ndarray, keep: Keep, fill: int, box: tuple[float, float, float, float] = THORAX_BOX
-) -> np.ndarray:
+def occlude(images: np.ndarray, keep: Keep, fill: int, box: Box = THORAX_BOX) -> np.ndarray:
     """Copy of uint8 images (N, H, W) with the part not kept set to the grey level `fill`.
 
     keep="centre" blanks everything outside `box`; keep="border" blanks the box itself; "all" changes nothing.
@@ -50,7 +48,7 @@ def occlusion_check(
     labels: np.ndarray,
     threshold: float,
     device: torch.device,
-    box: tuple[float, float, float, float] = THORAX_BOX,
+    box: Box = THORAX_BOX,
     n_boot: int = 1000,
 ) -> dict[Keep, dict[str, Any]]:
     """Test metrics (with bootstrap CIs) of the model on the full images, the centre only and the border only."""
