@@ -19,6 +19,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,22 +42,25 @@ VARIANTS: dict[str, list[str]] = {
     ],
     "step_schedule": ["classify.schedule=step", "classify.step_size=2"],
     "blank_border": ["classify.blank_border=0.1"],  # the model cannot see the outer 10 % (shortcut check)
-    "epochs_x3": ["classify.epochs=3*"],  # placeholder: 3 × --epochs, filled in below
-    "size_x2": ["data.size=2*"],  # placeholder: 2 × --size
 }
+# Variants whose setting scales with the command line: three times --epochs, twice --size.
+SCALED: dict[str, Callable[[argparse.Namespace], list[str]]] = {
+    "epochs_x3": lambda a: [f"classify.epochs={3 * a.epochs}"],
+    "size_x2": lambda a: [f"data.size={2 * a.size}"],
+}
+NAMES = [*VARIANTS, *SCALED]
 METRICS = ("accuracy", "roc_auc", "recall", "specificity")
 
 
 def overrides(name: str, args: argparse.Namespace) -> list[str]:
     base = [f"data.source={args.data}", f"data.size={args.size}", f"classify.arch={args.arch}",
             f"classify.epochs={args.epochs}", "classify.patience=100"]  # fmt: skip
-    extra = [
-        o.replace("classify.epochs=3*", f"classify.epochs={3 * args.epochs}").replace(
-            "data.size=2*", f"data.size={2 * args.size}"
-        )
-        for o in VARIANTS[name]
-    ]
-    return base + list(args.set) + extra
+    return base + list(args.set) + variant(name, args)
+
+
+def variant(name: str, args: argparse.Namespace) -> list[str]:
+    """The setting changes that make variant `name`."""
+    return SCALED[name](args) if name in SCALED else VARIANTS[name]
 
 
 def run_one(name: str, seed: int, args: argparse.Namespace) -> None:
@@ -76,19 +80,24 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> None:
     (out / "bench_wall_s.txt").write_text(f"{wall:.1f}\n")
 
 
+def read_run(folder: Path) -> dict:
+    """One finished variant × seed: its test metrics, epochs, training speed and wall time."""
+    res = json.loads((folder / "eval_test" / "metrics.json").read_text())
+    hist = json.loads((folder / "history.json").read_text())
+    wall_file = folder / "bench_wall_s.txt"
+    return {
+        "seed": int(folder.name[1:]), "threshold": res["threshold"], **{k: res[k] for k in METRICS},
+        "epochs_run": len(hist), "train_images_per_s": statistics.median(h["images_per_s"] for h in hist),
+        "wall_s": float(wall_file.read_text()) if wall_file.exists() else None,
+    }  # fmt: skip
+
+
 def finished_runs(args: argparse.Namespace) -> dict[str, list[dict]]:
     """Every finished variant × seed under --out (also those of earlier invocations with other --seeds/--only)."""
     runs: dict[str, list[dict]] = {}
-    for name in VARIANTS:
+    for name in NAMES:
         for done in sorted(Path(args.out).glob(f"{name}/s*/eval_test/metrics.json")):
-            res, folder = json.loads(done.read_text()), done.parent.parent
-            hist = json.loads((folder / "history.json").read_text())
-            wall_file = folder / "bench_wall_s.txt"
-            runs.setdefault(name, []).append({
-                "seed": int(folder.name[1:]), "threshold": res["threshold"], **{k: res[k] for k in METRICS},
-                "epochs_run": len(hist), "train_images_per_s": statistics.median(h["images_per_s"] for h in hist),
-                "wall_s": float(wall_file.read_text()) if wall_file.exists() else None,
-            })  # fmt: skip
+            runs.setdefault(name, []).append(read_run(done.parent.parent))
     return runs
 
 
@@ -97,25 +106,23 @@ def summarise(runs: dict[str, list[dict]], args: argparse.Namespace) -> dict[str
 
     from pneumogan.pipeline.compare import Scores, paired_difference, seed_summary
 
-    def scores(name: str) -> list[Scores]:
-        out = []
-        for r in runs[name]:
-            z = np.load(Path(args.out) / name / f"s{r['seed']}" / "eval_test" / "scores.npz")
-            out.append(Scores(y=z["y"], p=z["p"], threshold=r["threshold"]))
-        return out
+    def load(name: str, r: dict) -> Scores:
+        z = np.load(Path(args.out) / name / f"s{r['seed']}" / "eval_test" / "scores.npz")
+        return Scores(y=z["y"], p=z["p"], threshold=r["threshold"])
 
+    scores = {name: [load(name, r) for r in rows] for name, rows in runs.items()}  # each file read once
     table = {}
     for name, rows in runs.items():
         entry = {m: seed_summary([r[m] for r in rows]) for m in METRICS}
         walls = [r["wall_s"] for r in rows if r["wall_s"]]
         entry["wall_s_median"] = statistics.median(walls) if walls else None
-        entry["overrides"] = VARIANTS[name]
+        entry["overrides"] = variant(name, args)
         if name != "baseline" and "baseline" in runs:
             seeds = [r["seed"] for r in rows]
-            base = [s for s, r in zip(scores("baseline"), runs["baseline"], strict=True) if r["seed"] in seeds]
+            base = [s for s, r in zip(scores["baseline"], runs["baseline"], strict=True) if r["seed"] in seeds]
             if len(base) == len(rows):
                 for m in ("roc_auc", "accuracy"):
-                    entry[f"delta_{m}"] = paired_difference(base, scores(name), m)
+                    entry[f"delta_{m}"] = paired_difference(base, scores[name], m)
         table[name] = entry
     return table
 
@@ -144,15 +151,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--set", nargs="*", default=[], help="overrides for every variant (e.g. data.train_fraction=0.1)")
-    ap.add_argument("--only", nargs="+", choices=sorted(VARIANTS), help="run these variants (default: all)")
+    ap.add_argument("--only", nargs="+", choices=sorted(NAMES), help="run these variants (default: all)")
     ap.add_argument("--out", required=True, help="checkpoints go here, one folder per variant and seed")
     args = ap.parse_args()
 
-    names = [n for n in VARIANTS if not args.only or n in args.only]
+    names = [n for n in NAMES if not args.only or n in args.only]
     for name in names:
         for seed in args.seeds:
             run_one(name, seed, args)
-            row = next(r for r in finished_runs(args)[name] if r["seed"] == seed)
+            row = read_run(Path(args.out) / name / f"s{seed}")
             print(f"{name} seed {seed}: ACC {row['accuracy']:.4f} AUC {row['roc_auc']:.4f} sens {row['recall']:.4f} "
                   f"spec {row['specificity']:.4f} ({row['wall_s'] or 0:.0f} s)", flush=True)  # fmt: skip
         # after every variant, so an interrupted sweep keeps what it measured
