@@ -62,7 +62,7 @@ def test_imagenet_loading_from_local_hub_cache(name, tmp_path, monkeypatch):
 
     model = models.build(name, num_classes=2, in_channels=1)
     head_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(arch.head)}
-    load_imagenet_weights(model, name, in_channels=1)
+    load_imagenet_weights(model, name, arch, in_channels=1)
     loaded = model.state_dict()
     assert torch.allclose(loaded[arch.first_conv], state[arch.first_conv].sum(1, keepdim=True))
     for key, value in state.items():

@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 from tests.corpus import BAD_CORPUS_EXPECTED, jpeg_bytes, write_bad_corpus, xray_like
 
-from pneumogan.data.images import OVERSIZED, read_image, scale_to_uint8, square_resize
+from pneumogan.data.decoded import OVERSIZED, scale_to_uint8
+from pneumogan.data.images import read_image, square_resize
 from pneumogan.errors import ImageReadError
 
 

@@ -49,7 +49,7 @@ def data_check(
     workers: Workers = 0,
 ) -> None:
     """Integrity report: counts, sizes, modes, bad files, duplicates and patient overlap. Exit 0 when the scan ran."""
-    from pneumogan.data.images import DEFAULT_MAX_PIXELS
+    from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
     from pneumogan.data.integrity import check_source, print_report
     from pneumogan.data.sources import open_source
     from pneumogan.runs import atomic_write_json
@@ -73,7 +73,7 @@ def data_prepare(
     seed: Annotated[int, typer.Option(help="seed of the patient-grouped split")] = 0,
 ) -> None:
     """Decode every image once into a cached uint8 dataset at SIZE px and show the patient-grouped split."""
-    from pneumogan.data.images import DEFAULT_MAX_PIXELS
+    from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
     from pneumogan.data.prepare import prepare
     from pneumogan.data.sources import open_source
     from pneumogan.data.splits import SplitSpec, grouped_split, split_summary

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pneumogan.data.images import DEFAULT_MAX_PIXELS
+from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
 from pneumogan.errors import PneumoganError
 
 DATA_ENV = "PNEUMOGAN_DATA"

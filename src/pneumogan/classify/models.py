@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pneumogan.classify.pretrained import load_imagenet_weights
 from pneumogan.data.regions import box_slices, centre_box
 from pneumogan.errors import PneumoganError
 
@@ -194,9 +195,7 @@ def build(
         raise PneumoganError(f"blank_border is a fraction of each side below 0.5, got {blank_border}")
     model = arch.builder(num_classes=num_classes, in_channels=in_channels)
     if pretrained:
-        from pneumogan.classify.pretrained import load_imagenet_weights
-
-        load_imagenet_weights(model, name, in_channels)
+        load_imagenet_weights(model, name, arch, in_channels)
     if blank_border > 0:
         model.register_forward_pre_hook(BlankBorder(blank_border))
     return model

@@ -10,7 +10,8 @@ import torch
 
 from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.train import predict_proba, resolve_device
-from pneumogan.data.images import IMAGE_SUFFIXES, load_for_model
+from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
+from pneumogan.data.images import load_for_model
 from pneumogan.errors import ImageReadError, PneumoganError
 
 
@@ -38,7 +39,7 @@ class Predictor:
         self.threshold: float = 0.5 if stored is None else float(stored)  # None: training never finished
 
     def to_array(self, src: Any, name: str = "") -> np.ndarray:
-        return load_for_model(src, self.pre["size"], self.pre.get("max_pixels", 50_000_000), name=name)
+        return load_for_model(src, self.pre["size"], self.pre.get("max_pixels", DEFAULT_MAX_PIXELS), name=name)
 
     def predict_arrays(self, arrays: np.ndarray) -> list[dict[str, Any]]:
         proba = predict_proba(self.model, arrays, self.pre["mean"], self.pre["std"], self.device)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from pneumogan.classify.models import info
 from pneumogan.errors import PneumoganError
+
+if TYPE_CHECKING:  # the registry imports this module to load weights; types only here
+    from pneumogan.classify.models import ArchInfo
 
 URL_BASE = "https://download.pytorch.org/models/"
 
@@ -53,9 +56,9 @@ def fold_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
     return summed.repeat(1, in_channels, 1, 1) / in_channels
 
 
-def weights_file(name: str) -> Path:
-    """Path of the cached ImageNet weights of `name`, downloading them when absent."""
-    file = info(name).pretrained_file
+def weights_file(name: str, arch: ArchInfo) -> Path:
+    """Path of the cached ImageNet weights of architecture `name`, downloading them when absent."""
+    file = arch.pretrained_file
     if file is None:
         raise PneumoganError(f"{name} has no ImageNet weights; set pretrained: false")
     path = hub_checkpoint_dir() / file
@@ -73,11 +76,10 @@ def weights_file(name: str) -> Path:
     return path
 
 
-def load_imagenet_weights(model: nn.Module, name: str, in_channels: int) -> dict[str, list[str]]:
+def load_imagenet_weights(model: nn.Module, name: str, arch: ArchInfo, in_channels: int) -> dict[str, list[str]]:
     """Load ImageNet weights into `model` (all but the head). Returns the keys that were left as built."""
-    arch = info(name)
     try:
-        raw = torch.load(weights_file(name), map_location="cpu", weights_only=True)
+        raw = torch.load(weights_file(name, arch), map_location="cpu", weights_only=True)
     except PneumoganError:
         raise
     except Exception as exc:

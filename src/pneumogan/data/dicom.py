@@ -11,11 +11,11 @@ import io
 
 import numpy as np
 
-from pneumogan.data.images import (
+from pneumogan.data.decoded import (
     MULTI_FRAME,
     NOT_IMAGE,
     DecodedImage,
-    _check_pixels,
+    check_pixels,
     scale_to_uint8,
 )
 from pneumogan.errors import ImageReadError
@@ -39,7 +39,7 @@ def read_dicom(data: bytes, max_pixels: int) -> DecodedImage:
     if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise ImageReadError(NO_PIXEL_DATA, "the file has no PixelData element")
     rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
-    _check_pixels(cols, rows, max_pixels)
+    check_pixels(cols, rows, max_pixels)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         raise ImageReadError(MULTI_FRAME, f"{frames} frames in a DICOM; expected a single radiograph")

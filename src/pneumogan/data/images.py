@@ -10,42 +10,26 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pneumogan.data.decoded import (
+    DEFAULT_MAX_PIXELS,
+    EMPTY,
+    MULTI_FRAME,
+    NOT_IMAGE,
+    OVERSIZED,
+    TRUNCATED,
+    UNREADABLE,
+    DecodedImage,
+    check_pixels,
+    scale_to_uint8,
+)
 from pneumogan.errors import ImageReadError
 
-#: Default limit on width × height, checked from the header before any pixel is decoded. The largest
-#: Kermany original is about 2,916 × 2,713 (7.9 MP); 50 MP leaves room for full-resolution DICOMs.
-DEFAULT_MAX_PIXELS = 50_000_000
-
-#: File suffixes the folder sources pick up. Anything else in a class folder is reported, not read.
-IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".dcm", ".dicom"})
-
-# Stable reasons, shared by the integrity report, prepare, predict and the API.
-EMPTY = "empty file"
-NOT_IMAGE = "not an image"
-TRUNCATED = "truncated or corrupt image data"
-OVERSIZED = "oversized image"
-MULTI_FRAME = "multi-frame image"
-UNREADABLE = "unreadable file"
-
 ImageInput = str | Path | bytes | Image.Image | np.ndarray
-
-
-@dataclass
-class DecodedImage:
-    """A radiograph as a 2-D uint8 array plus what we learned while decoding it."""
-
-    array: np.ndarray
-    mode: str
-    width: int
-    height: int
-    format: str
-    notes: list[str] = field(default_factory=list)
 
 
 def is_dicom_bytes(head: bytes) -> bool:
@@ -95,17 +79,10 @@ def _read_bytes(src: str | Path | bytes) -> bytes:
         raise ImageReadError(UNREADABLE, f"{exc.strerror or exc}") from None
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise ImageReadError(
-            OVERSIZED, f"{width}×{height} = {width * height:,} px exceeds the limit of {max_pixels:,} px"
-        )
-
-
 def _from_pil(im: Image.Image, max_pixels: int) -> DecodedImage:
     width, height = im.size
     mode, fmt = im.mode, (im.format or "")
-    _check_pixels(width, height, max_pixels)  # header only: nothing decoded yet
+    check_pixels(width, height, max_pixels)  # header only: nothing decoded yet
     if getattr(im, "n_frames", 1) > 1:
         raise ImageReadError(MULTI_FRAME, f"{im.n_frames} frames ({fmt}); expected a single radiograph")
     try:
@@ -136,17 +113,6 @@ def _pil_to_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
     elif mode not in {"RGB", "1", "P", "YCbCr"}:
         notes.append(f"{mode} converted to grayscale")
     return np.asarray(im.convert("L"), dtype=np.uint8).copy()
-
-
-def scale_to_uint8(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
-    """Map `values` linearly from [low, high] (default: their min and max) to 0..255."""
-    values = np.asarray(values, dtype=np.float64)
-    low = float(np.min(values)) if low is None else low
-    high = float(np.max(values)) if high is None else high
-    if high <= low:
-        return np.zeros(values.shape, dtype=np.uint8)
-    scaled = (np.clip(values, low, high) - low) * (255.0 / (high - low))
-    return np.rint(scaled).astype(np.uint8)
 
 
 def _from_array(array: np.ndarray) -> DecodedImage:

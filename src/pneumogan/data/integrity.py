@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from pneumogan.data.images import DEFAULT_MAX_PIXELS
+from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
 from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES, UNKNOWN
 from pneumogan.data.scan import scan_records
 from pneumogan.data.sources import SPLITS, Source

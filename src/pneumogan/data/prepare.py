@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from pneumogan import __version__
-from pneumogan.data.images import DEFAULT_MAX_PIXELS
+from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
 from pneumogan.data.labels import BINARY_CLASSES
 from pneumogan.data.medmnist import cache_dir
 from pneumogan.data.scan import scan_records

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pneumogan.data.images import DEFAULT_MAX_PIXELS, EMPTY, UNREADABLE, read_image, square_resize
+from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, EMPTY, UNREADABLE
+from pneumogan.data.images import read_image, square_resize
 from pneumogan.data.sources import KaggleFolderSource, Record, Source
 from pneumogan.errors import ImageReadError
 from pneumogan.progress import track

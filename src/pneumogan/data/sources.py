@@ -15,7 +15,8 @@ from typing import Protocol
 import numpy as np
 
 from pneumogan.data import labels as lab
-from pneumogan.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DecodedImage, read_image
+from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DecodedImage
+from pneumogan.data.images import read_image
 from pneumogan.data.medmnist import fetch_pneumoniamnist, md5_of
 from pneumogan.errors import PneumoganError
 

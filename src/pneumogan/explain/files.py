@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pneumogan.classify.predict import Predictor, expand_inputs
+from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
 from pneumogan.data.images import read_image, square_resize
 from pneumogan.errors import ImageReadError, PneumoganError
 from pneumogan.explain.gradcam import CamExplainer, Method, overlay, thorax_mass_fraction
@@ -58,7 +59,7 @@ class Explainer:
     def explain_source(self, src: Any, name: str = "") -> dict[str, Any]:
         """Any supported input (path, bytes, file object); raises ImageReadError for unusable input."""
         pre = self.predictor.pre
-        image = read_image(src, max_pixels=pre.get("max_pixels", 50_000_000), name=name)
+        image = read_image(src, max_pixels=pre.get("max_pixels", DEFAULT_MAX_PIXELS), name=name)
         return self.explain_array(square_resize(image.array, pre["size"]), square_resize(image.array, DISPLAY_SIZE))
 
 
