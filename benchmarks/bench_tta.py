@@ -19,8 +19,9 @@ def main() -> None:
 
     import numpy as np
 
-    from pneumogan.classify.train import positive_score, predict_proba, resolve_device
+    from pneumogan.classify.inference import positive_score, predict_proba
     from pneumogan.classify.tta import tta_proba
+    from pneumogan.device import resolve_device
     from pneumogan.evaluate.metrics import choose_threshold, evaluate_scores
 
     device = resolve_device("cpu")

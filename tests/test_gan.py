@@ -15,9 +15,10 @@ from pneumogan.data.sources import open_source
 from pneumogan.evaluate.gan_metrics import FeatureExtractor, frechet_distance, near_copies
 from pneumogan.gan.augment import diff_augment
 from pneumogan.gan.checkpoint import load_generator
+from pneumogan.gan.data import training_images
 from pneumogan.gan.models import build
 from pneumogan.gan.sample import sample_set
-from pneumogan.gan.train import train_gan, training_images
+from pneumogan.gan.train import train_gan
 
 pytestmark = pytest.mark.realdata
 QUIET = {"log": lambda *_: None}

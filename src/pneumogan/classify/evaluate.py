@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 
 from pneumogan.classify.checkpoint import load_checkpoint
-from pneumogan.classify.train import positive_score, predict_proba, resolve_device, targets
+from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.config import Config
+from pneumogan.data.labels import BINARY_CLASSES, targets
 from pneumogan.data.loading import load_splits
+from pneumogan.device import resolve_device
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate import plots
 from pneumogan.evaluate.metrics import evaluate_scores
@@ -47,7 +49,7 @@ def evaluate_checkpoint(
         result["accuracy_3class"] = float(np.mean(pred3 == y_all[keep]))
     from sklearn.metrics import classification_report
 
-    names = ["NORMAL", "PNEUMONIA"]
+    names = list(BINARY_CLASSES)
     result["classification_report"] = classification_report(
         y, (p >= meta["threshold"]).astype(int), target_names=names, output_dict=True, zero_division=0
     )

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from pneumogan.classify.checkpoint import load_checkpoint
-from pneumogan.classify.train import predict_proba, resolve_device
+from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from pneumogan.data.images import load_for_model
+from pneumogan.device import resolve_device
 from pneumogan.errors import ImageReadError, PneumoganError
 
 
@@ -45,7 +46,7 @@ class Predictor:
         proba = predict_proba(self.model, arrays, self.pre["mean"], self.pre["std"], self.device)
         rows = []
         for pr in proba:
-            p_pos = float(1.0 - pr[0])
+            p_pos = float(positive_score(pr))
             label = "PNEUMONIA" if p_pos >= self.threshold else "NORMAL"
             if len(self.names) > 2 and label == "PNEUMONIA":
                 label = self.names[1 + int(np.argmax(pr[1:]))]

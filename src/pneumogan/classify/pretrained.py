@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the registry imports this module to load weights; types onl
     from pneumogan.classify.models import ArchInfo
 
 URL_BASE = "https://download.pytorch.org/models/"
+#: Normalisation of ImageNet-initialised models: ImageNet's RGB mean and std averaged to one channel.
+IMAGENET_GRAY = (0.449, 0.226)
 
 # torchvision DenseNet names → MONAI DenseNet names. Old torchvision files spell `norm.1` for `norm1`.
 _DENSE_LAYER = re.compile(r"^(features\.denseblock\d+\.denselayer\d+)\.(norm|relu|conv)\.?([12])\.(.+)$")

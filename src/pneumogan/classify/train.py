@@ -20,60 +20,19 @@ from torch.utils.data import DataLoader
 
 from pneumogan.classify import models
 from pneumogan.classify.checkpoint import save_checkpoint
+from pneumogan.classify.inference import positive_score, predict_proba
+from pneumogan.classify.pretrained import IMAGENET_GRAY
 from pneumogan.config import Config, dump_config
-from pneumogan.data.datasets import ImageDataset, normalise
-from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES
+from pneumogan.data.datasets import ImageDataset
+from pneumogan.data.labels import class_names, targets
 from pneumogan.data.loading import load_splits
-from pneumogan.data.prepare import PreparedDataset
 from pneumogan.data.transforms import build_train_transform
+from pneumogan.device import resolve_device
 from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, threshold_interval
 from pneumogan.progress import Status, track
 from pneumogan.runs import write_history
 
-IMAGENET_GRAY = (0.449, 0.226)  # mean and std of ImageNet's RGB statistics averaged to one channel
 STATE = "last_state.pt"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
-
-
-def targets(ds: PreparedDataset, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Labels for the task and the mask of rows that have one (3-class needs a known subtype)."""
-    if num_classes == 2:
-        return ds.labels.astype(np.int64), np.ones(len(ds), bool)
-    return ds.labels3.astype(np.int64), ds.labels3 >= 0
-
-
-def class_names(num_classes: int) -> list[str]:
-    return list(BINARY_CLASSES if num_classes == 2 else THREE_CLASSES)
-
-
-@torch.no_grad()
-def predict_proba(
-    model: nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device, batch_size: int = 256
-) -> np.ndarray:
-    """Softmax probabilities (N, C) for uint8 images (N, S, S)."""
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = torch.tensor(np.asarray(images[start : start + batch_size], dtype=np.uint8))[
-            :, None
-        ]  # copy: mmap is read-only
-        logits = model(normalise(x, mean, std).to(device))
-        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 2))
-
-
-def positive_score(proba: np.ndarray) -> np.ndarray:
-    """P(pneumonia): 1 − P(NORMAL), for binary and 3-class models alike."""
-    return 1.0 - proba[:, 0]
 
 
 def _lr_factor(cfg, epoch: int) -> float:

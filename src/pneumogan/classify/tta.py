@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pneumogan.classify.train import predict_proba
+from pneumogan.classify.inference import predict_proba
 
 # (dx, dy, scale) per view, shifts in pixels at the model's input size; the identity view comes first.
 DEFAULT_VIEWS: tuple[tuple[int, int, float], ...] = ((0, 0, 1.0), (2, 0, 1.0), (-2, 0, 1.0), (0, 2, 1.0),

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pneumogan.data.prepare import PreparedDataset
 
 BINARY_CLASSES: tuple[str, ...] = ("NORMAL", "PNEUMONIA")
 THREE_CLASSES: tuple[str, ...] = ("NORMAL", "BACTERIAL", "VIRAL")
 UNKNOWN = -1
+
+
+def class_names(num_classes: int) -> list[str]:
+    """The classes a model with `num_classes` outputs predicts, in output order."""
+    return list(BINARY_CLASSES if num_classes == 2 else THREE_CLASSES)
+
+
+def targets(ds: PreparedDataset, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels for the task and the mask of rows that have one (3-class needs a known subtype)."""
+    if num_classes == 2:
+        return ds.labels.astype(np.int64), np.ones(len(ds), bool)
+    return ds.labels3.astype(np.int64), ds.labels3 >= 0
 
 _PERSON = re.compile(r"^(person\d+)_", re.IGNORECASE)
 # `IM-0115-0001` and `IM-0011-0001-0002` belong to patient `IM-0115` / `IM-0011`; NORMAL2- is a

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from pneumogan.classify.train import positive_score, predict_proba
+from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.data.regions import THORAX_BOX, Box, box_slices
 from pneumogan.evaluate.metrics import evaluate_scores
 

@@ -77,7 +77,7 @@ def onnx_proba(onnx_path: str | Path, images: np.ndarray) -> np.ndarray:
 
 def max_abs_difference(checkpoint: str | Path, onnx_path: str | Path, images: np.ndarray) -> float:
     """Largest |PyTorch − onnxruntime| probability over `images` (uint8, (N, S, S)), via the shared preprocessing."""
-    from pneumogan.classify.train import predict_proba
+    from pneumogan.classify.inference import predict_proba
 
     model, meta = load_checkpoint(checkpoint, "cpu")
     pre = meta["preprocessing"]

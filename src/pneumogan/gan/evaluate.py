@@ -10,14 +10,16 @@ import numpy as np
 import torch
 
 from pneumogan.classify.checkpoint import load_checkpoint
-from pneumogan.classify.train import resolve_device
+from pneumogan.classify.inference import positive_score
 from pneumogan.config import Config
+from pneumogan.device import resolve_device
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate.gan_metrics import FEATURE_NOTE, FeatureExtractor, compare
 from pneumogan.gan.checkpoint import generator_hash, load_generator
+from pneumogan.gan.data import training_images
+from pneumogan.gan.grids import save_grid
 from pneumogan.gan.models import to_uint8
 from pneumogan.gan.sample import generate, latent_seed
-from pneumogan.gan.train import save_grid, training_images
 from pneumogan.runs import atomic_write_json
 
 REFERENCE_DIR = "reference_classifier"
@@ -72,7 +74,7 @@ def evaluate_gan(
         real = real_all[labels.numpy() == c]
         res = compare(real, fake, extractor, seed=cfg.seed)
         _, probs = extractor(fake)
-        positive = (1 - probs[:, 0]) >= ref_meta["threshold"]
+        positive = positive_score(probs) >= ref_meta["threshold"]
         wants_positive = name != "NORMAL"
         res["class_fidelity"] = float(np.mean(positive == wants_positive))
         _montages(real, fake, res.pop("_pixel_nn"), name, out)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pneumogan.classify.train import resolve_device
+from pneumogan.device import resolve_device
 from pneumogan.errors import PneumoganError
 from pneumogan.gan.checkpoint import generator_hash, load_generator
 from pneumogan.gan.models import to_uint8

@@ -19,45 +19,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pneumogan.classify.train import resolve_device
 from pneumogan.config import Config
-from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES
-from pneumogan.data.loading import load_splits
-from pneumogan.errors import PneumoganError
+from pneumogan.device import resolve_device
 from pneumogan.gan import losses
 from pneumogan.gan.augment import diff_augment, parse_policy
 from pneumogan.gan.checkpoint import save_gan
-from pneumogan.gan.models import build, to_uint8
+from pneumogan.gan.data import training_images
+from pneumogan.gan.grids import save_grid
+from pneumogan.gan.models import build
 from pneumogan.progress import Status, track
 from pneumogan.runs import atomic_write_json, write_history
 
 STATE = "train_state.pt"
-
-
-def training_images(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Real training-split images in [-1, 1], their GAN labels, and the class names G is conditioned on."""
-    real_only = cfg.model_copy(deep=True)
-    real_only.data.extra_train, real_only.data.train_real = [], True
-    train = load_splits(real_only).train
-    gc = cfg.gan
-    if gc.family == "dcgan":
-        names = list(BINARY_CLASSES) + list(THREE_CLASSES[1:])
-        target = gc.target_class.upper()
-        if target not in names:
-            raise PneumoganError(f"gan.target_class must be one of {names}, got {gc.target_class}")
-        mask = (train.labels == BINARY_CLASSES.index(target)) if target in BINARY_CLASSES else (
-            train.labels3 == THREE_CLASSES.index(target))  # fmt: skip
-        labels, class_names = np.zeros(int(mask.sum()), np.int64), [target]
-    elif gc.num_classes == 3:
-        mask, class_names = train.labels3 >= 0, list(THREE_CLASSES)
-        labels = train.labels3[mask].astype(np.int64)
-    else:
-        mask, class_names = np.ones(len(train), bool), list(BINARY_CLASSES)
-        labels = train.labels.astype(np.int64)
-    images = torch.from_numpy(np.asarray(train.images)[mask].astype(np.float32)).div_(127.5).sub_(1.0)[:, None]
-    if len(images) < gc.batch_size:
-        raise PneumoganError(f"only {len(images)} training images for the GAN; lower gan.batch_size")
-    return images, torch.from_numpy(labels), class_names
 
 
 def total_steps(cfg: Config) -> int:
@@ -119,22 +92,6 @@ def sample_diversity(images: torch.Tensor, labels: torch.Tensor) -> float:
             d = torch.cdist(x, x) / math.sqrt(x.shape[1])
             values.append(float(d.sum() / (len(x) * (len(x) - 1))))
     return float(np.mean(values)) if values else 0.0
-
-
-def save_grid(images: torch.Tensor, rows: int, path: Path) -> Path:
-    """Save images in [-1, 1] as a grid PNG with `rows` rows (one class per row)."""
-    from PIL import Image
-
-    arr = to_uint8(images)
-    n, h, w = arr.shape
-    cols = math.ceil(n / rows)
-    canvas = np.full((rows * (h + 2), cols * (w + 2)), 255, np.uint8)
-    for i, im in enumerate(arr):
-        r, c = divmod(i, cols)
-        canvas[r * (h + 2) + 1 : r * (h + 2) + 1 + h, c * (w + 2) + 1 : c * (w + 2) + 1 + w] = im
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(canvas).save(path)
-    return path
 
 
 def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_checkpoint=None) -> Path:

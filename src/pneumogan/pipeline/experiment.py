@@ -90,10 +90,11 @@ def run_pipeline(
     """Run (or resume) the whole experiment into `out`; returns the results that `results.json` holds."""
     from pneumogan import distributed
     from pneumogan.classify.evaluate import evaluate_checkpoint
-    from pneumogan.classify.train import resolve_device, train
+    from pneumogan.classify.train import train
     from pneumogan.data.integrity import check_source
     from pneumogan.data.loading import load_splits
     from pneumogan.data.sources import open_source
+    from pneumogan.device import resolve_device
     from pneumogan.gan.evaluate import evaluate_gan
     from pneumogan.gan.sample import SampleSpec, write_synthetic_set
     from pneumogan.gan.train import train_gan

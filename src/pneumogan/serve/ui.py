@@ -111,8 +111,8 @@ class SyntheticGallery:
         """The GAN's own real training images of that class; empty when that data is not on this machine."""
         if cls not in self._real:
             from pneumogan.config import Config
+            from pneumogan.gan.data import training_images
             from pneumogan.gan.models import to_uint8
-            from pneumogan.gan.train import training_images
 
             try:
                 images, labels, names = training_images(Config.model_validate(self.meta["config"]))

@@ -1,0 +1,33 @@
+"""Using a trained classifier: probabilities for uint8 images and the positive-class score.
+
+Training, evaluation, prediction, TTA, occlusion, ONNX checks and the GAN metrics all score images through
+these two functions, so "P(pneumonia)" means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from pneumogan.data.datasets import normalise
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device, batch_size: int = 256
+) -> np.ndarray:
+    """Softmax probabilities (N, C) for uint8 images (N, S, S)."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        # A copy: the prepared arrays may be a read-only memory map.
+        batch = torch.tensor(np.asarray(images[start : start + batch_size], dtype=np.uint8))[:, None]
+        logits = model(normalise(batch, mean, std).to(device))
+        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def positive_score(proba: np.ndarray) -> np.ndarray:
+    """P(pneumonia) = 1 − P(NORMAL), for binary and 3-class models alike (class 0 is NORMAL in both)."""
+    return 1.0 - np.asarray(proba)[..., 0]
