@@ -127,7 +127,6 @@ def long_functions(root: Path, limit: int) -> list[str]:
     return too_long
 
 
-@pytest.mark.xfail(strict=True, reason="three training loops are being split (issue #13)")
 def test_no_function_is_longer_than_the_limit():
     assert not long_functions(PACKAGE, MAX_FUNCTION_LINES)
 

@@ -47,7 +47,7 @@ def test_near_copy_check_flags_an_injected_copy():
 def test_collapse_monitor_flags_nan_stuck_d_and_collapse():
     import torch
 
-    from pneumogan.gan.train import CollapseMonitor, sample_diversity
+    from pneumogan.gan.monitor import CollapseMonitor, sample_diversity
 
     mon = CollapseMonitor(stuck_steps=3, real_diversity=0.4)
     assert mon.losses(0, float("nan"), 1.0)["kind"] == "nan"

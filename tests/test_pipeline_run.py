@@ -24,11 +24,42 @@ def _tiny(kaggle_224: Path, *overrides: str):
 
 @pytest.fixture(scope="module")
 def full_run(kaggle_224, tmp_path_factory) -> Path:
+    """The uninterrupted tiny run; what it printed is kept in `console.txt` beside it."""
     out = tmp_path_factory.mktemp("run") / "uninterrupted"
+    console: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PNEUMOGAN_CACHE_DIR", str(out.parent / "cache"))
-        run_pipeline(_tiny(kaggle_224), out, log=lambda m: None)
+        run_pipeline(_tiny(kaggle_224), out, log=console.append)
+    (out.parent / "console.txt").write_text("\n".join(console))
     return out
+
+
+def test_text_for_people_holds_no_python_structures(full_run):
+    console = (full_run.parent / "console.txt").read_text()
+    assert "real training images 61 NORMAL, 175 PNEUMONIA" in console.replace(":", "")
+    for text in (console, (full_run / "report.md").read_text()):
+        assert "{'" not in text and "['" not in text and "[0]" not in text
+
+
+def test_sample_grids_are_enlarged_for_display(full_run):
+    from PIL import Image
+
+    grid = sorted(next((full_run / "stages").glob("gan-acgan-*")).glob("grids/step_*.png"))[-1]
+    width, height = Image.open(grid).size
+    # two classes of four 32 px tiles, each enlarged 4× to 128 px, with a 2 px border
+    assert (width, height) == (4 * 130, 2 * 130)
+
+
+def test_pipeline_models_show_their_test_metrics_on_the_model_card(full_run):
+    from pneumogan.serve.service import ModelService
+
+    results = json.loads((full_run / "results.json").read_text())
+    seed = results["fractions"]["100pct"]["conditions"]["real"]["seeds"]["0"]
+    service = ModelService(full_run / seed["stage"] / "model", device="cpu")
+    card = service.model_card_data()
+    assert card["test_metrics"] is not None, card.get("test_metrics_reason")
+    assert card["test_metrics"]["accuracy"]["value"] == pytest.approx(seed["metrics"]["accuracy"])
+    assert card["test_metrics"]["roc_auc"]["value"] == pytest.approx(seed["metrics"]["roc_auc"])
 
 
 def test_tiny_run_produces_report_and_results_for_all_conditions(full_run):

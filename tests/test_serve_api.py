@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import socket
 import subprocess
@@ -70,6 +71,15 @@ def assert_good(resp: httpx.Response) -> dict:
     assert body["label"] in ("NORMAL", "PNEUMONIA") and 0 <= body["threshold"] <= 1
     assert body["model"]["arch"] == "simple_cnn" and "not a medical device" in body["notice"]
     return body
+
+
+def test_model_card_endpoint(server, tiny_checkpoint):
+    card = httpx.get(f"{server}/api/v1/model").json()
+    assert card["arch"] == "simple_cnn" and card["classes"] == ["NORMAL", "PNEUMONIA"] and card["image_size"] == 64
+    assert 0 <= card["threshold"] <= 1 and card["training_data"]["fingerprint"]
+    metrics = json.loads((tiny_checkpoint / "eval_test" / "metrics.json").read_text())
+    assert card["test_metrics"]["roc_auc"]["value"] == pytest.approx(metrics["roc_auc"])
+    assert len(card["test_metrics"]["roc_auc"]["ci"]) == 2 and "not a medical device" in card["notice"]
 
 
 def test_healthz_and_good_image_with_gradcam(server, test_xrays):

@@ -108,11 +108,12 @@ Overrides = Annotated[list[str] | None, typer.Argument(help="section.key=value o
 def _resolved_config(config: str | None, overrides: list[str] | None, out: Path):
     """Load the config and record the resolved version next to the job's outputs."""
     from pneumogan.config import dump_config, load_config
+    from pneumogan.layout import RUN_CONFIG
     from pneumogan.runs import atomic_write_text
 
     cfg = load_config(config, overrides)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", dump_config(cfg))
+    atomic_write_text(out / RUN_CONFIG, dump_config(cfg))
     return cfg
 
 
@@ -307,6 +308,7 @@ def run_experiment(
     Rerunning with the same --out (or --resume) skips finished stages and resumes the interrupted one.
     """
     from pneumogan.config import load_config
+    from pneumogan.layout import RunFolder
     from pneumogan.pipeline.experiment import default_run_dir, latest_run_dir, run_pipeline
 
     cfg = load_config(config, overrides)
@@ -315,7 +317,7 @@ def run_experiment(
     if out is None:
         out = (latest_run_dir(cfg) if resume else None) or default_run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    log_file = (out / "log.txt").open("a", encoding="utf-8")
+    log_file = RunFolder(out).log.open("a", encoding="utf-8")
 
     def log(message: str) -> None:
         console.print(message, highlight=False, markup=False)

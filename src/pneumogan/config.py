@@ -6,6 +6,7 @@ override fails loudly instead of being ignored.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -220,3 +221,8 @@ def load_config(name_or_path: str | Path | None = None, overrides: list[str] | N
 
 def dump_config(cfg: Config) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def config_hash(cfg: Config) -> str:
+    """A short fingerprint of every setting: resume state is only used for the config it was written for."""
+    return hashlib.sha256(dump_config(cfg).encode()).hexdigest()[:16]

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees half an artefact, an interrupted job leaves no corrupt file."""
+"""Atomic file writes and resume state: a reader never sees half an artefact, an interrupted job leaves no
+corrupt file, and a resumed job continues only from state written for the same configuration."""
 
 from __future__ import annotations
 
@@ -6,24 +7,69 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pneumogan.layout import HISTORY_CSV, HISTORY_JSON
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+
+def atomic_save(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """`write(tmp)` writes the file at a temporary path beside `path`, which then replaces `path` in one step.
+
+    Every writer in the project goes through here: bytes and JSON, torch resume states, safetensors weights.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_save(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_save_tensors(path: str | Path, module: Any) -> Path:
+    """A module's state dict as safetensors (weights only, never pickles), written atomically."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    return atomic_save(path, lambda tmp: save_file(state, str(tmp)))
+
+
+class ResumeState:
+    """A training job's resume file (`torch.save` of tensors and plain data), tied to a config fingerprint.
+
+    `load()` returns the saved state only when it was written for the same fingerprint, so a changed config
+    starts from scratch instead of continuing someone else's run; `save()` writes atomically.
+    """
+
+    def __init__(self, path: str | Path, fingerprint: str) -> None:
+        self.path, self.fingerprint = Path(path), fingerprint
+
+    def load(self, log: Callable[[str], None] = print) -> dict[str, Any] | None:
+        if not self.path.is_file():
+            return None
+        import torch
+
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != self.fingerprint:
+            log("config changed since the saved state: starting from scratch")
+            return None
+        return state
+
+    def save(self, state: dict[str, Any]) -> Path:
+        import torch
+
+        return atomic_save(self.path, lambda tmp: torch.save({**state, "fingerprint": self.fingerprint}, tmp))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -58,9 +104,9 @@ def atomic_write_csv(path: str | Path, rows: list[dict[str, Any]], fields: list[
 def write_history(out: str | Path, history: list[dict[str, Any]]) -> None:
     """A training history as `history.json` and `history.csv` in `out`."""
     out = Path(out)
-    atomic_write_json(out / "history.json", history)
+    atomic_write_json(out / HISTORY_JSON, history)
     if history:
-        atomic_write_csv(out / "history.csv", history)
+        atomic_write_csv(out / HISTORY_CSV, history)
 
 
 @contextmanager

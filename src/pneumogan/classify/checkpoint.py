@@ -11,10 +11,9 @@ import torch
 from torch import nn
 
 from pneumogan.errors import PneumoganError
-from pneumogan.runs import atomic_write_json
-
-WEIGHTS = "model.safetensors"
-META = "meta.json"
+from pneumogan.layout import CLASSIFIER_WEIGHTS as WEIGHTS
+from pneumogan.layout import META
+from pneumogan.runs import atomic_save_tensors, atomic_write_json
 
 
 def package_versions() -> dict[str, str]:
@@ -28,14 +27,8 @@ def package_versions() -> dict[str, str]:
 
 
 def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
-    from safetensors.torch import save_file
-
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = directory / f".{WEIGHTS}.tmp"
-    save_file(state, str(tmp))
-    tmp.replace(directory / WEIGHTS)
+    atomic_save_tensors(directory / WEIGHTS, model)
     atomic_write_json(directory / META, {**meta, "versions": package_versions()})
     return directory
 

@@ -16,6 +16,7 @@ from pneumogan.device import resolve_device
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate import plots
 from pneumogan.evaluate.metrics import evaluate_scores
+from pneumogan.layout import EVAL_METRICS, EVAL_SCORES, eval_dir
 from pneumogan.runs import atomic_write_json
 
 
@@ -57,11 +58,11 @@ def evaluate_checkpoint(
     result["threshold_interval"] = meta.get("threshold_interval")  # how firmly val pinned the threshold down
     if data.fingerprint != meta.get("data_fingerprint"):
         result["warning"] = "data or split differs from the one the checkpoint was trained with"
-    out = Path(out_dir) if out_dir else checkpoint / f"eval_{split}"
+    out = Path(out_dir) if out_dir else eval_dir(checkpoint, split)
     plots.plot_roc(y, p, out / "roc.png", meta["threshold"], label=meta["arch"])
     plots.plot_pr(y, p, out / "pr.png")
     plots.plot_confusion(result["confusion_matrix"], names, out / "confusion.png")
     plots.plot_reliability(y, p, out / "reliability.png")
-    np.savez(out / "scores.npz", y=y, p=p, paths=ds.paths)
-    atomic_write_json(out / "metrics.json", result)
+    np.savez(out / EVAL_SCORES, y=y, p=p, paths=ds.paths)
+    atomic_write_json(out / EVAL_METRICS, result)
     return result

@@ -2,13 +2,19 @@
 
 Outputs in `out/`: `model.safetensors` + `meta.json` (the best epoch by val ROC-AUC, with the val-chosen
 decision threshold), `history.csv`/`history.json`, `curves.png`, and `last_state.pt` for resuming.
+
+The loop reads as its phases: `set_up` (data, model, optimiser, resume state), per epoch `train_epoch`
+(calling `train_step` per batch) and `validate`, `end_epoch` (history, best checkpoint, resume state), and
+`finish` (threshold on val, final checkpoint, curves).
 """
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,24 +24,28 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from pneumogan import distributed
 from pneumogan.classify import models
-from pneumogan.classify.checkpoint import save_checkpoint
+from pneumogan.classify.checkpoint import load_checkpoint, save_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.classify.pretrained import IMAGENET_GRAY
-from pneumogan.config import Config, dump_config
+from pneumogan.config import Config, config_hash
 from pneumogan.data.datasets import ImageDataset
 from pneumogan.data.labels import class_names, targets
-from pneumogan.data.loading import load_splits
+from pneumogan.data.loading import SplitData, load_splits
+from pneumogan.data.prepare import PreparedDataset
+from pneumogan.data.sources import absolute_source
 from pneumogan.data.transforms import build_train_transform
 from pneumogan.device import resolve_device
 from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, threshold_interval
+from pneumogan.layout import CLASSIFIER_STATE, CURVES
 from pneumogan.progress import Status, track
-from pneumogan.runs import write_history
+from pneumogan.runs import ResumeState, write_history
 
-STATE = "last_state.pt"
+Log = Callable[[str], None]
 
 
-def _lr_factor(cfg, epoch: int) -> float:
+def _lr_factor(cfg: Config, epoch: int) -> float:
     c = cfg.classify
     if c.schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * epoch / c.epochs))
@@ -47,9 +57,17 @@ def _lr_factor(cfg, epoch: int) -> float:
 def _param_groups(model: nn.Module, arch: models.ArchInfo, lr: float, scale: float) -> list[dict]:
     head, last, rest = [], [], []
     for name, p in model.named_parameters():
-        (head if name.startswith(arch.head) else last if name.startswith(arch.last_blocks) else rest).append(p)
-    return [{"params": head, "lr": lr, "name": "head"}, {"params": last, "lr": lr * scale, "name": "last"},
-            {"params": rest, "lr": lr * scale, "name": "rest"}]  # fmt: skip
+        if name.startswith(arch.head):
+            head.append(p)
+        elif name.startswith(arch.last_blocks):
+            last.append(p)
+        else:
+            rest.append(p)
+    return [
+        {"params": head, "lr": lr, "name": "head"},
+        {"params": last, "lr": lr * scale, "name": "last"},
+        {"params": rest, "lr": lr * scale, "name": "rest"},
+    ]
 
 
 def _set_stage(model: nn.Module, arch: models.ArchInfo, epoch: int, cfg: Config) -> str:
@@ -65,171 +83,283 @@ def _set_stage(model: nn.Module, arch: models.ArchInfo, epoch: int, cfg: Config)
     return "head" if stage1 else "last_blocks"
 
 
-def config_hash(cfg: Config) -> str:
-    return hashlib.sha256(dump_config(cfg).encode()).hexdigest()[:16]
+@dataclass
+class Training:
+    """Everything the phases of one classifier training share."""
+
+    cfg: Config
+    out: Path
+    log: Log
+    dist: distributed.Dist
+    device: torch.device
+    arch: models.ArchInfo
+    data: SplitData
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    dataset: ImageDataset
+    train_labels: np.ndarray
+    class_counts: np.ndarray
+    class_weights: torch.Tensor  # the loss weights (ones unless balance is class_weights)
+    val_set: PreparedDataset
+    val_labels: np.ndarray  # task labels of val (binary or 3-class)
+    mean: float
+    std: float
+    resume_state: ResumeState
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 0
+    best_auc: float = -1.0
+    best_epoch: int = -1
 
 
-def train(cfg: Config, out: str | Path, resume: bool = True, log=print, on_epoch_end=None) -> Path:
+@dataclass
+class EpochStats:
+    """Sums over one epoch's batches (reduced over processes at the end of the epoch)."""
+
+    loss_sum: float = 0.0
+    weight_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+    def add(self, loss_sum: float, weight_sum: float, correct: int, seen: int) -> None:
+        self.loss_sum += loss_sum
+        self.weight_sum += weight_sum
+        self.correct += correct
+        self.seen += seen
+
+
+def train(cfg: Config, out: str | Path, resume: bool = True, log: Log = print, on_epoch_end=None) -> Path:
     """Train a classifier as configured; returns `out`, which then holds the best checkpoint.
 
     `on_epoch_end(epoch)` runs after each epoch's state is saved (budgets, tests that interrupt a run).
     """
-    from pneumogan import distributed
+    run = set_up(cfg, Path(out), log)
+    if resume:
+        restore(run)
+    started = time.perf_counter()
+    ddp = DdpWrapper(run)
+    for epoch in range(run.start_epoch, cfg.classify.epochs):
+        if run.best_epoch >= 0 and epoch - run.best_epoch > cfg.classify.patience:
+            run.log(f"early stop: no better val ROC-AUC for {cfg.classify.patience} epochs")
+            break
+        stage = _set_stage(run.model, run.arch, epoch, cfg)
+        for group, base in zip(run.optimizer.param_groups, run.base_lrs, strict=True):
+            group["lr"] = base * _lr_factor(cfg, epoch)
+        t0 = time.perf_counter()
+        stats = train_epoch(run, ddp.for_stage(stage), epoch)
+        row = validate(run, epoch, stage, stats, time.perf_counter() - t0)
+        end_epoch(run, epoch, row)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+    return finish(run, started)
 
-    out = Path(out)
+
+def set_up(cfg: Config, out: Path, log: Log) -> Training:
+    """Data, model, optimiser and loss weights, in the order that keeps a seeded run reproducible."""
     c = cfg.classify
-    arch = models.info(c.arch)
     device = resolve_device(c.device)
-    ctx = distributed.setup(device)  # under torchrun: one process per GPU (or CPU share), gloo/nccl
-    device = distributed.local_device(device, ctx)
-    if not ctx.main:
-        log = distributed.silent
-    else:
+    dist = distributed.setup(device)  # under torchrun: one process per GPU (or CPU share), gloo/nccl
+    device = distributed.local_device(device, dist)
+    if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-    local_batch = distributed.shard_batch(c.batch_size, ctx)
+    else:
+        log = distributed.silent
+    distributed.shard_batch(c.batch_size, dist)  # checks that the global batch splits evenly
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
     data = load_splits(cfg)
     y_train, keep = targets(data.train, c.num_classes)
     train_set, y_train = data.train.select(keep), y_train[keep]
-    y_val_all, keep_val = targets(data.val, c.num_classes)
-    val_set = data.val.select(keep_val)
+    y_val, keep_val = targets(data.val, c.num_classes)
     mean, std = IMAGENET_GRAY if c.pretrained else (0.5, 0.5)
 
     model = models.build(
         c.arch, c.num_classes, pretrained=c.pretrained, image_size=cfg.data.size, blank_border=c.blank_border
     ).to(device)
-    if ctx.enabled and device.type == "cuda":  # batch statistics over the global batch (SyncBN is CUDA-only)
+    if dist.enabled and device.type == "cuda":  # batch statistics over the global batch (SyncBN is CUDA-only)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     counts = np.bincount(y_train, minlength=c.num_classes).astype(float)
     weights = torch.tensor(len(y_train) / (c.num_classes * np.maximum(counts, 1)), dtype=torch.float32).to(device)
-    class_w = weights if c.balance == "class_weights" else torch.ones_like(weights)
+    arch = models.info(c.arch)
     scale = c.finetune_lr_scale if c.stage1_epochs else 1.0
     optimizer = torch.optim.AdamW(_param_groups(model, arch, c.lr, scale), lr=c.lr, weight_decay=c.weight_decay)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    dataset = ImageDataset(train_set.images, y_train, build_train_transform(cfg.augment, cfg.data.size), mean, std,
-                           seed=cfg.seed)  # fmt: skip
-    amp = c.amp and device.type == "cuda"
+    transform = build_train_transform(cfg.augment, cfg.data.size)
+    dataset = ImageDataset(train_set.images, y_train, transform, mean, std, seed=cfg.seed)
+    return Training(
+        cfg=cfg,
+        out=out,
+        log=log,
+        dist=dist,
+        device=device,
+        arch=arch,
+        data=data,
+        model=model,
+        optimizer=optimizer,
+        base_lrs=[g["lr"] for g in optimizer.param_groups],
+        dataset=dataset,
+        train_labels=y_train,
+        class_counts=counts,
+        class_weights=weights if c.balance == "class_weights" else torch.ones_like(weights),
+        val_set=data.val.select(keep_val),
+        val_labels=y_val[keep_val],
+        mean=mean,
+        std=std,
+        resume_state=ResumeState(out / CLASSIFIER_STATE, config_hash(cfg)),
+    )
 
-    history: list[dict[str, Any]] = []
-    start_epoch, best_auc, best_epoch = 0, -1.0, -1
-    state_path = out / STATE
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state["config_hash"] == config_hash(cfg):
-            model.load_state_dict(state["model"])  # BatchNorm and SyncBatchNorm share parameter names
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["rng"])
-            history, start_epoch = state["history"], state["epoch"] + 1
-            best_auc, best_epoch = state["best_auc"], state["best_epoch"]
-            log(f"resuming from epoch {start_epoch} (best val AUC {best_auc:.4f} at epoch {best_epoch})")
-        else:
-            log("config changed since the saved state: starting from scratch")
 
-    started = time.perf_counter()
-    wrapped, wrapped_stage = model, None
-    for epoch in range(start_epoch, c.epochs):
-        if epoch - best_epoch > c.patience and best_epoch >= 0:
-            log(f"early stop: no better val ROC-AUC for {c.patience} epochs")
-            break
-        stage = _set_stage(model, arch, epoch, cfg)
-        if ctx.enabled and stage != wrapped_stage:  # DDP tracks the trainable parameters it was built with
+def restore(run: Training) -> None:
+    """Continue from the last finished epoch when a resume state for this exact config exists."""
+    state = run.resume_state.load(run.log)
+    if state is None:
+        return
+    run.model.load_state_dict(state["model"])  # BatchNorm and SyncBatchNorm share parameter names
+    run.optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    run.history, run.start_epoch = state["history"], state["epoch"] + 1
+    run.best_auc, run.best_epoch = state["best_auc"], state["best_epoch"]
+    run.log(f"resuming from epoch {run.start_epoch} (best val AUC {run.best_auc:.4f} at epoch {run.best_epoch})")
+
+
+class DdpWrapper:
+    """Under torchrun, the model wrapped in DistributedDataParallel; rewrapped when the trainable parameters
+    change (two-stage fine-tuning), because DDP tracks the parameters it was built with."""
+
+    def __init__(self, run: Training) -> None:
+        self.run, self.wrapped, self.stage = run, run.model, None
+
+    def for_stage(self, stage: str) -> nn.Module:
+        run = self.run
+        if run.dist.enabled and stage != self.stage:
             from torch.nn.parallel import DistributedDataParallel
 
-            wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-            wrapped_stage = stage
-        for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
-            group["lr"] = base * _lr_factor(cfg, epoch)
-        dataset.set_epoch(epoch)
-        sampler = EpochSampler(y_train, counts, c.balance == "sampler", cfg.seed * 10_007 + epoch, ctx)
-        loader = DataLoader(dataset, local_batch, sampler=sampler, num_workers=c.workers,
-                            pin_memory=device.type == "cuda")  # fmt: skip
-        wrapped.train()
-        t0, seen, loss_sum, weight_sum, correct = time.perf_counter(), 0, 0.0, 0.0, 0
-        status = Status()
-        for x, y in track(loader, len(loader), f"epoch {epoch + 1}/{c.epochs}", status, enabled=ctx.main):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if device.type == "cuda":
-                x = x.to(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = wrapped(x)
-            per_sample = nn.functional.cross_entropy(logits.float(), y, weight=class_w, reduction="none",
-                                                     label_smoothing=c.label_smoothing)  # fmt: skip
-            # The weighted mean over the *global* batch: DDP averages gradients over processes, so each
-            # process divides by the global weight sum and multiplies by the number of processes.
-            local_w = float(class_w[y].sum())
-            global_w = distributed.all_sum([local_w], ctx, device)[0]
-            loss = per_sample.sum() * (ctx.world / global_w)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            seen += len(y)
-            loss_sum += float(per_sample.detach().sum())
-            weight_sum += local_w
-            correct += int((logits.argmax(1) == y).sum())
-            status.text = f"loss {loss_sum / weight_sum:.4f} acc {correct / seen:.3f}"
-        loss_sum, weight_sum, correct, seen = distributed.all_sum([loss_sum, weight_sum, correct, seen], ctx, device)
-        train_seconds = time.perf_counter() - t0
-        # Every process scores val identically (same weights), so early stopping agrees without messages.
-        proba = predict_proba(model, val_set.images, mean, std, device)
-        y_val = y_val_all[keep_val]
-        val_bin = (y_val > 0).astype(int)
-        val_metrics = binary_metrics(val_bin, positive_score(proba), 0.5)
-        val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(proba).clamp_min(1e-8)),
-                                                torch.from_numpy(y_val)))  # fmt: skip
-        row = {
-            "epoch": epoch, "stage": stage, "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": loss_sum / weight_sum, "train_acc": correct / seen,
-            "val_loss": val_loss, "val_acc": val_metrics["accuracy"], "val_auc": val_metrics["roc_auc"],
-            "images_per_s": seen / train_seconds, "seconds": train_seconds, "processes": ctx.world,
-        }  # fmt: skip
-        history.append(row)
-        improved = val_metrics["roc_auc"] > best_auc
-        if improved:
-            best_auc, best_epoch = val_metrics["roc_auc"], epoch
-            if ctx.main:
-                save_checkpoint(out, _plain(model), _meta(cfg, data, mean, std, epoch, None, history))
-        log(
-            f"epoch {epoch + 1}: loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | val loss {val_loss:.4f} "
-            f"acc {row['val_acc']:.3f} AUC {row['val_auc']:.4f}{' *' if improved else ''} | "
-            f"{row['images_per_s']:.0f} img/s"
+            ids = [run.device.index] if run.device.type == "cuda" else None
+            self.wrapped, self.stage = DistributedDataParallel(run.model, device_ids=ids), stage
+        return self.wrapped
+
+
+def train_epoch(run: Training, model: nn.Module, epoch: int) -> EpochStats:
+    c = run.cfg.classify
+    run.dataset.set_epoch(epoch)
+    sampler = EpochSampler(
+        run.train_labels, run.class_counts, c.balance == "sampler", run.cfg.seed * 10_007 + epoch, run.dist
+    )
+    local_batch = distributed.shard_batch(c.batch_size, run.dist)
+    loader = DataLoader(
+        run.dataset, local_batch, sampler=sampler, num_workers=c.workers, pin_memory=run.device.type == "cuda"
+    )
+    model.train()
+    stats, status = EpochStats(), Status()
+    for x, y in track(loader, len(loader), f"epoch {epoch + 1}/{c.epochs}", status, enabled=run.dist.main):
+        stats.add(*train_step(run, model, x, y))
+        status.text = f"loss {stats.loss_sum / stats.weight_sum:.4f} acc {stats.correct / stats.seen:.3f}"
+    totals = [stats.loss_sum, stats.weight_sum, stats.correct, stats.seen]
+    return EpochStats(*distributed.all_sum(totals, run.dist, run.device))
+
+
+def train_step(run: Training, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, int, int]:
+    """One optimiser step on a batch; returns (weighted loss sum, weight sum, correct, images) of the batch."""
+    c, device = run.cfg.classify, run.device
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    if device.type == "cuda":
+        x = x.to(memory_format=torch.channels_last)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=c.amp and device.type == "cuda"):
+        logits = model(x)
+    per_sample = nn.functional.cross_entropy(
+        logits.float(), y, weight=run.class_weights, reduction="none", label_smoothing=c.label_smoothing
+    )
+    # The weighted mean over the *global* batch: DDP averages gradients over processes, so each process
+    # divides by the global weight sum and multiplies by the number of processes.
+    local_weight = float(run.class_weights[y].sum())
+    global_weight = distributed.all_sum([local_weight], run.dist, device)[0]
+    loss = per_sample.sum() * (run.dist.world / global_weight)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    return float(per_sample.detach().sum()), local_weight, int((logits.argmax(1) == y).sum()), len(y)
+
+
+def validate(run: Training, epoch: int, stage: str, stats: EpochStats, seconds: float) -> dict[str, Any]:
+    """Score val with the epoch's weights; every process does the same, so early stopping agrees."""
+    proba = predict_proba(run.model, run.val_set.images, run.mean, run.std, run.device)
+    val_metrics = binary_metrics((run.val_labels > 0).astype(int), positive_score(proba), 0.5)
+    log_proba = torch.log(torch.from_numpy(proba).clamp_min(1e-8))
+    val_loss = float(nn.functional.nll_loss(log_proba, torch.from_numpy(run.val_labels)))
+    return {
+        "epoch": epoch,
+        "stage": stage,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "train_loss": stats.loss_sum / stats.weight_sum,
+        "train_acc": stats.correct / stats.seen,
+        "val_loss": val_loss,
+        "val_acc": val_metrics["accuracy"],
+        "val_auc": val_metrics["roc_auc"],
+        "images_per_s": stats.seen / seconds,
+        "seconds": seconds,
+        "processes": run.dist.world,
+    }
+
+
+def end_epoch(run: Training, epoch: int, row: dict[str, Any]) -> None:
+    """History, the best checkpoint so far, the log line and the resume state."""
+    run.history.append(row)
+    improved = row["val_auc"] > run.best_auc
+    if improved:
+        run.best_auc, run.best_epoch = row["val_auc"], epoch
+        if run.dist.main:
+            save_checkpoint(run.out, _plain(run.model), _meta(run, epoch, None))
+    run.log(
+        f"epoch {epoch + 1}: loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | val loss {row['val_loss']:.4f} "
+        f"acc {row['val_acc']:.3f} AUC {row['val_auc']:.4f}{' *' if improved else ''} | "
+        f"{row['images_per_s']:.0f} img/s"
+    )
+    if run.dist.main:
+        run.resume_state.save(
+            {
+                "model": _plain(run.model).state_dict(),
+                "optimizer": run.optimizer.state_dict(),
+                "rng": torch.get_rng_state(),
+                "epoch": epoch,
+                "best_auc": run.best_auc,
+                "best_epoch": run.best_epoch,
+                "history": run.history,
+            }
         )
-        if ctx.main:
-            _save_state(state_path, _plain(model), optimizer, cfg, epoch, best_auc, best_epoch, history)
-            write_history(out, history)
-        distributed.barrier(ctx)  # a resumed run on any process reads the state rank 0 just wrote
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
+        write_history(run.out, run.history)
+    distributed.barrier(run.dist)  # a resumed run on any process reads the state rank 0 just wrote
 
-    if not ctx.main:  # rank 0 picks the threshold and writes the final checkpoint
-        distributed.barrier(ctx)
-        return out
-    # Pick the decision threshold on val with the best weights; the test split is never looked at here.
-    from pneumogan.classify.checkpoint import load_checkpoint
 
-    best, meta = load_checkpoint(out, device)
-    y_val = (y_val_all[keep_val] > 0).astype(int)
-    p_val = positive_score(predict_proba(best, val_set.images, mean, std, device))
+def finish(run: Training, started: float) -> Path:
+    """Pick the decision threshold on val with the best weights (the test split is never looked at here)."""
+    if not run.dist.main:  # rank 0 picks the threshold and writes the final checkpoint
+        distributed.barrier(run.dist)
+        return run.out
+    c = run.cfg.classify
+    best, meta = load_checkpoint(run.out, run.device)
+    y_val = (run.val_labels > 0).astype(int)
+    p_val = positive_score(predict_proba(best, run.val_set.images, run.mean, run.std, run.device))
     threshold = choose_threshold(y_val, p_val, c.threshold, c.target_sensitivity)
-    meta.update(_meta(cfg, data, mean, std, best_epoch, threshold, history))
-    meta["threshold_interval"] = threshold_interval(y_val, p_val, c.threshold, c.target_sensitivity, seed=cfg.seed)
+    meta.update(_meta(run, run.best_epoch, threshold))
+    meta["threshold_interval"] = threshold_interval(y_val, p_val, c.threshold, c.target_sensitivity, seed=run.cfg.seed)
     meta["val_metrics"] = binary_metrics(y_val, p_val, threshold)
     meta["train_seconds"] = round(time.perf_counter() - started, 1)
-    meta["processes"] = ctx.world
+    meta["processes"] = run.dist.world
     meta.pop("versions", None)
-    save_checkpoint(out, best, meta)
-    write_history(out, history)
+    save_checkpoint(run.out, best, meta)
+    write_history(run.out, run.history)
     from pneumogan.evaluate.plots import plot_training_curves
 
-    plot_training_curves(history, out / "curves.png")
+    plot_training_curves(run.history, run.out / CURVES)
     lo, hi = meta["threshold_interval"]
-    log(f"best epoch {best_epoch + 1}: val AUC {best_auc:.4f}; threshold {threshold:.4f} ({c.threshold}; "
-        f"95 % bootstrap over val {lo:.3f}–{hi:.3f}) → {out}")  # fmt: skip
-    distributed.barrier(ctx)
-    return out
+    run.log(
+        f"best epoch {run.best_epoch + 1}: val AUC {run.best_auc:.4f}; threshold {threshold:.4f} ({c.threshold}; "
+        f"95 % bootstrap over val {lo:.3f}–{hi:.3f}) → {run.out}"
+    )
+    distributed.barrier(run.dist)
+    return run.out
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):
@@ -240,7 +370,9 @@ class EpochSampler(torch.utils.data.Sampler[int]):
     Shuffles without replacement, or draws class-balanced samples with replacement (`balanced`).
     """
 
-    def __init__(self, labels: np.ndarray, counts: np.ndarray, balanced: bool, seed: int, ctx) -> None:
+    def __init__(
+        self, labels: np.ndarray, counts: np.ndarray, balanced: bool, seed: int, dist: distributed.Dist
+    ) -> None:
         gen = torch.Generator().manual_seed(seed)
         n = len(labels)
         if balanced:
@@ -248,9 +380,9 @@ class EpochSampler(torch.utils.data.Sampler[int]):
             order = torch.multinomial(weights, n, replacement=True, generator=gen)
         else:
             order = torch.randperm(n, generator=gen)
-        pad = (-n) % ctx.world  # equal shards: repeat the first few samples, as DistributedSampler does
+        pad = (-n) % dist.world  # equal shards: repeat the first few samples, as DistributedSampler does
         order = torch.cat([order, order[:pad]]) if pad else order
-        self.indices = order[ctx.rank :: ctx.world].tolist()
+        self.indices = order[dist.rank :: dist.world].tolist()
 
     def __iter__(self):
         return iter(self.indices)
@@ -263,37 +395,43 @@ def _plain(model: nn.Module) -> nn.Module:
     """The model with SyncBatchNorm layers as plain BatchNorm again, for checkpoints any process can load."""
     if not any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
         return model
-    import copy
-
     plain = copy.deepcopy(model)
     for module in list(plain.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.SyncBatchNorm):
-                bn = nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                    child.track_running_stats)  # fmt: skip
+                bn = nn.BatchNorm2d(
+                    child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+                )
                 bn.load_state_dict(child.state_dict())
                 setattr(module, child_name, bn)
     return plain
 
 
-def _meta(cfg: Config, data, mean: float, std: float, epoch: int, threshold: float | None, history) -> dict:
-    c = cfg.classify
+def _meta(run: Training, epoch: int, threshold: float | None) -> dict[str, Any]:
+    cfg, c = run.cfg, run.cfg.classify
     return {
-        "arch": c.arch, "num_classes": c.num_classes, "class_names": class_names(c.num_classes), "in_channels": 1,
-        "pretrained": c.pretrained, "image_size": cfg.data.size, "blank_border": c.blank_border,
-        "preprocessing": {"size": cfg.data.size, "mean": mean, "std": std, "max_pixels": cfg.data.max_pixels,
-                          "recipe": "grayscale uint8 → centre crop to square → bicubic resize → (x/255 − mean)/std"},
-        "threshold": threshold, "threshold_method": c.threshold, "positive": "PNEUMONIA (1 − P(NORMAL))",
-        "epoch": epoch, "config": cfg.model_dump(mode="json"), "data_fingerprint": data.fingerprint,
-        "split_summary": data.summary, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "train_size": len(data.train),
-    }  # fmt: skip
-
-
-def _save_state(path: Path, model, optimizer, cfg, epoch, best_auc, best_epoch, history) -> None:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
-             "epoch": epoch, "best_auc": best_auc, "best_epoch": best_epoch, "history": history,
-             "config_hash": config_hash(cfg)}  # fmt: skip
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+        "arch": c.arch,
+        "num_classes": c.num_classes,
+        "class_names": class_names(c.num_classes),
+        "in_channels": 1,
+        "pretrained": c.pretrained,
+        "image_size": cfg.data.size,
+        "blank_border": c.blank_border,
+        "preprocessing": {
+            "size": cfg.data.size,
+            "mean": run.mean,
+            "std": run.std,
+            "max_pixels": cfg.data.max_pixels,
+            "recipe": "grayscale uint8 → centre crop to square → bicubic resize → (x/255 − mean)/std",
+        },
+        "threshold": threshold,
+        "threshold_method": c.threshold,
+        "positive": "PNEUMONIA (1 − P(NORMAL))",
+        "epoch": epoch,
+        "config": cfg.model_dump(mode="json"),
+        "data_fingerprint": run.data.fingerprint,
+        "data_source_path": absolute_source(cfg.data.source),
+        "split_summary": run.data.summary,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "train_size": len(run.data.train),
+    }

@@ -19,9 +19,10 @@ from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DecodedIm
 from pneumogan.data.images import read_image
 from pneumogan.data.medmnist import fetch_pneumoniamnist, md5_of
 from pneumogan.errors import PneumoganError
+from pneumogan.layout import SYNTHETIC_MANIFEST
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-MANIFEST = "manifest.csv"
+MANIFEST = SYNTHETIC_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -215,3 +216,25 @@ def open_source(spec: str | Path) -> KaggleFolderSource | NpzSource:
     if not source.records():
         raise PneumoganError(f"no images found in {root} (split and class folders are empty)")
     return source
+
+
+def absolute_source(spec: str | Path) -> str:
+    """A local data source as an absolute path (what checkpoints record, so that a model served from another
+    folder still finds its data); names such as `pneumoniamnist:28` and missing paths come back unchanged."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else str(spec)
+
+
+def locate_source(recorded: str, recorded_absolute: str | None, near: Path | None = None) -> Path | None:
+    """Find a data folder or file a checkpoint names, or None when it is not on this machine.
+
+    Tries the absolute path recorded at training time, the path as written relative to the working directory,
+    then relative to `near` (the checkpoint folder) and its parents, where a run folder usually sits beside
+    the data the command was started with.
+    """
+    candidates = [Path(recorded_absolute)] if recorded_absolute else []
+    relative = Path(recorded).expanduser()
+    candidates.append(relative)
+    if near is not None and not relative.is_absolute():
+        candidates += [folder / relative for folder in (near, *near.resolve().parents)]
+    return next((c for c in candidates if c.exists()), None)

@@ -13,24 +13,23 @@ import torch
 from pneumogan.classify.checkpoint import package_versions
 from pneumogan.errors import PneumoganError
 from pneumogan.gan.models import Generator, build
-from pneumogan.runs import atomic_write_json
-
-G_FILE, D_FILE, META = "generator.safetensors", "discriminator.safetensors", "meta.json"
-
-
-def _save(module: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp))
-    tmp.replace(path)
+from pneumogan.layout import DISCRIMINATOR_WEIGHTS as D_FILE
+from pneumogan.layout import GENERATOR_WEIGHTS as G_FILE
+from pneumogan.layout import META
+from pneumogan.runs import atomic_save_tensors, atomic_write_json
 
 
 def save_gan(directory: Path, generator, discriminator, meta: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    _save(generator, directory / G_FILE)
-    _save(discriminator, directory / D_FILE)
+    atomic_save_tensors(directory / G_FILE, generator)
+    atomic_save_tensors(directory / D_FILE, discriminator)
     atomic_write_json(directory / META, {**meta, "versions": package_versions()})
+
+
+def read_gan_meta(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / META
+    if not path.is_file():
+        raise PneumoganError(f"{directory} is not a GAN checkpoint (no {META})")
+    return json.loads(path.read_text())
 
 
 def generator_hash(directory: str | Path) -> str:
@@ -43,7 +42,7 @@ def load_generator(directory: str | Path, device: str | torch.device = "cpu") ->
     directory = Path(directory)
     if not (directory / META).is_file() or not (directory / G_FILE).is_file():
         raise PneumoganError(f"{directory} is not a GAN checkpoint (needs {G_FILE} and {META})")
-    meta = json.loads((directory / META).read_text())
+    meta = read_gan_meta(directory)
     m = meta["model"]
     g, _ = build(m["family"], m["size"], m["num_classes"], m["z_dim"], m["g_channels"], m["d_channels"])
     g.load_state_dict(load_file(str(directory / G_FILE)))

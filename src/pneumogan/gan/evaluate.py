@@ -20,17 +20,16 @@ from pneumogan.gan.data import training_images
 from pneumogan.gan.grids import save_grid
 from pneumogan.gan.models import to_uint8
 from pneumogan.gan.sample import generate, latent_seed
+from pneumogan.layout import GAN_EVAL, GAN_METRICS, META, REFERENCE_CLASSIFIER
 from pneumogan.runs import atomic_write_json
-
-REFERENCE_DIR = "reference_classifier"
 
 
 def reference_classifier(gan_dir: Path, cfg: Config, reference: str | Path | None, log=print) -> Path:
     """The given classifier checkpoint, or a small simple_cnn trained once on the real data and cached."""
     if reference:
         return Path(reference)
-    target = gan_dir / REFERENCE_DIR
-    if (target / "meta.json").is_file() and load_checkpoint(target)[1].get("threshold") is not None:
+    target = gan_dir / REFERENCE_CLASSIFIER
+    if (target / META).is_file() and load_checkpoint(target)[1].get("threshold") is not None:
         return target
     from pneumogan.classify.train import train
 
@@ -62,7 +61,7 @@ def evaluate_gan(
         raise PneumoganError("the reference classifier must be a binary NORMAL/PNEUMONIA model")
     pre = ref_meta["preprocessing"]
     extractor = FeatureExtractor(ref_model, pre["mean"], pre["std"], pre["size"], device)
-    out = Path(out_dir) if out_dir else checkpoint / "eval"
+    out = Path(out_dir) if out_dir else checkpoint / GAN_EVAL
     results: dict[str, Any] = {
         "note": FEATURE_NOTE, "reference": str(ref_path), "generator": generator_hash(checkpoint),
         "n_per_class": n_per_class,
@@ -86,7 +85,7 @@ def evaluate_gan(
     overall["class_fidelity"] = float(np.mean([results[n]["class_fidelity"] for n in names]))
     results["overall"] = overall
     results["classes"] = names
-    atomic_write_json(out / "gan_metrics.json", results)
+    atomic_write_json(out / GAN_METRICS, results)
     return results
 
 

@@ -1,9 +1,16 @@
-"""GAN losses: non-saturating or hinge adversarial losses, R1 penalty, AC-GAN auxiliary loss."""
+"""GAN losses: non-saturating or hinge adversarial losses, R1 penalty, AC-GAN auxiliary loss, and the loss
+object that combines them per family."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from pneumogan.config import GanConfig
+from pneumogan.gan.augment import diff_augment
 
 
 def d_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor, kind: str) -> torch.Tensor:
@@ -22,3 +29,65 @@ def r1_penalty(real_logit: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """‖∇ₓ D(x)‖² on real images (Mescheder et al. 2018); `real` must require grad."""
     (grad,) = torch.autograd.grad(real_logit.sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+@dataclass
+class Batch:
+    """One step's inputs, drawn from the step's seed: real images and labels, latents and fake labels."""
+
+    real: torch.Tensor
+    y_real: torch.Tensor
+    y_fake: torch.Tensor
+    z: torch.Tensor
+    rng: torch.Generator  # the step's generator, continued by DiffAugment and the generator phase's latents
+
+
+class AdversarialLoss:
+    """Every family's loss, in phases (as in stylegan2-ada's `loss.py`): `discriminator` (real vs fake, plus
+    lazy R1 when due) and `generator`. The families differ only in whether G and D see the class
+    (`conditional`: cgan, acgan) and whether D's auxiliary classifier returns class logits (acgan), which
+    adds a classification term to both phases."""
+
+    def __init__(self, g: nn.Module, d: nn.Module, cfg: GanConfig, policy: list[str], device: torch.device):
+        self.g, self.d, self.cfg, self.policy, self.device = g, d, cfg, policy, device
+        self.conditional = cfg.family != "dcgan"
+        self.amp = cfg.amp and device.type == "cuda"
+
+    def _condition(self, labels: torch.Tensor) -> torch.Tensor | None:
+        return labels if self.conditional else None
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def discriminator(self, batch: Batch, with_r1: bool) -> dict[str, torch.Tensor]:
+        """D's loss on augmented real and fake images (+ AC-GAN's class loss on real, + R1 when due)."""
+        cfg = self.cfg
+        with self._autocast():
+            with torch.no_grad():
+                fake = self.g(batch.z, self._condition(batch.y_fake))
+            real_in = diff_augment(batch.real, self.policy, batch.rng)
+            real_logit, real_aux = self.d(real_in, self._condition(batch.y_real))
+            fake_in = diff_augment(fake, self.policy, batch.rng)
+            fake_logit, _ = self.d(fake_in, self._condition(batch.y_fake))
+            loss = d_loss(real_logit.float(), fake_logit.float(), cfg.loss)
+            aux = torch.zeros((), device=self.device)
+            if real_aux is not None:
+                aux = F.cross_entropy(real_aux.float(), batch.y_real)
+                loss = loss + cfg.aux_weight * aux
+        r1 = torch.zeros((), device=self.device)
+        if with_r1:  # on un-augmented reals, in full precision (a double backward)
+            real = batch.real.detach().requires_grad_(True)
+            logit, _ = self.d(real, self._condition(batch.y_real))
+            r1 = r1_penalty(logit.float(), real)
+            loss = loss + 0.5 * cfg.r1_gamma * cfg.r1_every * r1
+        return {"loss": loss, "r1": r1, "aux": aux, "d_real": real_logit, "d_fake": fake_logit}
+
+    def generator(self, batch: Batch, z: torch.Tensor) -> torch.Tensor:
+        """G's loss on fresh latents `z` (+ AC-GAN's class loss on the fakes' intended classes)."""
+        with self._autocast():
+            fake = self.g(z, self._condition(batch.y_fake))
+            logit, aux = self.d(diff_augment(fake, self.policy, batch.rng), self._condition(batch.y_fake))
+            loss = g_loss(logit.float(), self.cfg.loss)
+            if aux is not None:
+                loss = loss + self.cfg.aux_weight * F.cross_entropy(aux.float(), batch.y_fake)
+        return loss

@@ -18,6 +18,7 @@ from pneumogan.device import resolve_device
 from pneumogan.errors import PneumoganError
 from pneumogan.gan.checkpoint import generator_hash, load_generator
 from pneumogan.gan.models import to_uint8
+from pneumogan.layout import SYNTHETIC_MANIFEST
 from pneumogan.progress import track
 from pneumogan.runs import atomic_directory, atomic_write_csv
 
@@ -92,5 +93,5 @@ def write_synthetic_set(specs: list[SampleSpec], out: str | Path, seed: int = 0,
                     Image.fromarray(img).save(folder / name)
                     rows.append({"file": f"train/{spec.class_name}/{name}", "class": spec.class_name,
                                  "latent_seed": s, "generator": ghash})  # fmt: skip
-        atomic_write_csv(tmp / "manifest.csv", rows, ["file", "class", "latent_seed", "generator"])
+        atomic_write_csv(tmp / SYNTHETIC_MANIFEST, rows, ["file", "class", "latent_seed", "generator"])
     return out

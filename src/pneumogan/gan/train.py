@@ -4,6 +4,11 @@ Every step draws its batch indices, latents and augmentation from a generator se
 resumed run continues exactly as an uninterrupted one. Outputs in `out/`: the checkpoint (generator with
 EMA weights when EMA is on, discriminator, meta.json), `grids/step_NNNNNN.png` with fixed latents,
 `history.csv/json`, `events.json` (collapse/divergence warnings) and `train_state.pt` for resuming.
+
+The loop reads as its phases, as in stylegan2-ada's `training_loop`: `set_up`, `restore`, per step
+`draw_batch`, `discriminator_step`, `generator_step`, `update_ema` and `record`, then periodically
+`snapshot` (sample grid, diversity check) and `checkpoint`. The families differ only in their networks and
+in `losses.AdversarialLoss`.
 """
 
 from __future__ import annotations
@@ -11,264 +16,303 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
-from pneumogan.config import Config
+from pneumogan import distributed
+from pneumogan.config import Config, config_hash
+from pneumogan.data.sources import absolute_source
 from pneumogan.device import resolve_device
-from pneumogan.gan import losses
-from pneumogan.gan.augment import diff_augment, parse_policy
+from pneumogan.gan.augment import parse_policy
 from pneumogan.gan.checkpoint import save_gan
 from pneumogan.gan.data import training_images
 from pneumogan.gan.grids import save_grid
+from pneumogan.gan.losses import AdversarialLoss, Batch
 from pneumogan.gan.models import build
+from pneumogan.gan.monitor import CollapseMonitor, sample_diversity
+from pneumogan.layout import GAN_EVENTS, GAN_STATE, grid_path
 from pneumogan.progress import Status, track
-from pneumogan.runs import atomic_write_json, write_history
+from pneumogan.runs import ResumeState, atomic_write_json, write_history
 
-STATE = "train_state.pt"
+Log = Callable[[str], None]
+HISTORY_EVERY = 25  # steps averaged into one history row
+SCALARS = ("d_loss", "g_loss", "r1", "aux", "d_real", "d_fake")
 
 
 def total_steps(cfg: Config) -> int:
-    gc = cfg.gan
-    return math.ceil(gc.images / gc.batch_size) if gc.images else gc.steps
+    gan_cfg = cfg.gan
+    return math.ceil(gan_cfg.images / gan_cfg.batch_size) if gan_cfg.images else gan_cfg.steps
 
 
-class CollapseMonitor:
-    """Warns (and records) NaN losses, a discriminator loss stuck near zero, and falling sample diversity."""
+@dataclass
+class GanTraining:
+    """Everything the phases of one GAN training share."""
 
-    def __init__(
-        self,
-        stuck_steps: int = 200,
-        stuck_level: float = 0.05,
-        diversity_drop: float = 0.5,
-        real_diversity: float = 0.0,
-        collapse_ratio: float = 0.25,
-    ) -> None:
-        self.stuck_steps, self.stuck_level, self.diversity_drop = stuck_steps, stuck_level, diversity_drop
-        # Samples far less diverse than real images of the same classes mean collapse even if they never
-        # were more diverse (a relative drop alone misses a generator that collapses early).
-        self.real_diversity, self.collapse_ratio = real_diversity, collapse_ratio
-        self.low_run = 0
-        self.best_diversity = 0.0
-        self.events: list[dict[str, Any]] = []
+    cfg: Config
+    out: Path
+    log: Log
+    dist: distributed.Dist
+    device: torch.device
+    images: torch.Tensor  # real training images in [-1, 1], (N, 1, S, S)
+    labels: torch.Tensor
+    class_names: list[str]
+    g: nn.Module
+    d: nn.Module
+    g_ema: nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: AdversarialLoss
+    memory_format: torch.memory_format
+    steps: int
+    z_fixed: torch.Tensor  # latents of the sample grids, the same at every snapshot
+    y_fixed: torch.Tensor
+    monitor: CollapseMonitor
+    meta: dict[str, Any]
+    resume_state: ResumeState
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start: int = 0
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SCALARS, 0.0))
+    summed_steps: int = 0
+    window_start: float = 0.0
+    pending_events: list[str] = field(default_factory=list)  # monitor warnings since the last history row
 
-    def _event(self, step: int, kind: str, message: str) -> dict[str, Any]:
-        event = {"step": step, "kind": kind, "message": message}
-        self.events.append(event)
-        return event
-
-    def losses(self, step: int, d: float, g: float) -> dict[str, Any] | None:
-        if not (math.isfinite(d) and math.isfinite(g)):
-            return self._event(step, "nan", f"non-finite loss (D {d}, G {g}): training diverged")
-        self.low_run = self.low_run + 1 if d < self.stuck_level else 0
-        if self.low_run == self.stuck_steps:
-            return self._event(step, "d_stuck", f"D loss below {self.stuck_level} for {self.stuck_steps} steps")
-        return None
-
-    def diversity(self, step: int, value: float) -> dict[str, Any] | None:
-        self.best_diversity = max(self.best_diversity, value)
-        if self.real_diversity and value < self.collapse_ratio * self.real_diversity:
-            message = (f"sample diversity {value:.3f} is below {self.collapse_ratio:.0%} of the real images' "
-                       f"{self.real_diversity:.3f}: mode collapse")  # fmt: skip
-            return self._event(step, "diversity", message)
-        if value < self.diversity_drop * self.best_diversity:
-            message = (f"sample diversity {value:.3f} fell below {self.diversity_drop:.0%} of its best "
-                       f"{self.best_diversity:.3f}: mode collapse?")  # fmt: skip
-            return self._event(step, "diversity", message)
-        return None
+    @property
+    def mine(self) -> slice:
+        """This process's shard of every global batch."""
+        return slice(self.dist.rank, None, self.dist.world)
 
 
-def sample_diversity(images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean pairwise L2 distance between samples of the same class (per pixel), averaged over classes."""
-    values = []
-    for c in labels.unique():
-        x = images[labels == c].flatten(1)
-        if len(x) > 1:
-            d = torch.cdist(x, x) / math.sqrt(x.shape[1])
-            values.append(float(d.sum() / (len(x) * (len(x) - 1))))
-    return float(np.mean(values)) if values else 0.0
-
-
-def train_gan(cfg: Config, out: str | Path, resume: bool = True, log=print, on_checkpoint=None) -> Path:
+def train_gan(cfg: Config, out: str | Path, resume: bool = True, log: Log = print, on_checkpoint=None) -> Path:
     """Train the configured GAN family; `on_checkpoint(step)` runs after each resumable checkpoint."""
-    from pneumogan import distributed
+    run = set_up(cfg, Path(out), log)
+    if resume:
+        restore(run)
+    gan_cfg = cfg.gan
+    run.window_start = time.perf_counter()
+    status = Status()
+    steps = range(run.start, run.steps)
+    for step in track(steps, len(steps), f"{gan_cfg.family} {cfg.data.size}px", status, run.dist.main):
+        batch = draw_batch(run, step)
+        d_out = discriminator_step(run, batch, with_r1=gan_cfg.r1_gamma > 0 and step % gan_cfg.r1_every == 0)
+        g_loss = generator_step(run, batch)
+        update_ema(run, step)
+        if not record(run, step, d_out, g_loss, status):
+            break  # non-finite losses: training diverged
+        done = step + 1
+        if run.dist.main and (done % gan_cfg.sample_every == 0 or done == run.steps):
+            snapshot(run, done)
+        if done % gan_cfg.checkpoint_every == 0 or done == run.steps:
+            if run.dist.main:
+                checkpoint(run, done)
+            distributed.barrier(run.dist)
+            if on_checkpoint is not None:
+                on_checkpoint(done)
+    distributed.barrier(run.dist)
+    log(f"GAN training finished at step {len(run.history) and run.history[-1]['step']}; checkpoint in {run.out}")
+    return run.out
 
-    out = Path(out)
-    gc = cfg.gan
-    device = resolve_device(gc.device)
-    ctx = distributed.setup(device)  # under torchrun: each process takes a shard of every global batch
-    device = distributed.local_device(device, ctx)
-    if ctx.main:
+
+def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
+    gan_cfg = cfg.gan
+    device = resolve_device(gan_cfg.device)
+    dist = distributed.setup(device)  # under torchrun: each process takes a shard of every global batch
+    device = distributed.local_device(device, dist)
+    if dist.main:
         out.mkdir(parents=True, exist_ok=True)
     else:
         log = distributed.silent
-    mine = slice(ctx.rank, None, ctx.world)
-    distributed.shard_batch(gc.batch_size, ctx)
+    distributed.shard_batch(gan_cfg.batch_size, dist)  # checks that the global batch splits evenly
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
     images, labels, class_names = training_images(cfg)
-    n_cls = len(class_names)
-    conditional = gc.family != "dcgan"
-    g, d = build(gc.family, cfg.data.size, n_cls, gc.z_dim, gc.g_channels, gc.d_channels, gc.spectral_norm)
-    g, d = g.to(device), d.to(device)
-    memory_format = torch.channels_last if gc.channels_last else torch.contiguous_format
-    g, d = g.to(memory_format=memory_format), d.to(memory_format=memory_format)
-    g_ema = copy.deepcopy(g).eval() if gc.ema else None
-    opt_g = torch.optim.Adam(g.parameters(), lr=gc.lr_g, betas=gc.betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=gc.lr_d, betas=gc.betas)
-    policy = parse_policy(gc.diffaugment)
-    steps = total_steps(cfg)
+    n_classes = len(class_names)
+    g, d = build(
+        gan_cfg.family,
+        cfg.data.size,
+        n_classes,
+        gan_cfg.z_dim,
+        gan_cfg.g_channels,
+        gan_cfg.d_channels,
+        gan_cfg.spectral_norm,
+    )
+    memory_format = torch.channels_last if gan_cfg.channels_last else torch.contiguous_format
+    g, d = g.to(device).to(memory_format=memory_format), d.to(device).to(memory_format=memory_format)
     fixed = torch.Generator().manual_seed(cfg.seed + 12345)
-    z_fixed = torch.randn(gc.grid_per_class * n_cls, gc.z_dim, generator=fixed).to(device)
-    y_fixed = torch.arange(n_cls).repeat_interleave(gc.grid_per_class).to(device)
-    pick = torch.cat([torch.nonzero(labels == c).flatten()[: 4 * gc.grid_per_class] for c in range(n_cls)])
-    monitor = CollapseMonitor(real_diversity=sample_diversity(images[pick], labels[pick]))
-    history: list[dict[str, Any]] = []
-    start = 0
+    z_fixed = torch.randn(gan_cfg.grid_per_class * n_classes, gan_cfg.z_dim, generator=fixed).to(device)
+    y_fixed = torch.arange(n_classes).repeat_interleave(gan_cfg.grid_per_class).to(device)
+    per_class = [torch.nonzero(labels == c).flatten()[: 4 * gan_cfg.grid_per_class] for c in range(n_classes)]
+    pick = torch.cat(per_class)
+    model_meta = {
+        "family": gan_cfg.family,
+        "size": cfg.data.size,
+        "num_classes": n_classes,
+        "z_dim": gan_cfg.z_dim,
+        "g_channels": gan_cfg.g_channels,
+        "d_channels": gan_cfg.d_channels,
+    }
     meta = {
-        "model": {"family": gc.family, "size": cfg.data.size, "num_classes": n_cls, "z_dim": gc.z_dim,
-                  "g_channels": gc.g_channels, "d_channels": gc.d_channels},
-        "class_names": class_names, "config": cfg.model_dump(mode="json"), "train_images": len(images),
-        "ema": gc.ema, "output_range": [-1, 1],
-    }  # fmt: skip
+        "model": model_meta,
+        "class_names": class_names,
+        "config": cfg.model_dump(mode="json"),
+        "train_images": len(images),
+        "data_source_path": absolute_source(cfg.data.source),
+        "ema": gan_cfg.ema,
+        "output_range": [-1, 1],
+    }
+    return GanTraining(
+        cfg=cfg,
+        out=out,
+        log=log,
+        dist=dist,
+        device=device,
+        images=images,
+        labels=labels,
+        class_names=class_names,
+        g=g,
+        d=d,
+        g_ema=copy.deepcopy(g).eval() if gan_cfg.ema else None,
+        opt_g=torch.optim.Adam(g.parameters(), lr=gan_cfg.lr_g, betas=gan_cfg.betas),
+        opt_d=torch.optim.Adam(d.parameters(), lr=gan_cfg.lr_d, betas=gan_cfg.betas),
+        loss=AdversarialLoss(g, d, gan_cfg, parse_policy(gan_cfg.diffaugment), device),
+        memory_format=memory_format,
+        steps=total_steps(cfg),
+        z_fixed=z_fixed,
+        y_fixed=y_fixed,
+        monitor=CollapseMonitor(real_diversity=sample_diversity(images[pick], labels[pick])),
+        meta=meta,
+        resume_state=ResumeState(out / GAN_STATE, config_hash(cfg)),
+    )
 
-    state_path = out / STATE
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state["config"] == cfg.model_dump(mode="json"):
-            g.load_state_dict(state["g"])
-            d.load_state_dict(state["d"])
-            opt_g.load_state_dict(state["opt_g"])
-            opt_d.load_state_dict(state["opt_d"])
-            if g_ema is not None:
-                g_ema.load_state_dict(state["g_ema"])
-            start, history = state["step"], state["history"]
-            monitor.events, monitor.best_diversity = state["events"], state["best_diversity"]
-            log(f"resuming GAN training at step {start}/{steps}")
-        else:
-            log("config changed since the saved state: starting from scratch")
 
-    amp = gc.amp and device.type == "cuda"
-    acc: dict[str, float] = {"d_loss": 0.0, "g_loss": 0.0, "r1": 0.0, "aux": 0.0, "d_real": 0.0, "d_fake": 0.0}
-    acc_n = 0
-    t0 = time.perf_counter()
-    status = Status()
-    pending_events: list[str] = []  # monitor warnings since the last history row
-    for step in track(range(start, steps), steps - start, f"{gc.family} {cfg.data.size}px", status, ctx.main):
-        # The global batch is drawn from a per-step seed every process shares; each process takes its shard.
-        rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        idx = torch.randint(0, len(images), (gc.batch_size,), generator=rng)[mine]
-        real = images[idx].to(device).contiguous(memory_format=memory_format)
-        y_real = labels[idx].to(device)
-        y_fake = torch.randint(0, n_cls, (gc.batch_size,), generator=rng)[mine].to(device)
-        z = torch.randn(gc.batch_size, gc.z_dim, generator=rng)[mine].to(device)
-        cond_real, cond_fake = (y_real, y_fake) if conditional else (None, None)
+def restore(run: GanTraining) -> None:
+    state = run.resume_state.load(run.log)
+    if state is None:
+        return
+    run.g.load_state_dict(state["g"])
+    run.d.load_state_dict(state["d"])
+    run.opt_g.load_state_dict(state["opt_g"])
+    run.opt_d.load_state_dict(state["opt_d"])
+    if run.g_ema is not None:
+        run.g_ema.load_state_dict(state["g_ema"])
+    run.start, run.history = state["step"], state["history"]
+    run.monitor.events, run.monitor.best_diversity = state["events"], state["best_diversity"]
+    run.log(f"resuming GAN training at step {run.start}/{run.steps}")
 
-        # Discriminator step.
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            with torch.no_grad():
-                fake = g(z, cond_fake)
-            real_logit, real_aux = d(diff_augment(real, policy, rng), cond_real)
-            fake_logit, _ = d(diff_augment(fake, policy, rng), cond_fake)
-            loss_d = losses.d_loss(real_logit.float(), fake_logit.float(), gc.loss)
-            aux_loss = torch.zeros((), device=device)
-            if real_aux is not None:
-                aux_loss = F.cross_entropy(real_aux.float(), y_real)
-                loss_d = loss_d + gc.aux_weight * aux_loss
-        r1 = torch.zeros((), device=device)
-        if gc.r1_gamma > 0 and step % gc.r1_every == 0:
-            real_req = real.detach().requires_grad_(True)
-            r_logit, _ = d(real_req, cond_real)
-            r1 = losses.r1_penalty(r_logit.float(), real_req)
-            loss_d = loss_d + 0.5 * gc.r1_gamma * gc.r1_every * r1
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        distributed.average_gradients(d, ctx)
-        opt_d.step()
 
-        # Generator step.
-        z2 = torch.randn(gc.batch_size, gc.z_dim, generator=rng)[mine].to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            fake = g(z2, cond_fake)
-            logit, aux = d(diff_augment(fake, policy, rng), cond_fake)
-            loss_g = losses.g_loss(logit.float(), gc.loss)
-            if aux is not None:
-                loss_g = loss_g + gc.aux_weight * F.cross_entropy(aux.float(), y_fake)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        distributed.average_gradients(g, ctx)
-        opt_g.step()
-        if g_ema is not None:
-            # Ramp the decay up (as in StyleGAN2): with a fixed 0.999 a 300-step run would still sample
-            # from weights that are mostly the random initialisation.
-            decay = min(gc.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for pe, p in zip(g_ema.parameters(), g.parameters(), strict=True):
-                    pe.lerp_(p, 1 - decay)
-                for be, b in zip(g_ema.buffers(), g.buffers(), strict=True):
-                    be.copy_(b)
+def draw_batch(run: GanTraining, step: int) -> Batch:
+    """The global batch from a per-step seed every process shares; each process takes its shard."""
+    gan_cfg = run.cfg.gan
+    rng = torch.Generator().manual_seed(run.cfg.seed * 1_000_003 + step)
+    idx = torch.randint(0, len(run.images), (gan_cfg.batch_size,), generator=rng)[run.mine]
+    real = run.images[idx].to(run.device).contiguous(memory_format=run.memory_format)
+    y_fake = torch.randint(0, len(run.class_names), (gan_cfg.batch_size,), generator=rng)[run.mine].to(run.device)
+    z = torch.randn(gan_cfg.batch_size, gan_cfg.z_dim, generator=rng)[run.mine].to(run.device)
+    return Batch(real=real, y_real=run.labels[idx].to(run.device), y_fake=y_fake, z=z, rng=rng)
 
-        scalars = [float(t.detach().float().mean()) for t in (loss_d, loss_g, r1, aux_loss, real_logit, fake_logit)]
-        ld, lg, r1_v, aux_v, d_real_v, d_fake_v = (v / ctx.world for v in distributed.all_sum(scalars, ctx, device))
-        event = monitor.losses(step, ld, lg)
-        if event:
-            log(f"warning: {event['message']}")
-            pending_events.append(event["kind"])
-            if event["kind"] == "nan":
-                break
-        for key, val in (("d_loss", ld), ("g_loss", lg), ("r1", r1_v), ("aux", aux_v), ("d_real", d_real_v),
-                         ("d_fake", d_fake_v)):  # fmt: skip
-            acc[key] += val
-        acc_n += 1
-        status.text = f"D {ld:.3f} G {lg:.3f}"
-        done = step + 1
-        if done % 25 == 0 or done == steps:
-            elapsed = time.perf_counter() - t0
-            history.append({"step": done, **{k: v / acc_n for k, v in acc.items()},
-                            "images_per_s": acc_n * gc.batch_size / max(elapsed, 1e-9),
-                            "events": ";".join(pending_events)})  # fmt: skip
-            pending_events.clear()
-            acc, acc_n, t0 = dict.fromkeys(acc, 0.0), 0, time.perf_counter()
-        if ctx.main and (done % gc.sample_every == 0 or done == steps):
-            sampler = g_ema if g_ema is not None else g
-            with torch.no_grad():
-                grid = sampler.eval()(z_fixed, y_fixed if conditional else None)
-            g.train()
-            save_grid(grid, n_cls, out / "grids" / f"step_{done:06d}.png")
-            diversity = sample_diversity(grid.float().cpu(), y_fixed.cpu())
-            event = monitor.diversity(done, diversity)
-            if event:
-                log(f"warning: {event['message']}")
-            if history and history[-1]["step"] == done:
-                history[-1]["diversity"] = diversity
-                if event:
-                    history[-1]["events"] = ";".join(filter(None, (history[-1]["events"], event["kind"])))
-        if done % gc.checkpoint_every == 0 or done == steps:
-            if ctx.main:
-                _checkpoint(out, g, d, g_ema, opt_g, opt_d, cfg, done, history, monitor, meta)
-            distributed.barrier(ctx)
-            if on_checkpoint is not None:
-                on_checkpoint(done)
-    distributed.barrier(ctx)
-    log(f"GAN training finished at step {len(history) and history[-1]['step']}; checkpoint in {out}")
+
+def discriminator_step(run: GanTraining, batch: Batch, with_r1: bool) -> dict[str, torch.Tensor]:
+    out = run.loss.discriminator(batch, with_r1)
+    run.opt_d.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    distributed.average_gradients(run.d, run.dist)
+    run.opt_d.step()
     return out
 
 
-def _checkpoint(out: Path, g, d, g_ema, opt_g, opt_d, cfg: Config, step: int, history, monitor, meta) -> None:
-    meta = {**meta, "step": step, "events": monitor.events,
-            "created": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
-    save_gan(out, g_ema if g_ema is not None else g, d, meta)
-    state = {"g": g.state_dict(), "d": d.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-             "g_ema": g_ema.state_dict() if g_ema is not None else {}, "step": step, "history": history,
-             "events": monitor.events, "best_diversity": monitor.best_diversity,
-             "config": cfg.model_dump(mode="json")}  # fmt: skip
-    tmp = out / f".{STATE}.tmp"
-    torch.save(state, tmp)
-    tmp.replace(out / STATE)
-    write_history(out, history)
-    atomic_write_json(out / "events.json", monitor.events)
+def generator_step(run: GanTraining, batch: Batch) -> torch.Tensor:
+    gan_cfg = run.cfg.gan
+    z = torch.randn(gan_cfg.batch_size, gan_cfg.z_dim, generator=batch.rng)[run.mine].to(run.device)
+    loss = run.loss.generator(batch, z)
+    run.opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    distributed.average_gradients(run.g, run.dist)
+    run.opt_g.step()
+    return loss
+
+
+@torch.no_grad()
+def update_ema(run: GanTraining, step: int) -> None:
+    """Move the EMA generator toward G. The decay ramps up (as in StyleGAN2): with a fixed 0.999 a 300-step
+    run would still sample from weights that are mostly the random initialisation."""
+    if run.g_ema is None:
+        return
+    decay = min(run.cfg.gan.ema_decay, (1 + step) / (10 + step))
+    for ema_param, param in zip(run.g_ema.parameters(), run.g.parameters(), strict=True):
+        ema_param.lerp_(param, 1 - decay)
+    for ema_buffer, buffer in zip(run.g_ema.buffers(), run.g.buffers(), strict=True):
+        ema_buffer.copy_(buffer)
+
+
+def record(run: GanTraining, step: int, d_out: dict[str, torch.Tensor], g_loss: torch.Tensor, status: Status) -> bool:
+    """Losses reduced over processes into the monitor and the history; False when training diverged."""
+    tensors = (d_out["loss"], g_loss, d_out["r1"], d_out["aux"], d_out["d_real"], d_out["d_fake"])
+    local = [float(t.detach().float().mean()) for t in tensors]
+    values = dict(
+        zip(SCALARS, (v / run.dist.world for v in distributed.all_sum(local, run.dist, run.device)), strict=True)
+    )
+    event = run.monitor.losses(step, values["d_loss"], values["g_loss"])
+    if event:
+        run.log(f"warning: {event['message']}")
+        run.pending_events.append(event["kind"])
+        if event["kind"] == "nan":
+            return False
+    for key, value in values.items():
+        run.sums[key] += value
+    run.summed_steps += 1
+    status.text = f"D {values['d_loss']:.3f} G {values['g_loss']:.3f}"
+    done = step + 1
+    if done % HISTORY_EVERY == 0 or done == run.steps:
+        elapsed = time.perf_counter() - run.window_start
+        row = {"step": done, **{k: v / run.summed_steps for k, v in run.sums.items()}}
+        row["images_per_s"] = run.summed_steps * run.cfg.gan.batch_size / max(elapsed, 1e-9)
+        row["events"] = ";".join(run.pending_events)
+        run.history.append(row)
+        run.pending_events.clear()
+        run.sums, run.summed_steps, run.window_start = dict.fromkeys(SCALARS, 0.0), 0, time.perf_counter()
+    return True
+
+
+def snapshot(run: GanTraining, done: int) -> None:
+    """A sample grid from the fixed latents (EMA generator when on) and the sample-diversity check."""
+    sampler = run.g_ema if run.g_ema is not None else run.g
+    conditional = run.cfg.gan.family != "dcgan"
+    with torch.no_grad():
+        grid = sampler.eval()(run.z_fixed, run.y_fixed if conditional else None)
+    run.g.train()
+    save_grid(grid, len(run.class_names), grid_path(run.out, done))
+    diversity = sample_diversity(grid.float().cpu(), run.y_fixed.cpu())
+    event = run.monitor.diversity(done, diversity)
+    if event:
+        run.log(f"warning: {event['message']}")
+    if run.history and run.history[-1]["step"] == done:
+        run.history[-1]["diversity"] = diversity
+        if event:
+            run.history[-1]["events"] = ";".join(filter(None, (run.history[-1]["events"], event["kind"])))
+
+
+def checkpoint(run: GanTraining, step: int) -> None:
+    """Sampling weights + meta.json, the exact resume state, history and events."""
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    meta = {**run.meta, "step": step, "events": run.monitor.events, "created": created}
+    save_gan(run.out, run.g_ema if run.g_ema is not None else run.g, run.d, meta)
+    run.resume_state.save(
+        {
+            "g": run.g.state_dict(),
+            "d": run.d.state_dict(),
+            "opt_g": run.opt_g.state_dict(),
+            "opt_d": run.opt_d.state_dict(),
+            "g_ema": run.g_ema.state_dict() if run.g_ema is not None else {},
+            "step": step,
+            "history": run.history,
+            "events": run.monitor.events,
+            "best_diversity": run.monitor.best_diversity,
+        }
+    )
+    write_history(run.out, run.history)
+    atomic_write_json(run.out / GAN_EVENTS, run.monitor.events)

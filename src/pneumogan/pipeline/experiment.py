@@ -1,20 +1,30 @@
 """`pneumogan run`: data check → prepare/split → GAN(s) → synthetic sets → classifiers per condition, fraction
-and seed → test evaluation → GAN metrics → report. Every stage is cached by the hash of its inputs."""
+and seed → test evaluation → GAN metrics → report. Every stage is cached by the hash of its inputs.
+
+The phases, in the order `run_pipeline` calls them: set-up, the data stage, then per data fraction its plan,
+GAN stages, a synthetic-set and classifier stages per condition, the statistics, Grad-CAM examples and GAN
+metrics; finally the report. Each phase is a function of the `Experiment` state and can be read alone.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pneumogan import distributed
 from pneumogan.config import Config, RunConfig, dump_config
 from pneumogan.data.labels import BINARY_CLASSES
+from pneumogan.data.loading import SplitData, load_splits
+from pneumogan.device import resolve_device
 from pneumogan.errors import PneumoganError
+from pneumogan.layout import EVAL_SCORES, RUN_CONFIG, SYNTHETIC_MANIFEST, RunFolder, StageFolder
+from pneumogan.pipeline import wording
 from pneumogan.pipeline.compare import Scores, paired_difference, seed_summary, verdict
 from pneumogan.pipeline.stages import StageRunner, stage_key
 from pneumogan.runs import atomic_write_json, atomic_write_text
@@ -22,6 +32,7 @@ from pneumogan.runs import atomic_write_json, atomic_write_text
 SUMMARY_METRICS = ("accuracy", "roc_auc", "pr_auc", "recall", "specificity", "f1", "precision", "brier", "ece")
 DIFF_METRICS = ("roc_auc", "accuracy")
 SYNTHETIC_CONDITIONS = ("rebalanced", "enlarged", "synthetic_only")
+TEST_RESULT_KEYS = (*SUMMARY_METRICS, "ci", "threshold", "confusion_matrix", "n", "at_0.5")
 
 
 def fraction_label(fraction: float) -> str:
@@ -58,216 +69,316 @@ def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
 
 def latest_run_dir(cfg: Config, root: str | Path = "runs") -> Path | None:
     """The newest `runs/<timestamp>-<name>` folder of this config's name, for `pneumogan run --resume`."""
-    found = sorted(p for p in Path(root).glob(f"*-{cfg.name}") if p.is_dir() and (p / "config.yaml").is_file())
+    found = sorted(p for p in Path(root).glob(f"*-{cfg.name}") if p.is_dir() and (p / RUN_CONFIG).is_file())
     return found[-1] if found else None
 
 
-def _stage_cfg(cfg: Config, fraction: float, seed: int | None = None) -> Config:
+def stage_config(cfg: Config, fraction: float, seed: int | None = None) -> Config:
     """A stage's own config: the run section and name reset so that they never invalidate a stage."""
-    c = cfg.model_copy(deep=True)
-    c.run, c.name = RunConfig(), "pipeline-stage"
-    c.data.train_fraction, c.data.extra_train, c.data.train_real = fraction, [], True
+    stage_cfg = cfg.model_copy(deep=True)
+    stage_cfg.run, stage_cfg.name = RunConfig(), "pipeline-stage"
+    stage_cfg.data.train_fraction, stage_cfg.data.extra_train, stage_cfg.data.train_real = fraction, [], True
     if seed is not None:
-        c.seed = seed
-    return c
+        stage_cfg.seed = seed
+    return stage_cfg
 
 
-def _key_parts(c: Config, *sections: str) -> dict[str, Any]:
-    dump = c.model_dump(mode="json")
-    return {s: dump[s] for s in sections}
+def config_sections(cfg: Config, *sections: str) -> dict[str, Any]:
+    """The named config sections as JSON-ready dicts (the inputs a stage key is made of)."""
+    dump = cfg.model_dump(mode="json")
+    return {section: dump[section] for section in sections}
 
 
-def _check_supported(cfg: Config) -> None:
+def check_supported(cfg: Config) -> None:
     if cfg.classify.num_classes != 2:
         raise PneumoganError("pneumogan run compares binary NORMAL/PNEUMONIA classifiers: set classify.num_classes=2")
     if cfg.gan.family != "dcgan" and cfg.gan.num_classes != 2:
         raise PneumoganError("pneumogan run needs a binary conditional GAN: set gan.num_classes=2")
 
 
+@dataclass
+class Experiment:
+    """What every phase of a run shares."""
+
+    cfg: Config
+    folder: RunFolder
+    runner: StageRunner
+    dist: distributed.Dist
+    log: Callable[[str], None]
+    full_data: SplitData  # all real training images: the equal-steps budget and the data stage's split
+
+
+@dataclass
+class FractionPlan:
+    """One data fraction: its real data, the synthetic images each condition adds, and where results go."""
+
+    fraction: float
+    label: str
+    config: Config
+    data: SplitData
+    real_counts: dict[str, int]
+    synthetic: dict[str, dict[str, int]]  # condition → class → synthetic images
+    result: dict[str, Any] = field(default_factory=dict)
+    gans: dict[str, tuple[Path, str]] = field(default_factory=dict)  # class → (GAN folder, its stage key)
+    models: dict[str, dict[int, Path]] = field(default_factory=dict)  # condition → seed → classifier stage
+
+
 def run_pipeline(
     cfg: Config, out: str | Path, log: Callable[[str], None] = print, on_stage: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Run (or resume) the whole experiment into `out`; returns the results that `results.json` holds."""
-    from pneumogan import distributed
-    from pneumogan.classify.evaluate import evaluate_checkpoint
-    from pneumogan.classify.train import train
-    from pneumogan.data.integrity import check_source
-    from pneumogan.data.loading import load_splits
-    from pneumogan.data.sources import open_source
-    from pneumogan.device import resolve_device
-    from pneumogan.gan.evaluate import evaluate_gan
-    from pneumogan.gan.sample import SampleSpec, write_synthetic_set
-    from pneumogan.gan.train import train_gan
+    check_supported(cfg)
+    exp = set_up(cfg, Path(out), log, on_stage)
+    results: dict[str, Any] = {
+        "name": cfg.name,
+        "config": cfg.model_dump(mode="json"),
+        "data": data_stage(exp),
+        "fractions": {},
+        "conditions": list(cfg.run.conditions),
+        "seeds": list(cfg.run.seeds),
+    }
+    for fraction in cfg.run.fractions:
+        plan = plan_fraction(exp, fraction)
+        results["fractions"][plan.label] = plan.result
+        run_fraction(exp, plan)
+    if not exp.dist.main:
+        return {}
+    return finish(exp, results)
 
-    _check_supported(cfg)
-    ctx = distributed.setup(resolve_device(cfg.classify.device))  # under torchrun: training stages on all ranks
-    out = Path(out)
-    if ctx.main:
+
+def set_up(cfg: Config, out: Path, log: Callable[[str], None], on_stage: Callable[[str], None] | None) -> Experiment:
+    dist = distributed.setup(resolve_device(cfg.classify.device))  # under torchrun: training stages on all ranks
+    folder = RunFolder(out)
+    if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.yaml", dump_config(cfg))
+        atomic_write_text(folder.config, dump_config(cfg))
     else:
         log = distributed.silent
-    runner = StageRunner(out, log, on_stage, ctx)
-    rc = cfg.run
-    base = _stage_cfg(cfg, 1.0)
-    base_data = load_splits(base)  # prepares (or reuses) the cache; its fingerprint covers data and split
+    runner = StageRunner(out, log, on_stage, dist)
+    full_data = load_splits(stage_config(cfg, 1.0))  # prepares (or reuses) the cache
+    return Experiment(cfg, folder, runner, dist, log, full_data)
+
+
+def data_stage(exp: Experiment) -> dict[str, Any]:
+    """Integrity check of the source and the patient-grouped split used by every stage."""
+    from pneumogan.data.integrity import check_source
+    from pneumogan.data.sources import open_source
+
+    cfg = exp.cfg
 
     def check(folder: Path) -> dict[str, Any]:
         report = check_source(open_source(cfg.data.source), max_pixels=cfg.data.max_pixels, workers=cfg.data.workers)
-        atomic_write_json(folder / "data_check.json", report)
-        return {"total": report["total"], "counts": report["counts"], "bad": len(report["bad"]),
-                "duplicate_groups": len(report["duplicates"]), "patients_in_two_splits": len(report["patient_overlap"]),
-                "split": base_data.summary}  # fmt: skip
+        atomic_write_json(StageFolder(folder).data_check, report)
+        return {
+            "total": report["total"],
+            "counts": report["counts"],
+            "bad": len(report["bad"]),
+            "duplicate_groups": len(report["duplicates"]),
+            "patients_in_two_splits": len(report["patient_overlap"]),
+            "split": exp.full_data.summary,
+        }
 
-    _, data_result = runner.run("data", stage_key("data", cfg.data.source, cfg.data.max_pixels, base_data.fingerprint,
-                                                  _key_parts(base, "split")), check)  # fmt: skip
-    results: dict[str, Any] = {
-        "name": cfg.name, "config": cfg.model_dump(mode="json"), "data": data_result, "fractions": {},
-        "conditions": list(rc.conditions), "seeds": list(rc.seeds),
-    }  # fmt: skip
-    synthetic_wanted = [c for c in rc.conditions if c in SYNTHETIC_CONDITIONS]
+    split_section = config_sections(stage_config(cfg, 1.0), "split")
+    key = stage_key("data", cfg.data.source, cfg.data.max_pixels, exp.full_data.fingerprint, split_section)
+    return exp.runner.run("data", key, check)[1]
 
-    for fraction in rc.fractions:
-        flabel = fraction_label(fraction)
-        fcfg = _stage_cfg(cfg, fraction)
-        fdata = load_splits(fcfg)
-        counts = np.bincount(fdata.train.labels, minlength=2)
-        real_counts = {name: int(counts[i]) for i, name in enumerate(BINARY_CLASSES)}
-        plan = {cond: synthetic_counts(real_counts, cond, rc) for cond in rc.conditions}
-        fres: dict[str, Any] = {"fraction": fraction, "real_train_counts": real_counts, "synthetic_counts": plan,
-                                "gan": {}, "conditions": {}}  # fmt: skip
-        results["fractions"][flabel] = fres
-        log(f"== fraction {fraction:g}: real training images {real_counts}; synthetic per condition {plan}")
 
-        # GANs: one DCGAN per class needed, or one conditional GAN for both classes.
-        needed = sorted({cls for cond in synthetic_wanted for cls in plan[cond]})
-        gan_dirs: dict[str, tuple[Path, str]] = {}  # class → (GAN folder, its stage key)
-        gan_units = [[c] for c in needed] if cfg.gan.family == "dcgan" else ([needed] if needed else [])
-        for unit in gan_units:
-            gcfg = fcfg.model_copy(deep=True)
-            tag = unit[0].lower() if cfg.gan.family == "dcgan" else "all"
-            if cfg.gan.family == "dcgan":
-                gcfg.gan.target_class = unit[0]
-            gkey = stage_key("gan", _key_parts(gcfg, "data", "split", "gan", "seed"), fdata.fingerprint)
+def plan_fraction(exp: Experiment, fraction: float) -> FractionPlan:
+    fraction_cfg = stage_config(exp.cfg, fraction)
+    data = load_splits(fraction_cfg)
+    counts = np.bincount(data.train.labels, minlength=2)
+    real_counts = {name: int(counts[i]) for i, name in enumerate(BINARY_CLASSES)}
+    synthetic = {cond: synthetic_counts(real_counts, cond, exp.cfg.run) for cond in exp.cfg.run.conditions}
+    plan = FractionPlan(fraction, fraction_label(fraction), fraction_cfg, data, real_counts, synthetic)
+    plan.result = {
+        "fraction": fraction,
+        "real_train_counts": real_counts,
+        "synthetic_counts": synthetic,
+        "gan": {},
+        "conditions": {},
+    }
+    exp.log(
+        f"== fraction {fraction:g}: real training images {wording.class_counts(real_counts)}; "
+        f"synthetic images per condition: {wording.synthetic_plan(synthetic)}"
+    )
+    return plan
 
-            def fit(folder: Path, gcfg: Config = gcfg) -> dict[str, Any]:
-                train_gan(gcfg, folder, log=log)
-                return {"classes": json.loads((folder / "meta.json").read_text())["class_names"]}
 
-            gdir, _ = runner.run(f"gan-{cfg.gan.family}-{tag}-{flabel}", gkey, fit, collective=True)
-            for c in unit:
-                gan_dirs[c] = (gdir, gkey)
+def run_fraction(exp: Experiment, plan: FractionPlan) -> None:
+    gan_stages(exp, plan)
+    for condition in exp.cfg.run.conditions:
+        condition_stages(exp, plan, condition)
+    if exp.dist.main:  # statistics are rank 0's; the stages below run there while the others wait
+        summarise(plan, exp.cfg.run, exp.cfg.classify.bootstrap, exp.cfg.seed)
+    gradcam_stage(exp, plan)
+    gan_metric_stages(exp, plan)
 
-        models: dict[str, dict[int, Path]] = {}
-        for cond in rc.conditions:
-            synth_dir, synth_key = None, None
-            if cond in SYNTHETIC_CONDITIONS and plan[cond]:
-                specs_key = {c: (gan_dirs[c][1], n) for c, n in plan[cond].items()}
-                synth_key = stage_key("synthetic", specs_key, rc.sample_seed)
 
-                specs = [SampleSpec(gan_dirs[c][0], c, n, seed_index=BINARY_CLASSES.index(c))
-                         for c, n in plan[cond].items()]  # fmt: skip
+def gan_stages(exp: Experiment, plan: FractionPlan) -> None:
+    """One DCGAN per class that some condition needs, or one conditional GAN for all of them."""
+    from pneumogan.gan.train import train_gan
 
-                def sample(folder: Path, specs: list[SampleSpec] = specs) -> dict[str, Any]:
-                    target = folder / "set"
-                    if not (target / "manifest.csv").is_file():  # a kill after the rename but before the marker
-                        write_synthetic_set(specs, target, seed=rc.sample_seed)
-                    return {"counts": {s.class_name: s.count for s in specs}}
+    family = exp.cfg.gan.family
+    wanted = [c for c in exp.cfg.run.conditions if c in SYNTHETIC_CONDITIONS]
+    needed = sorted({cls for cond in wanted for cls in plan.synthetic[cond]})
+    units = [[cls] for cls in needed] if family == "dcgan" else ([needed] if needed else [])
+    for unit in units:
+        gan_cfg = plan.config.model_copy(deep=True)
+        if family == "dcgan":
+            gan_cfg.gan.target_class = unit[0]
+        tag = unit[0].lower() if family == "dcgan" else "all"
+        key = stage_key("gan", config_sections(gan_cfg, "data", "split", "gan", "seed"), plan.data.fingerprint)
 
-                sdir, _ = runner.run(f"synthetic-{cond}-{flabel}", synth_key, sample)
-                synth_dir = sdir / "set"
-            elif cond == "rebalanced":
-                log("rebalanced: the classes are already balanced; it equals the baseline")
-            models[cond] = {}
-            n_train = (sum(real_counts.values()) if cond != "synthetic_only" else 0) + sum(plan[cond].values())
-            epochs = condition_epochs(cfg, n_train, len(base_data.train)) if rc.equal_steps else cfg.classify.epochs
-            steps = epochs * math.ceil(n_train / cfg.classify.batch_size)
-            fres.setdefault("training", {})[cond] = {"images": n_train, "epochs": epochs, "steps": steps}
-            for seed in rc.seeds:
-                ccfg = _stage_cfg(cfg, fraction, seed)
-                ccfg.data.train_real = cond != "synthetic_only"
-                ccfg.classify.epochs = epochs
-                ckey = stage_key("classify", _key_parts(ccfg, "data", "split", "augment", "classify", "seed"),
-                                 synth_key, fdata.fingerprint)  # fmt: skip
-                if synth_dir is not None:
-                    ccfg.data.extra_train = [str(synth_dir.resolve())]
+        def fit(folder: Path, gan_cfg: Config = gan_cfg) -> dict[str, Any]:
+            from pneumogan.gan.checkpoint import read_gan_meta
 
-                def fit_eval(folder: Path, ccfg: Config = ccfg) -> dict[str, Any]:
-                    model = train(ccfg, folder / "model", log=log)
-                    if not ctx.main:
-                        return {}
-                    metrics = evaluate_checkpoint(model, "test", folder / "eval_test", n_boot=ccfg.classify.bootstrap)
-                    return {k: metrics[k] for k in (*SUMMARY_METRICS, "ci", "threshold", "confusion_matrix", "n",
-                                                     "at_0.5")}  # fmt: skip
+            train_gan(gan_cfg, folder, log=exp.log)
+            return {"classes": read_gan_meta(folder)["class_names"]}
 
-                cdir, metrics = runner.run(f"classify-{cond}-{flabel}-seed{seed}", ckey, fit_eval, collective=True)
-                models[cond][seed] = cdir
-                fres["conditions"].setdefault(cond, {"seeds": {}})["seeds"][str(seed)] = {
-                    "metrics": metrics,
-                    "stage": str(cdir.relative_to(out)),
-                }
-        if ctx.main:  # statistics and the report are rank 0's; stages below run there while the others wait
-            _summarise(fres, models, rc, cfg.classify.bootstrap, cfg.seed)
+        gan_dir, _ = exp.runner.run(f"gan-{family}-{tag}-{plan.label}", key, fit, collective=True)
+        for cls in unit:
+            plan.gans[cls] = (gan_dir, key)
 
-        if reference := models.get("real", {}).get(rc.seeds[0]):  # Grad-CAM examples of the baseline model
 
-            def explain(folder: Path, model: Path = reference / "model") -> dict[str, Any]:
-                from pneumogan.explain.gradcam import cam_examples
+def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str) -> tuple[Path | None, str | None]:
+    """The synthetic set a condition trains with (folder and stage key), or (None, None) when it adds none."""
+    from pneumogan.gan.sample import SampleSpec, write_synthetic_set
 
-                return cam_examples(model, folder / "gradcam.png")
+    counts = plan.synthetic[condition]
+    if condition not in SYNTHETIC_CONDITIONS or not counts:
+        if condition == "rebalanced":
+            exp.log("rebalanced: the classes are already balanced; it equals the baseline")
+        return None, None
+    seed = exp.cfg.run.sample_seed
+    key = stage_key("synthetic", {cls: (plan.gans[cls][1], n) for cls, n in counts.items()}, seed)
+    specs = [SampleSpec(plan.gans[cls][0], cls, n, seed_index=BINARY_CLASSES.index(cls)) for cls, n in counts.items()]
 
-            xdir, xres = runner.run(f"gradcam-{flabel}", stage_key("gradcam", reference.name), explain)
-            fres["gradcam"] = {**xres, "png": str((xdir / "gradcam.png").relative_to(out))}
+    def sample(folder: Path) -> dict[str, Any]:
+        target = StageFolder(folder).synthetic_set
+        if not (target / SYNTHETIC_MANIFEST).is_file():  # a kill after the rename but before the marker
+            write_synthetic_set(specs, target, seed=seed)
+        return {"counts": {spec.class_name: spec.count for spec in specs}}
 
-        # GAN metrics against the real data, in the feature space of this fraction's baseline classifier.
-        reference = models.get("real", {}).get(rc.seeds[0])
-        for gdir, gkey in {v[0]: v[1] for v in gan_dirs.values()}.items():
-            ref_model = reference / "model" if reference else None
-            ekey = stage_key("gan-eval", gkey, str(ref_model), rc.gan_eval_per_class)
+    folder, _ = exp.runner.run(f"synthetic-{condition}-{plan.label}", key, sample)
+    return StageFolder(folder).synthetic_set, key
 
-            def measure(folder: Path, gdir: Path = gdir, ref_model: Path | None = ref_model) -> dict[str, Any]:
-                return evaluate_gan(gdir, rc.gan_eval_per_class, ref_model, out_dir=folder, seed=10_000, log=log)
 
-            edir, gm = runner.run(f"gan-eval-{gdir.name.rsplit('-', 1)[0]}", ekey, measure)
-            for cls in gm["classes"]:
-                fres["gan"][cls] = {"metrics": gm[cls], "gan_stage": str(gdir.relative_to(out)),
-                                    "eval_stage": str(edir.relative_to(out))}  # fmt: skip
+def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> None:
+    """A classifier per seed for one condition, each trained then evaluated on the test split."""
+    from pneumogan.classify.evaluate import evaluate_checkpoint
+    from pneumogan.classify.train import train
 
-    if not ctx.main:
-        return {}
-    results["stages"] = runner.timings
-    results["verdicts"] = [v for f in results["fractions"].values() for c in f["conditions"].values()
-                           for v in c.get("verdicts", [])]  # fmt: skip
+    cfg = exp.cfg
+    synthetic_dir, synthetic_key = synthetic_stage(exp, plan, condition)
+    n_real = sum(plan.real_counts.values()) if condition != "synthetic_only" else 0
+    n_train = n_real + sum(plan.synthetic[condition].values())
+    equal_steps = cfg.run.equal_steps
+    epochs = condition_epochs(cfg, n_train, len(exp.full_data.train)) if equal_steps else cfg.classify.epochs
+    steps = epochs * math.ceil(n_train / cfg.classify.batch_size)
+    plan.result.setdefault("training", {})[condition] = {"images": n_train, "epochs": epochs, "steps": steps}
+    plan.models[condition] = {}
+    entry = plan.result["conditions"].setdefault(condition, {"seeds": {}})
+    for seed in cfg.run.seeds:
+        seed_cfg = stage_config(cfg, plan.fraction, seed)
+        seed_cfg.data.train_real = condition != "synthetic_only"
+        seed_cfg.classify.epochs = epochs
+        sections = config_sections(seed_cfg, "data", "split", "augment", "classify", "seed")
+        key = stage_key("classify", sections, synthetic_key, plan.data.fingerprint)
+        if synthetic_dir is not None:
+            seed_cfg.data.extra_train = [str(synthetic_dir.resolve())]
+
+        def fit_and_evaluate(folder: Path, seed_cfg: Config = seed_cfg) -> dict[str, Any]:
+            model = train(seed_cfg, StageFolder(folder).model, log=exp.log)
+            if not exp.dist.main:
+                return {}
+            metrics = evaluate_checkpoint(model, "test", n_boot=seed_cfg.classify.bootstrap)
+            return {k: metrics[k] for k in TEST_RESULT_KEYS}
+
+        name = f"classify-{condition}-{plan.label}-seed{seed}"
+        folder, metrics = exp.runner.run(name, key, fit_and_evaluate, collective=True)
+        plan.models[condition][seed] = folder
+        entry["seeds"][str(seed)] = {"metrics": metrics, "stage": str(folder.relative_to(exp.folder.root))}
+
+
+def gradcam_stage(exp: Experiment, plan: FractionPlan) -> None:
+    """Grad-CAM examples of the first seed's baseline model."""
+    reference = plan.models.get("real", {}).get(exp.cfg.run.seeds[0])
+    if reference is None:
+        return
+
+    def explain(folder: Path) -> dict[str, Any]:
+        from pneumogan.explain.gradcam import cam_examples
+
+        return cam_examples(StageFolder(reference).model, StageFolder(folder).gradcam_png)
+
+    folder, result = exp.runner.run(f"gradcam-{plan.label}", stage_key("gradcam", reference.name), explain)
+    png = StageFolder(folder).gradcam_png.relative_to(exp.folder.root)
+    plan.result["gradcam"] = {**result, "png": str(png)}
+
+
+def gan_metric_stages(exp: Experiment, plan: FractionPlan) -> None:
+    """GAN metrics against the real data, in the feature space of this fraction's baseline classifier."""
+    from pneumogan.gan.evaluate import evaluate_gan
+
+    reference = plan.models.get("real", {}).get(exp.cfg.run.seeds[0])
+    reference_model = StageFolder(reference).model if reference else None
+    per_class = exp.cfg.run.gan_eval_per_class
+    for gan_dir, gan_key in {folder: key for folder, key in plan.gans.values()}.items():
+        key = stage_key("gan-eval", gan_key, str(reference_model), per_class)
+
+        def measure(folder: Path, gan_dir: Path = gan_dir) -> dict[str, Any]:
+            return evaluate_gan(gan_dir, per_class, reference_model, out_dir=folder, seed=10_000, log=exp.log)
+
+        eval_dir, metrics = exp.runner.run(f"gan-eval-{gan_dir.name.rsplit('-', 1)[0]}", key, measure)
+        for cls in metrics["classes"]:
+            plan.result["gan"][cls] = {
+                "metrics": metrics[cls],
+                "gan_stage": str(gan_dir.relative_to(exp.folder.root)),
+                "eval_stage": str(eval_dir.relative_to(exp.folder.root)),
+            }
+
+
+def finish(exp: Experiment, results: dict[str, Any]) -> dict[str, Any]:
+    """Stage timings, the verdict list, the report and `results.json`."""
     from pneumogan.pipeline.report import write_report
 
-    write_report(results, out, log)
-    atomic_write_json(out / "results.json", results)
-    log(f"report: {out / 'report.html'}")
+    results["stages"] = exp.runner.timings
+    results["verdicts"] = [
+        sentence
+        for fraction in results["fractions"].values()
+        for entry in fraction["conditions"].values()
+        for sentence in entry.get("verdicts", [])
+    ]
+    write_report(results, exp.folder.root, exp.log)
+    atomic_write_json(exp.folder.results, results)
+    exp.log(f"report: {exp.folder.report_html}")
     return results
 
 
-def _load_scores(stage: Path, threshold: float) -> Scores:
-    with np.load(stage / "eval_test" / "scores.npz") as z:
+def load_scores(stage: Path, threshold: float) -> Scores:
+    with np.load(StageFolder(stage).evaluation / EVAL_SCORES) as z:
         return Scores(z["y"].astype(int), z["p"].astype(float), threshold)
 
 
-def _summarise(fres: dict[str, Any], models: dict[str, dict[int, Path]], rc: RunConfig, n_boot: int, seed: int):
+def summarise(plan: FractionPlan, run: RunConfig, n_boot: int, seed: int) -> None:
     """Mean ± CI over seeds per condition, and paired bootstrap differences from the baseline with verdicts."""
-    conds = fres["conditions"]
-    scores = {cond: [_load_scores(models[cond][s], conds[cond]["seeds"][str(s)]["metrics"]["threshold"])
-                     for s in rc.seeds] for cond in conds}  # fmt: skip
-    for cond, entry in conds.items():
-        per_seed = [entry["seeds"][str(s)]["metrics"] for s in rc.seeds]
+    conditions = plan.result["conditions"]
+
+    def threshold(cond: str, s: int) -> float:
+        return conditions[cond]["seeds"][str(s)]["metrics"]["threshold"]
+
+    scores = {cond: [load_scores(plan.models[cond][s], threshold(cond, s)) for s in run.seeds] for cond in conditions}
+    for cond, entry in conditions.items():
+        per_seed = [entry["seeds"][str(s)]["metrics"] for s in run.seeds]
         entry["summary"] = {m: seed_summary([r[m] for r in per_seed]) for m in SUMMARY_METRICS}
-        if len(rc.seeds) == 1:  # one seed: the bootstrap CI over test images is the interval we have
-            for m in SUMMARY_METRICS:
+        for m in SUMMARY_METRICS:
+            if len(run.seeds) == 1:  # one seed: the bootstrap CI over test images is the interval we have
                 entry["summary"][m]["ci"] = per_seed[0]["ci"].get(m)
                 entry["summary"][m]["ci_kind"] = "bootstrap over test images (1 seed)"
-        else:
-            for m in SUMMARY_METRICS:
-                entry["summary"][m]["ci_kind"] = f"t-interval over {len(rc.seeds)} seeds"
-        if cond != "real" and "real" in conds:
-            entry["vs_real"] = {m: paired_difference(scores["real"], scores[cond], m, n_boot, seed)
-                                for m in DIFF_METRICS}  # fmt: skip
-            label = f"{cond} ({fres['fraction'] * 100:g} % of the real training data)"
+            else:
+                entry["summary"][m]["ci_kind"] = f"t-interval over {len(run.seeds)} seeds"
+        if cond != "real" and "real" in conditions:
+            baseline = scores["real"]
+            entry["vs_real"] = {m: paired_difference(baseline, scores[cond], m, n_boot, seed) for m in DIFF_METRICS}
+            label = f"{cond} ({plan.fraction * 100:g} % of the real training data)"
             entry["verdicts"] = [verdict(label, entry["vs_real"][m]) for m in DIFF_METRICS]

@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 
 from pneumogan.evaluate.plots import _plt, _save
+from pneumogan.layout import EVAL_SCORES, HISTORY_JSON, REPORT_ASSETS, RunFolder, StageFolder, grid_files
+from pneumogan.pipeline.wording import CONDITION_TITLES, class_counts, seed_list, synthetic_plan
 from pneumogan.runs import atomic_write_text
 
-ASSETS = "report_assets"
 NOTICE = "Research software, not a medical device: nothing here is a diagnosis or validated for clinical use."
-CONDITION_TITLES = {"real": "A real (baseline)", "rebalanced": "B rebalanced", "enlarged": "C enlarged",
-                    "synthetic_only": "D synthetic only"}  # fmt: skip
 
 Block = tuple[str, Any]  # ("h2", text) | ("p", text) | ("table", (header, rows)) | ("img", (path, caption))
 
@@ -36,7 +35,7 @@ def _fmt_diff(d: dict[str, Any]) -> str:
 
 
 def _history(stage: Path) -> list[dict[str, Any]]:
-    path = stage / "model" / "history.json"
+    path = StageFolder(stage).model / HISTORY_JSON
     return json.loads(path.read_text()) if path.is_file() else []
 
 
@@ -62,7 +61,7 @@ def _overlay_roc(fres: dict[str, Any], out: Path, seed: str, path: Path) -> Path
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.8, 4.4))
     for cond, entry in fres["conditions"].items():
-        with np.load(out / entry["seeds"][seed]["stage"] / "eval_test" / "scores.npz") as z:
+        with np.load(StageFolder(out / entry["seeds"][seed]["stage"]).evaluation / EVAL_SCORES) as z:
             fpr, tpr, _ = roc_curve(z["y"], z["p"])
         auc = entry["seeds"][seed]["metrics"]["roc_auc"]
         ax.plot(fpr, tpr, label=f"{CONDITION_TITLES.get(cond, cond)} AUC {auc:.3f}")
@@ -117,7 +116,7 @@ def _sweep(results: dict[str, Any], metric: str, path: Path) -> Path:
 
 
 def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
-    assets = out / ASSETS
+    assets = out / REPORT_ASSETS
     blocks: list[Block] = [("h1", f"PneumoGAN experiment: {results['name']}"), ("note", NOTICE)]
     d = results["data"]
     blocks.append(("h2", "Data"))
@@ -136,8 +135,8 @@ def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
     for flabel, fres in sorted(results["fractions"].items(), key=lambda kv: -kv[1]["fraction"]):
         seed = str(results["seeds"][0])
         blocks.append(("h2", f"Real training data: {fres['fraction'] * 100:g} %"))
-        blocks.append(("p", f"Real training images {fres['real_train_counts']}; synthetic images added per "
-                            f"condition {fres['synthetic_counts']}. Test: the official test split, "
+        blocks.append(("p", f"Real training images: {class_counts(fres['real_train_counts'])}. Synthetic images per "
+                            f"condition: {synthetic_plan(fres['synthetic_counts'])}. Test: the official test split, "
                             f"{next(iter(fres['conditions'].values()))['seeds'][seed]['metrics']['n']} images, "
                             f"decision thresholds chosen on val."))  # fmt: skip
         if "training" in fres:
@@ -151,7 +150,7 @@ def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
             rows.append([CONDITION_TITLES.get(cond, cond), *(_fmt_ci(s[m]) for m in
                          ("accuracy", "roc_auc", "recall", "specificity", "f1", "ece"))])  # fmt: skip
         kind = next(iter(fres["conditions"].values()))["summary"]["accuracy"].get("ci_kind", "")
-        blocks.append(("p", f"Test metrics, mean over seeds {results['seeds']} with 95 % CI ({kind}):"))
+        blocks.append(("p", f"Test metrics, mean over seeds {seed_list(results['seeds'])} with 95 % CI ({kind}):"))
         blocks.append(("table", (header, rows)))
         diffs = [[CONDITION_TITLES.get(c, c), *(_fmt_diff(e["vs_real"][m]) for m in ("roc_auc", "accuracy"))]
                  for c, e in fres["conditions"].items() if "vs_real" in e]  # fmt: skip
@@ -200,7 +199,7 @@ def _gan_blocks(fres: dict[str, Any], out: Path) -> list[Block]:
     blocks.append(("table", (header, rows)))
     seen: set[str] = set()
     for cls, g in fres["gan"].items():
-        grids = sorted((out / g["gan_stage"] / "grids").glob("step_*.png"))
+        grids = grid_files(out / g["gan_stage"])
         if grids and g["gan_stage"] not in seen:
             seen.add(g["gan_stage"])
             blocks.append(("img", (grids[-1], f"Sample grid, fixed latents, last step ({g['gan_stage']})")))
@@ -281,5 +280,6 @@ def render_html(blocks: list[Block]) -> str:
 
 def write_report(results: dict[str, Any], out: Path, log: Callable[[str], None] = print) -> None:
     blocks = build_blocks(results, out)
-    atomic_write_text(out / "report.md", render_markdown(blocks, out))
-    atomic_write_text(out / "report.html", render_html(blocks))
+    folder = RunFolder(out)
+    atomic_write_text(folder.report_md, render_markdown(blocks, out))
+    atomic_write_text(folder.report_html, render_html(blocks))

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pneumogan.distributed import Dist, barrier, silent
+from pneumogan.layout import STAGE_MARKER as MARKER
+from pneumogan.layout import STAGES
 from pneumogan.runs import atomic_write_json
-
-MARKER = "stage.json"
 
 
 def stage_key(*parts: Any) -> str:
@@ -38,7 +38,7 @@ class StageRunner:
         ctx: Dist | None = None,
     ):
         self.ctx = ctx or Dist()
-        self.root = Path(root) / "stages"
+        self.root = Path(root) / STAGES
         if self.ctx.main:
             self.root.mkdir(parents=True, exist_ok=True)
         barrier(self.ctx)

@@ -1,4 +1,5 @@
-"""The JSON API: `POST /api/v1/predict` (multipart, field `file`, optional `gradcam=true`) and `GET /healthz`.
+"""The JSON API: `POST /api/v1/predict` (multipart, field `file`, optional `gradcam=true`), `GET /api/v1/model`
+(the model card as JSON) and `GET /healthz`.
 
 Every failure is a JSON body `{"error": ..., "detail": ...}` with a 4xx status; an unexpected exception is a
 500 with a generic message (logged on the server, never sent to the client).
@@ -75,6 +76,11 @@ def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fa
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "model": service.model_info()}
+
+    @app.get("/api/v1/model")
+    def model_card() -> dict[str, Any]:
+        """The model card: architecture, classes, threshold, training data, test metrics with CIs (or null)."""
+        return service.model_card_data()
 
     @app.post("/api/v1/predict")
     async def predict(request: Request) -> JSONResponse:

@@ -17,7 +17,9 @@ import numpy as np
 from PIL import Image
 
 from pneumogan.classify.predict import Predictor
+from pneumogan.data.sources import locate_source
 from pneumogan.explain.files import Explainer
+from pneumogan.layout import EVAL_METRICS, find_eval_dir
 
 NOTICE = (
     "Research software, not a medical device. The output is not a diagnosis and has not been validated for "
@@ -32,6 +34,30 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+#: Test metrics the model card shows, in this order, with the words people read.
+CARD_METRICS = {
+    "accuracy": "accuracy",
+    "roc_auc": "ROC-AUC",
+    "recall": "sensitivity",
+    "specificity": "specificity",
+    "precision": "precision",
+    "f1": "F1",
+    "pr_auc": "PR-AUC",
+    "brier": "Brier score",
+    "ece": "ECE",
+}
+CARD_INTENDED_USE = (
+    "Research and teaching on pneumonia detection and on the value of synthetic training data. Not for "
+    "diagnosis, triage or any decision about a patient."
+)
+CARD_LIMITATIONS = (
+    "Trained on paediatric chest X-rays from one centre (Guangzhou): expect worse results on adults, other "
+    "hospitals or other devices; low input resolution; the threshold trades sensitivity for specificity as "
+    "chosen on validation data; Grad-CAM shows where the network looked, not why, and is not a localisation "
+    "of disease."
+)
+
+
 class ModelService:
     def __init__(self, checkpoint: str | Path, gan: str | Path | None = None, device: str = "auto") -> None:
         self.checkpoint = Path(checkpoint)
@@ -43,8 +69,13 @@ class ModelService:
         self.test_metrics = self._test_metrics()
 
     def _test_metrics(self) -> dict[str, Any] | None:
-        path = self.checkpoint / "eval_test" / "metrics.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        folder = find_eval_dir(self.checkpoint, "test")
+        return json.loads((folder / EVAL_METRICS).read_text()) if folder else None
+
+    def data_root(self) -> Path | None:
+        """The data the model was trained on, when it is on this machine (for example images)."""
+        data = self.meta.get("config", {}).get("data", {})
+        return locate_source(data.get("source", ""), self.meta.get("data_source_path"), self.checkpoint)
 
     def model_info(self) -> dict[str, Any]:
         m = self.meta
@@ -63,48 +94,93 @@ class ModelService:
         probs = {n: res[f"p_{n}"] for n in self.predictor.names}
         if len(probs) > 2:
             probs["PNEUMONIA"] = res["p_pneumonia"]
-        out = {"probabilities": probs, "label": res["label"], "threshold": res["threshold"],
-               "model": self.model_info(), "notice": NOTICE}  # fmt: skip
+        out = {
+            "probabilities": probs,
+            "label": res["label"],
+            "threshold": res["threshold"],
+            "model": self.model_info(),
+            "notice": NOTICE,
+        }
         if gradcam:
-            out["gradcam"] = {"overlay": res["overlay"], "original": res["display"], "layer": res["cam_layer"],
-                              "method": res["cam_method"], "target": res["cam_target"]}  # fmt: skip
+            out["gradcam"] = {
+                "overlay": res["overlay"],
+                "original": res["display"],
+                "layer": res["cam_layer"],
+                "method": res["cam_method"],
+                "target": res["cam_target"],
+            }
         return out
+
+    def model_card_data(self) -> dict[str, Any]:
+        """The model card as data (`GET /api/v1/model`); `model_card()` renders the same facts for people."""
+        m, data = self.meta, self.meta.get("config", {}).get("data", {})
+        card: dict[str, Any] = {
+            **self.model_info(),
+            "initialisation": "ImageNet" if m.get("pretrained") else "from scratch",
+            "threshold_method": m.get("threshold_method"),
+            "threshold_chosen_on": "patient-grouped validation split",
+            "best_epoch": m.get("epoch"),
+            "training_data": {
+                "source": data.get("source"),
+                "real_training_split": data.get("train_real", True),
+                "synthetic_sets": list(data.get("extra_train") or []),
+                "fingerprint": m.get("data_fingerprint"),
+                "train_images": m.get("train_size"),
+            },
+            "intended_use": CARD_INTENDED_USE,
+            "limitations": CARD_LIMITATIONS,
+            "notice": NOTICE,
+            "test_metrics": None,
+        }
+        t = self.test_metrics
+        if t is None:
+            card["test_metrics_reason"] = (
+                "no test evaluation found beside this checkpoint: run `pneumogan classify evaluate` on it"
+            )
+            return card
+        ci = t.get("ci", {})
+        card["test_metrics"] = {
+            "split": t.get("split", "test"),
+            "n": t.get("n"),
+            "threshold": t.get("threshold"),
+            "ci_level": 0.95,
+            "ci_method": "bootstrap over test images",
+            **{k: {"value": t[k], "ci": ci.get(k)} for k in CARD_METRICS if k in t},
+        }
+        return card
 
     def model_card(self) -> str:
         """Markdown: architecture, training data and date, test metrics with CIs, intended use, limitations."""
-        m, cfg = self.meta, self.meta.get("config", {})
-        data = cfg.get("data", {})
+        card = self.model_card_data()
+        data = card["training_data"]
+        synthetic = ", ".join(data["synthetic_sets"]) or "none"
         lines = [
-            f"**Architecture** `{m['arch']}` ({'ImageNet-initialised' if m.get('pretrained') else 'from scratch'}), "
-            f"{m['image_size']} px grayscale input, classes {', '.join(m['class_names'])}.",
-            f"**Training data** `{data.get('source', '?')}`; real training split "
-            f"{'used' if data.get('train_real', True) else 'not used'}; synthetic sets: "
-            f"{', '.join(data.get('extra_train') or []) or 'none'}; data fingerprint `{m.get('data_fingerprint')}`.",
-            f"**Trained** {m.get('created', 'unknown date')}; best epoch {m.get('epoch', '?')}; decision threshold "
-            f"{self.predictor.threshold:.3f} chosen on the patient-grouped validation split.",
+            f"**Architecture** `{card['arch']}` ({card['initialisation']}), {card['image_size']} px grayscale input, "
+            f"classes {', '.join(card['classes'])}.",
+            f"**Training data** `{data['source'] or '?'}`; real training split "
+            f"{'used' if data['real_training_split'] else 'not used'}; synthetic sets: {synthetic}; data "
+            f"fingerprint `{data['fingerprint']}`.",
+            f"**Trained** {card['trained'] or 'unknown date'}; best epoch {card['best_epoch']}; decision threshold "
+            f"{card['threshold']:.3f} chosen on the {card['threshold_chosen_on']}.",
         ]
-        t = self.test_metrics
-        if t:
-            ci = t.get("ci", {})
-
-            def fmt(k: str) -> str:
-                lo, hi = ci.get(k, [float("nan")] * 2)
-                return f"{t[k] * 100:.1f} % [{lo * 100:.1f}, {hi * 100:.1f}]"
-
-            lines.append(f"**Test metrics** ({t['n']} images of the `{t.get('split', 'test')}` split, 95 % bootstrap "
-                         f"CIs): accuracy {fmt('accuracy')}, ROC-AUC {fmt('roc_auc')}, sensitivity {fmt('recall')}, "
-                         f"specificity {fmt('specificity')}.")  # fmt: skip
+        t = card["test_metrics"]
+        if t is None:
+            lines.append(f"**Test metrics**: not found ({card['test_metrics_reason']}).")
         else:
-            lines.append("**Test metrics**: not found (run `pneumogan classify evaluate` on this checkpoint).")
-        lines += [
-            "**Intended use**: research and teaching on pneumonia detection and on the value of synthetic training "
-            "data. **Not** for diagnosis, triage or any decision about a patient.",
-            "**Limitations**: trained on paediatric chest X-rays from one centre (Guangzhou) — expect worse results "
-            "on adults, other hospitals or other devices; low input resolution; the threshold trades sensitivity "
-            "for specificity as chosen on validation data; Grad-CAM shows where the network looked, not why, "
-            "and is not a localisation of disease.",
-        ]
+            shown = ("accuracy", "roc_auc", "recall", "specificity")
+            parts = [f"{CARD_METRICS[k]} {_percent_with_ci(t[k])}" for k in shown if k in t]
+            lines.append(
+                f"**Test metrics** ({t['n']} images of the `{t['split']}` split, 95 % bootstrap CIs): "
+                + ", ".join(parts)
+                + "."
+            )
+        lines += [f"**Intended use**: {CARD_INTENDED_USE}", f"**Limitations**: {CARD_LIMITATIONS}"]
         return "\n\n".join(lines)
+
+
+def _percent_with_ci(entry: dict[str, Any]) -> str:
+    lo, hi = entry.get("ci") or [float("nan")] * 2
+    return f"{entry['value'] * 100:.1f} % [{lo * 100:.1f}, {hi * 100:.1f}]"
 
 
 def overlay_base64(overlay: np.ndarray) -> str:

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from pneumogan.data.labels import BINARY_CLASSES
 from pneumogan.errors import ImageReadError
+from pneumogan.gan.grids import enlarge
 from pneumogan.serve.service import NOTICE, ModelService
 
 UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff", ".gif", ".webp"]
@@ -25,9 +27,11 @@ def theme():
 
 def example_images(service: ModelService, per_class: int = 3) -> list[str]:
     """A few files of the test split of the data the model was trained on, when that data is on disk."""
-    source = Path(service.meta.get("config", {}).get("data", {}).get("source", ""))
+    source = service.data_root()
+    if source is None or not source.is_dir():
+        return []
     found: list[str] = []
-    for cls in ("NORMAL", "PNEUMONIA"):
+    for cls in BINARY_CLASSES:
         for root in (source / "test" / cls, source / "chest_xray" / "test" / cls):
             if root.is_dir():
                 found += [str(p) for p in sorted(root.iterdir())[:per_class] if p.is_file()]
@@ -105,20 +109,26 @@ class SyntheticGallery:
         from pneumogan.gan.sample import generate, latent_seed
 
         c = self.names.index(cls)
-        return list(generate(self.g, c, [latent_seed(int(seed), c, i) for i in range(int(n))], torch.device("cpu")))
+        images = generate(self.g, c, [latent_seed(int(seed), c, i) for i in range(int(n))], torch.device("cpu"))
+        return list(enlarge(images))
 
     def real(self, cls: str, n: int) -> list[np.ndarray]:
         """The GAN's own real training images of that class; empty when that data is not on this machine."""
         if cls not in self._real:
             from pneumogan.config import Config
+            from pneumogan.data.sources import locate_source
             from pneumogan.gan.data import training_images
             from pneumogan.gan.models import to_uint8
 
+            cfg = Config.model_validate(self.meta["config"])
+            found = locate_source(cfg.data.source, self.meta.get("data_source_path"), self.gan_dir)
+            if found is not None:
+                cfg.data.source = str(found)
             try:
-                images, labels, names = training_images(Config.model_validate(self.meta["config"]))
+                images, labels, names = training_images(cfg)
             except Exception:  # data moved or absent: the synthetic images are shown alone
                 return []
-            self._real[cls] = to_uint8(images[labels == names.index(cls)][:64])
+            self._real[cls] = enlarge(to_uint8(images[labels == names.index(cls)][:64]))
         return list(self._real[cls][: int(n)])
 
 

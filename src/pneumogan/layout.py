@@ -1,0 +1,159 @@
+"""Where every artefact lives: the one definition of the file and folder names of checkpoints, GAN folders,
+synthetic sets and experiment runs. Code that reads or writes them asks here instead of spelling names.
+
+```
+<classifier checkpoint>/          model.safetensors  meta.json  history.{json,csv}  curves.png  last_state.pt
+    eval_<split>/                  metrics.json  scores.npz  roc.png  pr.png  confusion.png  reliability.png
+<GAN folder>/                     generator.safetensors  discriminator.safetensors  meta.json
+                                   history.{json,csv}  events.json  train_state.pt  grids/step_NNNNNN.png
+    eval/                          gan_metrics.json  real_vs_synthetic_<CLASS>.png  closest_pairs_<CLASS>.png
+    reference_classifier/          a classifier checkpoint (the GAN metrics' feature space)
+<synthetic set>/                  manifest.csv  train/<CLASS>/*.png
+<run>/                            config.yaml  log.txt  results.json  report.md  report.html  report_assets/
+    stages/<name>-<key>/           stage.json (written last) and the stage's own files:
+        classify-…                 model/ (a classifier checkpoint, its evaluation in model/eval_test/)
+        gan-…                      a GAN folder
+        synthetic-…                set/ (a synthetic set)
+        gradcam-…                  gradcam.png
+        data-…                     data_check.json
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Classifier checkpoints.
+CLASSIFIER_WEIGHTS = "model.safetensors"
+META = "meta.json"
+CLASSIFIER_STATE = "last_state.pt"
+CURVES = "curves.png"
+HISTORY_JSON = "history.json"
+HISTORY_CSV = "history.csv"
+EVAL_METRICS = "metrics.json"
+EVAL_SCORES = "scores.npz"
+
+# GAN folders.
+GENERATOR_WEIGHTS = "generator.safetensors"
+DISCRIMINATOR_WEIGHTS = "discriminator.safetensors"
+GAN_STATE = "train_state.pt"
+GAN_EVENTS = "events.json"
+GRIDS = "grids"
+GAN_EVAL = "eval"
+GAN_METRICS = "gan_metrics.json"
+REFERENCE_CLASSIFIER = "reference_classifier"
+
+# Synthetic sets.
+SYNTHETIC_MANIFEST = "manifest.csv"
+
+# Experiment runs.
+RUN_CONFIG = "config.yaml"
+RUN_LOG = "log.txt"
+RESULTS = "results.json"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+REPORT_ASSETS = "report_assets"
+STAGES = "stages"
+STAGE_MARKER = "stage.json"
+
+
+def eval_dir(checkpoint: str | Path, split: str = "test") -> Path:
+    """Where `classify evaluate` writes a checkpoint's evaluation on `split`."""
+    return Path(checkpoint) / f"eval_{split}"
+
+
+def find_eval_dir(checkpoint: str | Path, split: str = "test") -> Path | None:
+    """The folder holding the checkpoint's evaluation on `split`, or None when it was never evaluated.
+
+    Pipeline runs written before this layout module kept a stage's evaluation beside its `model/` folder
+    instead of inside it; those are still found.
+    """
+    checkpoint = Path(checkpoint)
+    own = eval_dir(checkpoint, split)
+    if (own / EVAL_METRICS).is_file():
+        return own
+    legacy = checkpoint.parent / f"eval_{split}"
+    in_stage = checkpoint.name == StageFolder.MODEL and (checkpoint.parent / STAGE_MARKER).is_file()
+    return legacy if in_stage and (legacy / EVAL_METRICS).is_file() else None
+
+
+def grid_path(gan_dir: str | Path, step: int) -> Path:
+    return Path(gan_dir) / GRIDS / f"step_{step:06d}.png"
+
+
+def grid_files(gan_dir: str | Path) -> list[Path]:
+    """A GAN folder's sample grids, oldest first."""
+    return sorted((Path(gan_dir) / GRIDS).glob("step_*.png"))
+
+
+@dataclass(frozen=True)
+class StageFolder:
+    """One cached stage of a run: `stages/<name>-<key>/`."""
+
+    path: Path
+    MODEL = "model"
+
+    @property
+    def marker(self) -> Path:
+        return self.path / STAGE_MARKER
+
+    @property
+    def model(self) -> Path:
+        """The classifier checkpoint a `classify-…` stage trains."""
+        return self.path / self.MODEL
+
+    @property
+    def evaluation(self) -> Path:
+        """A classifier stage's test evaluation (found in its legacy place too)."""
+        return find_eval_dir(self.model, "test") or eval_dir(self.model, "test")
+
+    @property
+    def synthetic_set(self) -> Path:
+        return self.path / "set"
+
+    @property
+    def gradcam_png(self) -> Path:
+        return self.path / "gradcam.png"
+
+    @property
+    def data_check(self) -> Path:
+        return self.path / "data_check.json"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """An experiment's output folder (`pneumogan run --out DIR`)."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / RUN_CONFIG
+
+    @property
+    def log(self) -> Path:
+        return self.root / RUN_LOG
+
+    @property
+    def results(self) -> Path:
+        return self.root / RESULTS
+
+    @property
+    def report_md(self) -> Path:
+        return self.root / REPORT_MD
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / REPORT_HTML
+
+    @property
+    def assets(self) -> Path:
+        return self.root / REPORT_ASSETS
+
+    @property
+    def stages(self) -> Path:
+        return self.root / STAGES
+
+    def stage(self, name: str, key: str) -> StageFolder:
+        return StageFolder(self.stages / f"{name}-{key}")
