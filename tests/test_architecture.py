@@ -131,7 +131,6 @@ def test_no_function_is_longer_than_the_limit():
     assert not long_functions(PACKAGE, MAX_FUNCTION_LINES)
 
 
-@pytest.mark.xfail(strict=True, reason="fmt: skip markers are being removed (issue #13)")
 def test_formatter_formats_almost_everything():
     markers = [
         f"{p.relative_to(PACKAGE)}:{i}"

@@ -181,9 +181,11 @@ def test_app_with_a_gan_tab_generates_reproducible_images(tiny_checkpoint, kaggl
     gan = train_gan(cfg, tmp_path / "gan", log=lambda *_: None)
     gallery = SyntheticGallery(gan)
     a, b = gallery.synthetic("NORMAL", 7, 3), gallery.synthetic("NORMAL", 7, 3)
-    assert len(a) == 3 and a[0].shape == (32, 32) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    # 32 px images are shown enlarged 4× by pixel repetition, so people can see them
+    assert len(a) == 3 and a[0].shape == (128, 128) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert np.array_equal(a[0], np.kron(a[0][::4, ::4], np.ones((4, 4), np.uint8)))
     assert not np.array_equal(a[0], gallery.synthetic("PNEUMONIA", 7, 1)[0])
     real = gallery.real("PNEUMONIA", 4)
-    assert len(real) == 4 and real[0].shape == (32, 32)
+    assert len(real) == 4 and real[0].shape == (128, 128)
     app = create_app(tiny_checkpoint, gan=gan)
     assert any(getattr(r, "path", "") == "/api/v1/predict" for r in app.routes)

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
+import torch.distributed as torch_dist
 from torch import nn
 
 from pneumogan.errors import PneumoganError
@@ -41,59 +41,60 @@ def setup(device: torch.device) -> Dist:
     if world <= 1:
         return Dist()
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
+    if not torch_dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(local)
-        dist.init_process_group(backend=backend)
+        torch_dist.init_process_group(backend=backend)
     return Dist(rank, world, local)
 
 
-def local_device(device: torch.device, ctx: Dist) -> torch.device:
+def local_device(device: torch.device, dist: Dist) -> torch.device:
     """Each process drives its own GPU (LOCAL_RANK); on CPU every process uses the CPU."""
-    return torch.device("cuda", ctx.local_rank) if device.type == "cuda" and ctx.enabled else device
+    return torch.device("cuda", dist.local_rank) if device.type == "cuda" and dist.enabled else device
 
 
-def shard_batch(global_batch: int, ctx: Dist) -> int:
+def shard_batch(global_batch: int, dist: Dist) -> int:
     """Per-process batch for a configured global batch; the global batch is kept, so it must divide evenly."""
-    if global_batch % ctx.world:
-        raise PneumoganError(f"batch size {global_batch} does not split over {ctx.world} processes; "
-                             f"use a multiple of {ctx.world}")  # fmt: skip
-    return global_batch // ctx.world
+    if global_batch % dist.world:
+        raise PneumoganError(
+            f"batch size {global_batch} does not split over {dist.world} processes; use a multiple of {dist.world}"
+        )
+    return global_batch // dist.world
 
 
-def average_gradients(module: nn.Module, ctx: Dist) -> None:
+def average_gradients(module: nn.Module, dist: Dist) -> None:
     """Mean of every parameter's gradient over processes, in one flat all-reduce (as StyleGAN2-ADA does for
     its G and D, whose R1 double-backward and alternating steps do not fit DistributedDataParallel)."""
-    if not ctx.enabled:
+    if not dist.enabled:
         return
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
         return
     flat = torch.cat([g.flatten() for g in grads])
-    dist.all_reduce(flat)
-    flat /= ctx.world
+    torch_dist.all_reduce(flat)
+    flat /= dist.world
     offset = 0
     for g in grads:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
 
 
-def all_sum(values: list[float], ctx: Dist, device: torch.device) -> list[float]:
+def all_sum(values: list[float], dist: Dist, device: torch.device) -> list[float]:
     """Sum a few scalars over processes (losses, counts) for logging and history."""
-    if not ctx.enabled:
+    if not dist.enabled:
         return values
     t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
+    torch_dist.all_reduce(t)
     return t.tolist()
 
 
-def barrier(ctx: Dist) -> None:
-    if ctx.enabled:
-        dist.barrier()
+def barrier(dist: Dist) -> None:
+    if dist.enabled:
+        torch_dist.barrier()
 
 
-def cleanup(ctx: Dist) -> None:
-    if ctx.enabled and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+def cleanup(dist: Dist) -> None:
+    if dist.enabled and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

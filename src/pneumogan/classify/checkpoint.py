@@ -22,8 +22,13 @@ def package_versions() -> dict[str, str]:
 
     from pneumogan import __version__
 
-    return {"pneumogan": __version__, "torch": torch.__version__, "monai": monai.__version__,
-            "numpy": numpy.__version__, "python": platform.python_version()}  # fmt: skip
+    return {
+        "pneumogan": __version__,
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:

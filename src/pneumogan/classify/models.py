@@ -81,10 +81,14 @@ class VGG16(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(True),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(True),
+            nn.Dropout(dropout),
             nn.Linear(4096, num_classes),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
@@ -101,10 +105,16 @@ def _resnet18(num_classes: int, in_channels: int) -> nn.Module:
 
     # conv1 7×7 stride 2 and a max-pool, as in torchvision, so ImageNet weights fit.
     return ResNet(
-        block="basic", layers=[2, 2, 2, 2], block_inplanes=[64, 128, 256, 512], spatial_dims=2,
-        n_input_channels=in_channels, conv1_t_size=7, conv1_t_stride=2, num_classes=num_classes,
+        block="basic",
+        layers=[2, 2, 2, 2],
+        block_inplanes=[64, 128, 256, 512],
+        spatial_dims=2,
+        n_input_channels=in_channels,
+        conv1_t_size=7,
+        conv1_t_stride=2,
+        num_classes=num_classes,
         bias_downsample=False,
-    )  # fmt: skip
+    )
 
 
 REGISTRY: dict[str, ArchInfo] = {

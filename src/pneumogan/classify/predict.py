@@ -50,8 +50,14 @@ class Predictor:
             label = "PNEUMONIA" if p_pos >= self.threshold else "NORMAL"
             if len(self.names) > 2 and label == "PNEUMONIA":
                 label = self.names[1 + int(np.argmax(pr[1:]))]
-            rows.append({**{f"p_{n}": float(v) for n, v in zip(self.names, pr, strict=True)},
-                         "p_pneumonia": p_pos, "label": label, "threshold": self.threshold})  # fmt: skip
+            rows.append(
+                {
+                    **{f"p_{n}": float(v) for n, v in zip(self.names, pr, strict=True)},
+                    "p_pneumonia": p_pos,
+                    "label": label,
+                    "threshold": self.threshold,
+                }
+            )
         return rows
 
 
@@ -73,5 +79,8 @@ def predict_files(checkpoint: str | Path, paths: list[str | Path], batch_size: i
         chunk = good[start : start + batch_size]
         preds = predictor.predict_arrays(np.stack([a for _, a in chunk]))
         rows += [{"file": str(p), **pred} for (p, _), pred in zip(chunk, preds, strict=True)]
-    return {"predictions": rows, "bad": bad, "model": {"arch": predictor.meta["arch"],
-            "threshold": predictor.threshold, "classes": predictor.names}}  # fmt: skip
+    return {
+        "predictions": rows,
+        "bad": bad,
+        "model": {"arch": predictor.meta["arch"], "threshold": predictor.threshold, "classes": predictor.names},
+    }

@@ -13,8 +13,15 @@ from torch import nn
 from pneumogan.classify.inference import predict_proba
 
 # (dx, dy, scale) per view, shifts in pixels at the model's input size; the identity view comes first.
-DEFAULT_VIEWS: tuple[tuple[int, int, float], ...] = ((0, 0, 1.0), (2, 0, 1.0), (-2, 0, 1.0), (0, 2, 1.0),
-                                                     (0, -2, 1.0), (0, 0, 1.08), (0, 0, 0.93))  # fmt: skip
+DEFAULT_VIEWS: tuple[tuple[int, int, float], ...] = (
+    (0, 0, 1.0),
+    (2, 0, 1.0),
+    (-2, 0, 1.0),
+    (0, 2, 1.0),
+    (0, -2, 1.0),
+    (0, 0, 1.08),
+    (0, 0, 0.93),
+)
 
 
 def _view(images: np.ndarray, dx: int, dy: int, scale: float) -> np.ndarray:
@@ -27,8 +34,12 @@ def _view(images: np.ndarray, dx: int, dy: int, scale: float) -> np.ndarray:
 
 
 def tta_proba(
-    model: nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device,
+    model: nn.Module,
+    images: np.ndarray,
+    mean: float,
+    std: float,
+    device: torch.device,
     views: tuple[tuple[int, int, float], ...] = DEFAULT_VIEWS,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Mean softmax over `views` of uint8 images (N, S, S)."""
     return np.mean([predict_proba(model, _view(images, *v), mean, std, device) for v in views], axis=0)

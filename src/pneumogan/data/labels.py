@@ -27,6 +27,7 @@ def targets(ds: PreparedDataset, num_classes: int) -> tuple[np.ndarray, np.ndarr
         return ds.labels.astype(np.int64), np.ones(len(ds), bool)
     return ds.labels3.astype(np.int64), ds.labels3 >= 0
 
+
 _PERSON = re.compile(r"^(person\d+)_", re.IGNORECASE)
 # `IM-0115-0001` and `IM-0011-0001-0002` belong to patient `IM-0115` / `IM-0011`; NORMAL2- is a
 # second numbering of normal studies, so it stays part of the id.

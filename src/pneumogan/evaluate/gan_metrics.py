@@ -100,8 +100,14 @@ def near_copies(fake: np.ndarray, real: np.ndarray, quantile: float = 0.01, scal
     positive = d_real[d_real > 0]
     threshold = scale * float(np.quantile(positive, quantile)) if len(positive) else 0.0
     flagged = d_fake <= threshold
-    return {"fraction": float(flagged.mean()), "threshold": threshold, "fake_nn": d_fake, "real_index": idx,
-            "real_nn_median": float(np.median(d_real)), "fake_nn_median": float(np.median(d_fake))}  # fmt: skip
+    return {
+        "fraction": float(flagged.mean()),
+        "threshold": threshold,
+        "fake_nn": d_fake,
+        "real_index": idx,
+        "real_nn_median": float(np.median(d_real)),
+        "fake_nn_median": float(np.median(d_fake)),
+    }
 
 
 class FeatureExtractor:
@@ -141,9 +147,14 @@ def compare(
     pix = near_copies(fake_u8.reshape(len(fake_u8), -1) / 255.0, real_u8.reshape(len(real_u8), -1) / 255.0)
     feat = near_copies(ff, fr)
     return {
-        "fd": frechet_distance(fr, ff), "kid": kernel_distance(fr, ff, subsets=kid_subsets, seed=seed),
-        "precision": precision, "recall": recall, "near_copy_fraction": pix["fraction"],
+        "fd": frechet_distance(fr, ff),
+        "kid": kernel_distance(fr, ff, subsets=kid_subsets, seed=seed),
+        "precision": precision,
+        "recall": recall,
+        "near_copy_fraction": pix["fraction"],
         "near_copy_fraction_features": feat["fraction"],
         "near_copy": {k: v for k, v in pix.items() if not isinstance(v, np.ndarray)},
-        "n_real": len(real_u8), "n_fake": len(fake_u8), "_pixel_nn": pix,
-    }  # fmt: skip
+        "n_real": len(real_u8),
+        "n_fake": len(fake_u8),
+        "_pixel_nn": pix,
+    }

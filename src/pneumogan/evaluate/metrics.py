@@ -17,8 +17,12 @@ POINT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_au
 def confusion(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """[[TN, FP], [FN, TP]] for binary labels."""
     y, pred = np.asarray(y).astype(int), np.asarray(pred).astype(int)
-    return np.array([[np.sum((y == 0) & (pred == 0)), np.sum((y == 0) & (pred == 1))],
-                     [np.sum((y == 1) & (pred == 0)), np.sum((y == 1) & (pred == 1))]])  # fmt: skip
+    return np.array(
+        [
+            [np.sum((y == 0) & (pred == 0)), np.sum((y == 0) & (pred == 1))],
+            [np.sum((y == 1) & (pred == 0)), np.sum((y == 1) & (pred == 1))],
+        ]
+    )
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -147,6 +151,7 @@ def evaluate_scores(
     out = binary_metrics(y, p, threshold)
     out["ci"] = bootstrap_ci(y, p, threshold, n_boot=n_boot, seed=seed)
     at_half = binary_metrics(y, p, 0.5)
-    out["at_0.5"] = {k: at_half[k] for k in ("accuracy", "precision", "recall", "specificity", "f1",
-                                              "confusion_matrix")}  # fmt: skip
+    out["at_0.5"] = {
+        k: at_half[k] for k in ("accuracy", "precision", "recall", "specificity", "f1", "confusion_matrix")
+    }
     return out

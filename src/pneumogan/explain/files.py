@@ -52,9 +52,16 @@ class Explainer:
         shown = array if display is None else display
         big = F.interpolate(torch.from_numpy(cam)[None, None], size=shown.shape, mode="bilinear", align_corners=False)
         target = self.predictor.names[class_idx]
-        return {**pred, "cam": cam, "overlay": overlay(shown, big[0, 0].numpy()), "display": shown,
-                "cam_in_thorax": thorax_mass_fraction(cam), "cam_layer": self.cam.layer,
-                "cam_method": self.cam.method, "cam_target": target}  # fmt: skip
+        return {
+            **pred,
+            "cam": cam,
+            "overlay": overlay(shown, big[0, 0].numpy()),
+            "display": shown,
+            "cam_in_thorax": thorax_mass_fraction(cam),
+            "cam_layer": self.cam.layer,
+            "cam_method": self.cam.method,
+            "cam_target": target,
+        }
 
     def explain_source(self, src: Any, name: str = "") -> dict[str, Any]:
         """Any supported input (path, bytes, file object); raises ImageReadError for unusable input."""
@@ -70,9 +77,13 @@ def side_by_side(display: np.ndarray, over: np.ndarray) -> np.ndarray:
 
 
 def explain_files(
-    checkpoint: str | Path, paths: list[str | Path], out: str | Path, method: Method = "gradcam",
-    layer: str | None = None, target: str = "pneumonia",
-) -> dict[str, Any]:  # fmt: skip
+    checkpoint: str | Path,
+    paths: list[str | Path],
+    out: str | Path,
+    method: Method = "gradcam",
+    layer: str | None = None,
+    target: str = "pneumonia",
+) -> dict[str, Any]:
     """Write `<name>_gradcam.png` (original | overlay) per readable file and `predictions.csv` to `out`."""
     explainer = Explainer(Predictor(checkpoint), method, layer, target)
     files = expand_inputs(paths)
@@ -90,8 +101,13 @@ def explain_files(
             continue
         png = out / f"{i:04d}_{path.stem}_{method.replace('+', 'pp')}.png"
         Image.fromarray(side_by_side(res["display"], res["overlay"])).save(png)
-        rows.append({"file": str(path), **{k: v for k, v in res.items() if k not in ("cam", "overlay", "display")},
-                     "overlay_png": png.name})  # fmt: skip
+        rows.append(
+            {
+                "file": str(path),
+                **{k: v for k, v in res.items() if k not in ("cam", "overlay", "display")},
+                "overlay_png": png.name,
+            }
+        )
     if rows:
         atomic_write_csv(out / "predictions.csv", rows)
     return {"predictions": rows, "bad": bad}

@@ -86,15 +86,22 @@ def overlay(gray: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarra
 
 def thorax_shares(explainer: CamExplainer, images: np.ndarray, class_idx: int = 1, batch: int = 64) -> np.ndarray:
     """Thoracic-box share of each image's map (all-zero maps, which have no share, are left out)."""
-    shares = np.array([thorax_mass_fraction(m) for k in range(0, len(images), batch)
-                       for m in explainer(images[k : k + batch], class_idx=class_idx)])  # fmt: skip
+    shares = np.array(
+        [
+            thorax_mass_fraction(m)
+            for k in range(0, len(images), batch)
+            for m in explainer(images[k : k + batch], class_idx=class_idx)
+        ]
+    )
     return shares[np.isfinite(shares)]
 
 
 def montage(images: np.ndarray, maps: np.ndarray) -> np.ndarray:
     """RGB strip: each input above its overlay."""
-    tiles = [np.concatenate([np.repeat(im[..., None], 3, 2), overlay(im, m)], axis=0)
-             for im, m in zip(images, maps, strict=True)]  # fmt: skip
+    tiles = [
+        np.concatenate([np.repeat(im[..., None], 3, 2), overlay(im, m)], axis=0)
+        for im, m in zip(images, maps, strict=True)
+    ]
     return np.concatenate(tiles, axis=1)
 
 
@@ -117,6 +124,12 @@ def cam_examples(checkpoint, out_png, per_class: int = 4, method: Method = "grad
     picks = np.concatenate([np.flatnonzero(test.labels == c)[:per_class] for c in (0, 1)])
     strip = montage(images[picks], explainer(images[picks], class_idx=1))
     Image.fromarray(strip).resize((128 * len(picks), 256)).save(out_png)
-    return {"layer": explainer.layer, "method": method, "n_pneumonia": len(shares),
-            "median_thorax_share": float(np.median(shares)), "uniform_share": box_area(),
-            "share_above_uniform": float(np.mean(shares > box_area())), "per_class": per_class}  # fmt: skip
+    return {
+        "layer": explainer.layer,
+        "method": method,
+        "n_pneumonia": len(shares),
+        "median_thorax_share": float(np.median(shares)),
+        "uniform_share": box_area(),
+        "share_above_uniform": float(np.mean(shares > box_area())),
+        "per_class": per_class,
+    }

@@ -41,9 +41,15 @@ def export_onnx(checkpoint: str | Path, path: str | Path) -> dict[str, Any]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
-        wrapped, (dummy,), str(path), input_names=["image"], output_names=["probabilities"], opset_version=OPSET,
-        dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}}, dynamo=False,
-    )  # fmt: skip
+        wrapped,
+        (dummy,),
+        str(path),
+        input_names=["image"],
+        output_names=["probabilities"],
+        opset_version=OPSET,
+        dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
+        dynamo=False,
+    )
     proto = onnx.load(str(path))
     props = {
         "preprocessing": json.dumps(meta["preprocessing"]),

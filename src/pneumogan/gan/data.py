@@ -16,22 +16,25 @@ def training_images(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, list[str]]
     real_only = cfg.model_copy(deep=True)
     real_only.data.extra_train, real_only.data.train_real = [], True
     train = load_splits(real_only).train
-    gc = cfg.gan
-    if gc.family == "dcgan":
+    gan_cfg = cfg.gan
+    if gan_cfg.family == "dcgan":
         names = list(BINARY_CLASSES) + list(THREE_CLASSES[1:])
-        target = gc.target_class.upper()
+        target = gan_cfg.target_class.upper()
         if target not in names:
-            raise PneumoganError(f"gan.target_class must be one of {names}, got {gc.target_class}")
-        mask = (train.labels == BINARY_CLASSES.index(target)) if target in BINARY_CLASSES else (
-            train.labels3 == THREE_CLASSES.index(target))  # fmt: skip
+            raise PneumoganError(f"gan.target_class must be one of {names}, got {gan_cfg.target_class}")
+        mask = (
+            (train.labels == BINARY_CLASSES.index(target))
+            if target in BINARY_CLASSES
+            else (train.labels3 == THREE_CLASSES.index(target))
+        )
         labels, class_names = np.zeros(int(mask.sum()), np.int64), [target]
-    elif gc.num_classes == 3:
+    elif gan_cfg.num_classes == 3:
         mask, class_names = train.labels3 >= 0, list(THREE_CLASSES)
         labels = train.labels3[mask].astype(np.int64)
     else:
         mask, class_names = np.ones(len(train), bool), list(BINARY_CLASSES)
         labels = train.labels.astype(np.int64)
     images = torch.from_numpy(np.asarray(train.images)[mask].astype(np.float32)).div_(127.5).sub_(1.0)[:, None]
-    if len(images) < gc.batch_size:
+    if len(images) < gan_cfg.batch_size:
         raise PneumoganError(f"only {len(images)} training images for the GAN; lower gan.batch_size")
     return images, torch.from_numpy(labels), class_names

@@ -63,9 +63,11 @@ def evaluate_gan(
     extractor = FeatureExtractor(ref_model, pre["mean"], pre["std"], pre["size"], device)
     out = Path(out_dir) if out_dir else checkpoint / GAN_EVAL
     results: dict[str, Any] = {
-        "note": FEATURE_NOTE, "reference": str(ref_path), "generator": generator_hash(checkpoint),
+        "note": FEATURE_NOTE,
+        "reference": str(ref_path),
+        "generator": generator_hash(checkpoint),
         "n_per_class": n_per_class,
-    }  # fmt: skip
+    }
     fakes, reals = [], []
     for c, name in enumerate(names):
         seeds = [latent_seed(seed, c, i) for i in range(n_per_class)]

@@ -44,9 +44,12 @@ class Generator(nn.Module):
         self.widths = widths
         layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
         for i in range(blocks):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"),
-                       nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=False),
-                       nn.BatchNorm2d(widths[i + 1]), nn.ReLU(True)]  # fmt: skip
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=False),
+                nn.BatchNorm2d(widths[i + 1]),
+                nn.ReLU(True),
+            ]
         layers += [nn.Conv2d(widths[-1], 1, 3, padding=1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 

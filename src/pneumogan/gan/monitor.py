@@ -44,12 +44,16 @@ class CollapseMonitor:
     def diversity(self, step: int, value: float) -> dict[str, Any] | None:
         self.best_diversity = max(self.best_diversity, value)
         if self.real_diversity and value < self.collapse_ratio * self.real_diversity:
-            message = (f"sample diversity {value:.3f} is below {self.collapse_ratio:.0%} of the real images' "
-                       f"{self.real_diversity:.3f}: mode collapse")  # fmt: skip
+            message = (
+                f"sample diversity {value:.3f} is below {self.collapse_ratio:.0%} of the real images' "
+                f"{self.real_diversity:.3f}: mode collapse"
+            )
             return self._event(step, "diversity", message)
         if value < self.diversity_drop * self.best_diversity:
-            message = (f"sample diversity {value:.3f} fell below {self.diversity_drop:.0%} of its best "
-                       f"{self.best_diversity:.3f}: mode collapse?")  # fmt: skip
+            message = (
+                f"sample diversity {value:.3f} fell below {self.diversity_drop:.0%} of its best "
+                f"{self.best_diversity:.3f}: mode collapse?"
+            )
             return self._event(step, "diversity", message)
         return None
 

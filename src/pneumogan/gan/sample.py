@@ -91,7 +91,13 @@ def write_synthetic_set(specs: list[SampleSpec], out: str | Path, seed: int = 0,
                 for s, img in zip(chunk, generate(g, c, chunk, device), strict=True):
                     name = f"synthetic_{spec.class_name.lower()}_{s - latent_seed(seed, k, 0):06d}.png"
                     Image.fromarray(img).save(folder / name)
-                    rows.append({"file": f"train/{spec.class_name}/{name}", "class": spec.class_name,
-                                 "latent_seed": s, "generator": ghash})  # fmt: skip
+                    rows.append(
+                        {
+                            "file": f"train/{spec.class_name}/{name}",
+                            "class": spec.class_name,
+                            "latent_seed": s,
+                            "generator": ghash,
+                        }
+                    )
         atomic_write_csv(tmp / SYNTHETIC_MANIFEST, rows, ["file", "class", "latent_seed", "generator"])
     return out

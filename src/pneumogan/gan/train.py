@@ -114,7 +114,7 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log: Log = prin
             if on_checkpoint is not None:
                 on_checkpoint(done)
     distributed.barrier(run.dist)
-    log(f"GAN training finished at step {len(run.history) and run.history[-1]['step']}; checkpoint in {run.out}")
+    run.log(f"GAN training finished at step {len(run.history) and run.history[-1]['step']}; checkpoint in {run.out}")
     return run.out
 
 

@@ -56,9 +56,14 @@ def paired_difference(
 
     def diff(idx: np.ndarray | None) -> float:
         sel = (lambda a: a) if idx is None else (lambda a: a[idx])
-        return float(np.mean([_metric(metric, sel(y), sel(c.p), c.threshold) - _metric(metric, sel(y), sel(b.p),
-                                                                                           b.threshold)
-                              for b, c in zip(baseline, condition, strict=True)]))  # fmt: skip
+        return float(
+            np.mean(
+                [
+                    _metric(metric, sel(y), sel(c.p), c.threshold) - _metric(metric, sel(y), sel(b.p), b.threshold)
+                    for b, c in zip(baseline, condition, strict=True)
+                ]
+            )
+        )
 
     rng = np.random.default_rng(seed)
     draws = []
@@ -67,10 +72,17 @@ def paired_difference(
         if len(set(y[idx].tolist())) < 2:
             continue
         draws.append(diff(idx))
-    per_seed = [_metric(metric, y, c.p, c.threshold) - _metric(metric, y, b.p, b.threshold)
-                for b, c in zip(baseline, condition, strict=True)]  # fmt: skip
-    return {"metric": metric, "difference": diff(None), "ci": [float(np.percentile(draws, 2.5)),
-            float(np.percentile(draws, 97.5))], "per_seed": per_seed, "n_boot": len(draws)}  # fmt: skip
+    per_seed = [
+        _metric(metric, y, c.p, c.threshold) - _metric(metric, y, b.p, b.threshold)
+        for b, c in zip(baseline, condition, strict=True)
+    ]
+    return {
+        "metric": metric,
+        "difference": diff(None),
+        "ci": [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))],
+        "per_seed": per_seed,
+        "n_boot": len(draws),
+    }
 
 
 METRIC_WORDS = {"roc_auc": ("AUC", 100, "points"), "accuracy": ("accuracy", 100, "points")}

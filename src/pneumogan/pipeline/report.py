@@ -14,7 +14,7 @@ import numpy as np
 
 from pneumogan.evaluate.plots import _plt, _save
 from pneumogan.layout import EVAL_SCORES, HISTORY_JSON, REPORT_ASSETS, RunFolder, StageFolder, grid_files
-from pneumogan.pipeline.wording import CONDITION_TITLES, class_counts, seed_list, synthetic_plan
+from pneumogan.pipeline.wording import class_counts, condition_title, seed_list, synthetic_plan
 from pneumogan.runs import atomic_write_text
 
 NOTICE = "Research software, not a medical device: nothing here is a diagnosis or validated for clinical use."
@@ -39,14 +39,14 @@ def _history(stage: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
-def _overlay_curves(fres: dict[str, Any], out: Path, seed: str, path: Path) -> Path:
+def _overlay_curves(fraction: dict[str, Any], out: Path, seed: str, path: Path) -> Path:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for cond, entry in fres["conditions"].items():
+    for cond, entry in fraction["conditions"].items():
         hist = _history(out / entry["seeds"][seed]["stage"])
         epochs = [h["epoch"] + 1 for h in hist]
         for ax, key in zip(axes, ("val_acc", "val_auc"), strict=True):
-            ax.plot(epochs, [h[key] for h in hist], marker="o", ms=3, label=CONDITION_TITLES.get(cond, cond))
+            ax.plot(epochs, [h[key] for h in hist], marker="o", ms=3, label=condition_title(cond))
     for ax, title in zip(axes, ("val accuracy (at 0.5)", "val ROC-AUC"), strict=True):
         ax.set_title(title)
         ax.set_xlabel("epoch")
@@ -55,16 +55,16 @@ def _overlay_curves(fres: dict[str, Any], out: Path, seed: str, path: Path) -> P
     return _save(fig, path)
 
 
-def _overlay_roc(fres: dict[str, Any], out: Path, seed: str, path: Path) -> Path:
+def _overlay_roc(fraction: dict[str, Any], out: Path, seed: str, path: Path) -> Path:
     from sklearn.metrics import roc_curve
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.8, 4.4))
-    for cond, entry in fres["conditions"].items():
+    for cond, entry in fraction["conditions"].items():
         with np.load(StageFolder(out / entry["seeds"][seed]["stage"]).evaluation / EVAL_SCORES) as z:
             fpr, tpr, _ = roc_curve(z["y"], z["p"])
         auc = entry["seeds"][seed]["metrics"]["roc_auc"]
-        ax.plot(fpr, tpr, label=f"{CONDITION_TITLES.get(cond, cond)} AUC {auc:.3f}")
+        ax.plot(fpr, tpr, label=f"{condition_title(cond)} AUC {auc:.3f}")
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
     ax.set_xlabel("1 − specificity")
     ax.set_ylabel("sensitivity")
@@ -73,18 +73,18 @@ def _overlay_roc(fres: dict[str, Any], out: Path, seed: str, path: Path) -> Path
     return _save(fig, path)
 
 
-def _confusions(fres: dict[str, Any], seed: str, path: Path) -> Path:
+def _confusions(fraction: dict[str, Any], seed: str, path: Path) -> Path:
     plt = _plt()
-    conds = list(fres["conditions"])
+    conds = list(fraction["conditions"])
     fig, axes = plt.subplots(1, len(conds), figsize=(3.2 * len(conds), 3.2), squeeze=False)
     for ax, cond in zip(axes[0], conds, strict=True):
-        m = np.asarray(fres["conditions"][cond]["seeds"][seed]["metrics"]["confusion_matrix"])
+        m = np.asarray(fraction["conditions"][cond]["seeds"][seed]["metrics"]["confusion_matrix"])
         ax.imshow(m, cmap="Blues")
         for (i, j), v in np.ndenumerate(m):
             ax.text(j, i, str(v), ha="center", va="center", color="white" if v > m.max() / 2 else "black")
         ax.set_xticks([0, 1], ["NORMAL", "PNEUM."])
         ax.set_yticks([0, 1], ["NORMAL", "PNEUM."])
-        ax.set_title(CONDITION_TITLES.get(cond, cond), fontsize=9)
+        ax.set_title(condition_title(cond), fontsize=9)
         ax.set_xlabel("predicted")
     axes[0][0].set_ylabel("true")
     return _save(fig, path)
@@ -105,7 +105,7 @@ def _sweep(results: dict[str, Any], metric: str, path: Path) -> Path:
             ci = s.get("ci") or [s["mean"], s["mean"]]
             lo.append(ci[0])
             hi.append(ci[1])
-        line = ax.plot(xs, ys, marker="o", label=CONDITION_TITLES.get(cond, cond))[0]
+        line = ax.plot(xs, ys, marker="o", label=condition_title(cond))[0]
         ax.fill_between(xs, lo, hi, alpha=0.15, color=line.get_color())
     ax.set_xscale("log")
     ax.set_xlabel("% of the real training set")
@@ -115,97 +115,147 @@ def _sweep(results: dict[str, Any], metric: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
-    assets = out / REPORT_ASSETS
-    blocks: list[Block] = [("h1", f"PneumoGAN experiment: {results['name']}"), ("note", NOTICE)]
-    d = results["data"]
-    blocks.append(("h2", "Data"))
-    split = d["split"]
-    rows = [[s, *(str(v) for v in split["counts"].get(s, {}).values())] for s in split.get("counts", {})]
-    classes = list(next(iter(split["counts"].values()), {}).keys()) if split.get("counts") else []
-    blocks.append(("p", f"Source `{results['config']['data']['source']}`: {d['total']} files, {d['bad']} unusable, "
-                        f"{d['duplicate_groups']} exact-duplicate groups, {d['patients_in_two_splits']} file-name "
-                        f"patient ids in more than one source split. Patient-grouped split used for training "
-                        f"(images per split and class):"))  # fmt: skip
-    if rows:
-        blocks.append(("table", (["split", *classes], rows)))
-    blocks.append(("h2", "Verdicts (computed from the paired bootstrap CIs, not written by hand)"))
-    blocks += [("li", v) for v in results["verdicts"]] or [("p", "No condition to compare with the baseline.")]
+def paragraph(text: str) -> Block:
+    return ("p", text)
 
-    for flabel, fres in sorted(results["fractions"].items(), key=lambda kv: -kv[1]["fraction"]):
-        seed = str(results["seeds"][0])
-        blocks.append(("h2", f"Real training data: {fres['fraction'] * 100:g} %"))
-        blocks.append(("p", f"Real training images: {class_counts(fres['real_train_counts'])}. Synthetic images per "
-                            f"condition: {synthetic_plan(fres['synthetic_counts'])}. Test: the official test split, "
-                            f"{next(iter(fres['conditions'].values()))['seeds'][seed]['metrics']['n']} images, "
-                            f"decision thresholds chosen on val."))  # fmt: skip
-        if "training" in fres:
-            budget = "; ".join(f"{c}: {t['images']} images × {t['epochs']} epochs = {t['steps']} steps"
-                               for c, t in fres["training"].items())  # fmt: skip
-            blocks.append(("p", f"Training per condition ({budget})."))
-        header = ["condition", "accuracy %", "ROC-AUC %", "sensitivity %", "specificity %", "F1 %", "ECE %"]
-        rows = []
-        for cond, entry in fres["conditions"].items():
-            s = entry["summary"]
-            rows.append([CONDITION_TITLES.get(cond, cond), *(_fmt_ci(s[m]) for m in
-                         ("accuracy", "roc_auc", "recall", "specificity", "f1", "ece"))])  # fmt: skip
-        kind = next(iter(fres["conditions"].values()))["summary"]["accuracy"].get("ci_kind", "")
-        blocks.append(("p", f"Test metrics, mean over seeds {seed_list(results['seeds'])} with 95 % CI ({kind}):"))
-        blocks.append(("table", (header, rows)))
-        diffs = [[CONDITION_TITLES.get(c, c), *(_fmt_diff(e["vs_real"][m]) for m in ("roc_auc", "accuracy"))]
-                 for c, e in fres["conditions"].items() if "vs_real" in e]  # fmt: skip
-        if diffs:
-            blocks.append(("p", "Difference from the baseline (points), paired bootstrap over the same test "
-                                "images, averaged over paired seeds:"))  # fmt: skip
-            blocks.append(("table", (["condition", "Δ ROC-AUC", "Δ accuracy"], diffs)))
-        blocks.append(("img", (_overlay_curves(fres, out, seed, assets / f"curves_{flabel}.png"),
-                               f"Validation curves per condition (seed {seed})")))  # fmt: skip
-        blocks.append(("img", (_overlay_roc(fres, out, seed, assets / f"roc_{flabel}.png"),
-                               f"Test ROC curves (seed {seed})")))  # fmt: skip
-        blocks.append(("img", (_confusions(fres, seed, assets / f"confusion_{flabel}.png"),
-                               f"Test confusion matrices at the val-chosen thresholds (seed {seed})")))  # fmt: skip
-        if fres["gan"]:
-            blocks += _gan_blocks(fres, out)
-        if "gradcam" in fres:
-            x = fres["gradcam"]
-            blocks.append(("h3", "Grad-CAM (baseline model)"))
-            blocks.append(("p", f"Evidence for PNEUMONIA ({x['method']}, layer `{x['layer']}`) on the first "
-                                f"{x['per_class']} NORMAL (left) and PNEUMONIA (right) test images. Over all "
-                                f"{x['n_pneumonia']} PNEUMONIA test images the median share of the map inside the "
-                                f"central thoracic box is {x['median_thorax_share']:.2f} (a uniform map: "
-                                f"{x['uniform_share']:.2f}); {x['share_above_uniform'] * 100:.0f} % exceed uniform. "
-                                "Grad-CAM shows where the network looked, not a localisation of disease."))  # fmt: skip
-            blocks.append(("img", (out / x["png"], "Grad-CAM overlays (top: input, bottom: map)")))
+
+def image(path: Path, caption: str) -> Block:
+    return ("img", (path, caption))
+
+
+def table(header: list[str], rows: list[list[str]]) -> Block:
+    return ("table", (header, rows))
+
+
+def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
+    blocks: list[Block] = [("h1", f"PneumoGAN experiment: {results['name']}"), ("note", NOTICE)]
+    blocks += _data_blocks(results)
+    blocks.append(("h2", "Verdicts (computed from the paired bootstrap CIs, not written by hand)"))
+    blocks += [("li", v) for v in results["verdicts"]] or [paragraph("No condition to compare with the baseline.")]
+    for label, fraction in sorted(results["fractions"].items(), key=lambda kv: -kv[1]["fraction"]):
+        blocks += _fraction_blocks(results, label, fraction, out)
     if len(results["fractions"]) > 1:
+        sweep = _sweep(results, "roc_auc", out / REPORT_ASSETS / "sweep_auc.png")
         blocks.append(("h2", "Low-data sweep"))
-        blocks.append(("img", (_sweep(results, "roc_auc", assets / "sweep_auc.png"),
-                               "Test ROC-AUC against the fraction of real training data (95 % CI bands)")))  # fmt: skip
+        blocks.append(image(sweep, "Test ROC-AUC against the fraction of real training data (95 % CI bands)"))
     blocks.append(("h2", "Stages"))
     stages = [[k, f"{v['seconds']:.1f}", "cached" if v["cached"] else "ran"] for k, v in results["stages"].items()]
-    blocks.append(("table", (["stage", "seconds (when it ran)", "this invocation"], stages)))
+    blocks.append(table(["stage", "seconds (when it ran)", "this invocation"], stages))
     return blocks
 
 
-def _gan_blocks(fres: dict[str, Any], out: Path) -> list[Block]:
-    blocks: list[Block] = [("h3", "GAN")]
+def _data_blocks(results: dict[str, Any]) -> list[Block]:
+    d = results["data"]
+    counts = d["split"].get("counts", {})
+    classes = list(next(iter(counts.values()), {}).keys())
+    rows = [[split, *(str(n) for n in per_class.values())] for split, per_class in counts.items()]
+    text = (
+        f"Source `{results['config']['data']['source']}`: {d['total']} files, {d['bad']} unusable, "
+        f"{d['duplicate_groups']} exact-duplicate groups, {d['patients_in_two_splits']} file-name patient ids in "
+        "more than one source split. Patient-grouped split used for training (images per split and class):"
+    )
+    blocks: list[Block] = [("h2", "Data"), paragraph(text)]
+    return blocks + ([table(["split", *classes], rows)] if rows else [])
+
+
+def _fraction_blocks(results: dict[str, Any], label: str, fraction: dict[str, Any], out: Path) -> list[Block]:
+    """Training budget, test metrics, differences, curves, ROC, confusions, GAN and Grad-CAM of one fraction."""
+    assets = out / REPORT_ASSETS
+    seed = str(results["seeds"][0])
+    conditions = fraction["conditions"]
+    n_test = next(iter(conditions.values()))["seeds"][seed]["metrics"]["n"]
+    blocks: list[Block] = [
+        ("h2", f"Real training data: {fraction['fraction'] * 100:g} %"),
+        paragraph(
+            f"Real training images: {class_counts(fraction['real_train_counts'])}. Synthetic images per condition: "
+            f"{synthetic_plan(fraction['synthetic_counts'])}. Test: the official test split, {n_test} images, "
+            "decision thresholds chosen on val."
+        ),
+    ]
+    if "training" in fraction:
+        budget = "; ".join(
+            f"{c}: {t['images']} images × {t['epochs']} epochs = {t['steps']} steps"
+            for c, t in fraction["training"].items()
+        )
+        blocks.append(paragraph(f"Training per condition ({budget})."))
+    shown = ("accuracy", "roc_auc", "recall", "specificity", "f1", "ece")
+    header = ["condition", "accuracy %", "ROC-AUC %", "sensitivity %", "specificity %", "F1 %", "ECE %"]
+    rows = [[condition_title(c), *(_fmt_ci(e["summary"][m]) for m in shown)] for c, e in conditions.items()]
+    kind = next(iter(conditions.values()))["summary"]["accuracy"].get("ci_kind", "")
+    blocks.append(paragraph(f"Test metrics, mean over seeds {seed_list(results['seeds'])} with 95 % CI ({kind}):"))
+    blocks.append(table(header, rows))
+    diffs = [
+        [condition_title(c), *(_fmt_diff(e["vs_real"][m]) for m in ("roc_auc", "accuracy"))]
+        for c, e in conditions.items()
+        if "vs_real" in e
+    ]
+    if diffs:
+        blocks.append(
+            paragraph(
+                "Difference from the baseline (points), paired bootstrap over the same test images, averaged "
+                "over paired seeds:"
+            )
+        )
+        blocks.append(table(["condition", "Δ ROC-AUC", "Δ accuracy"], diffs))
+    curves = _overlay_curves(fraction, out, seed, assets / f"curves_{label}.png")
+    blocks.append(image(curves, f"Validation curves per condition (seed {seed})"))
+    blocks.append(
+        image(_overlay_roc(fraction, out, seed, assets / f"roc_{label}.png"), f"Test ROC curves (seed {seed})")
+    )
+    confusions = _confusions(fraction, seed, assets / f"confusion_{label}.png")
+    blocks.append(image(confusions, f"Test confusion matrices at the val-chosen thresholds (seed {seed})"))
+    if fraction["gan"]:
+        blocks += _gan_blocks(fraction, out)
+    if "gradcam" in fraction:
+        blocks += _gradcam_blocks(fraction["gradcam"], out)
+    return blocks
+
+
+def _gradcam_blocks(x: dict[str, Any], out: Path) -> list[Block]:
+    text = (
+        f"Evidence for PNEUMONIA ({x['method']}, layer `{x['layer']}`) on the first {x['per_class']} NORMAL (left) "
+        f"and PNEUMONIA (right) test images. Over all {x['n_pneumonia']} PNEUMONIA test images the median share "
+        f"of the map inside the central thoracic box is {x['median_thorax_share']:.2f} (a uniform map: "
+        f"{x['uniform_share']:.2f}); {x['share_above_uniform'] * 100:.0f} % exceed uniform. Grad-CAM shows "
+        "where the network looked, not a localisation of disease."
+    )
+    return [
+        ("h3", "Grad-CAM (baseline model)"),
+        paragraph(text),
+        image(out / x["png"], "Grad-CAM overlays (top: input, bottom: map)"),
+    ]
+
+
+def _gan_blocks(fraction: dict[str, Any], out: Path) -> list[Block]:
     header = ["class", "FD", "KID", "precision", "recall", "near-copies", "class fidelity"]
     rows = []
-    for cls, g in fres["gan"].items():
+    for cls, g in fraction["gan"].items():
         m = g["metrics"]
-        rows.append([cls, f"{m['fd']:.2f}", f"{m['kid']:.4f}", f"{m['precision']:.2f}", f"{m['recall']:.2f}",
-                     f"{m['near_copy_fraction']:.3f}", f"{m['class_fidelity']:.2f}"])  # fmt: skip
-    blocks.append(("p", "GAN metrics per class in the feature space of this run's baseline classifier (not "
-                        "comparable to Inception-FID):"))  # fmt: skip
-    blocks.append(("table", (header, rows)))
+        rows.append(
+            [
+                cls,
+                f"{m['fd']:.2f}",
+                f"{m['kid']:.4f}",
+                f"{m['precision']:.2f}",
+                f"{m['recall']:.2f}",
+                f"{m['near_copy_fraction']:.3f}",
+                f"{m['class_fidelity']:.2f}",
+            ]
+        )
+    note = (
+        "GAN metrics per class in the feature space of this run's baseline classifier (not comparable to "
+        "Inception-FID):"
+    )
+    blocks: list[Block] = [("h3", "GAN"), paragraph(note), table(header, rows)]
     seen: set[str] = set()
-    for cls, g in fres["gan"].items():
+    for cls, g in fraction["gan"].items():
         grids = grid_files(out / g["gan_stage"])
         if grids and g["gan_stage"] not in seen:
             seen.add(g["gan_stage"])
-            blocks.append(("img", (grids[-1], f"Sample grid, fixed latents, last step ({g['gan_stage']})")))
+            blocks.append(image(grids[-1], f"Sample grid, fixed latents, last step ({g['gan_stage']})"))
         montage = out / g["eval_stage"] / f"real_vs_synthetic_{cls}.png"
         if montage.is_file():
-            blocks.append(("img", (montage, f"{cls}: real (top) vs synthetic (bottom)")))
+            blocks.append(image(montage, f"{cls}: real (top) vs synthetic (bottom)"))
     return blocks
 
 
@@ -267,15 +317,19 @@ def render_html(blocks: list[Block]) -> str:
         elif kind == "img":
             path, caption = value
             data = base64.b64encode(Path(path).read_bytes()).decode()
-            body.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>{_inline(caption)}</figcaption></figure>")  # fmt: skip
+            body.append(
+                f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{_inline(caption)}</figcaption></figure>"
+            )
         else:
             body.append(f"<p>{_inline(value)}</p>")
     if items:
         body.append("<ul>" + "".join(items) + "</ul>")
     title = html.escape(next((v for k, v in blocks if k == "h1"), "PneumoGAN report"))
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")  # fmt: skip
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
 
 def write_report(results: dict[str, Any], out: Path, log: Callable[[str], None] = print) -> None:

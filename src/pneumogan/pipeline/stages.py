@@ -35,14 +35,14 @@ class StageRunner:
         root: Path,
         log: Callable[[str], None] = print,
         on_stage: Callable[[str], None] | None = None,
-        ctx: Dist | None = None,
+        dist: Dist | None = None,
     ):
-        self.ctx = ctx or Dist()
+        self.dist = dist or Dist()
         self.root = Path(root) / STAGES
-        if self.ctx.main:
+        if self.dist.main:
             self.root.mkdir(parents=True, exist_ok=True)
-        barrier(self.ctx)
-        self.log = log if self.ctx.main else silent
+        barrier(self.dist)
+        self.log = log if self.dist.main else silent
         self.on_stage = on_stage  # called after each finished stage (tests use it to interrupt a run)
         self.timings: dict[str, dict[str, Any]] = {}
 
@@ -60,17 +60,17 @@ class StageRunner:
             self.timings[name] = {"seconds": done["seconds"], "cached": True}
             self.log(f"[skip] {name} (finished earlier, key {key})")
             return folder, done["result"]
-        if self.ctx.main:
+        if self.dist.main:
             folder.mkdir(parents=True, exist_ok=True)
-        barrier(self.ctx)
+        barrier(self.dist)
         self.log(f"[run ] {name}")
         t0 = time.perf_counter()
-        result = fn(folder) if (collective or self.ctx.main) else {}
+        result = fn(folder) if (collective or self.dist.main) else {}
         seconds = round(time.perf_counter() - t0, 1)
-        if self.ctx.main:
+        if self.dist.main:
             atomic_write_json(marker, {"name": name, "key": key, "seconds": seconds, "result": result})
-        barrier(self.ctx)
-        if not self.ctx.main:
+        barrier(self.dist)
+        if not self.dist.main:
             result = json.loads(marker.read_text())["result"]
         self.timings[name] = {"seconds": seconds, "cached": False}
         self.log(f"[done] {name} in {seconds:.1f} s")

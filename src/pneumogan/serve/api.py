@@ -106,8 +106,12 @@ def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fa
             return _error(status, exc.reason, exc.detail)
         if gradcam:
             cam = result.pop("gradcam")
-            result["gradcam"] = {"overlay_png_base64": overlay_base64(cam["overlay"]), "layer": cam["layer"],
-                                 "method": cam["method"], "target": cam["target"]}  # fmt: skip
+            result["gradcam"] = {
+                "overlay_png_base64": overlay_base64(cam["overlay"]),
+                "layer": cam["layer"],
+                "method": cam["method"],
+                "target": cam["target"],
+            }
         return JSONResponse(result)
 
     return app

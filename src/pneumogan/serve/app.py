@@ -28,9 +28,12 @@ def create_app(
 
 
 def serve(
-    checkpoint: str | Path, host: str = "127.0.0.1", port: int = 7860, gan: str | Path | None = None,
+    checkpoint: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    gan: str | Path | None = None,
     max_upload: int = DEFAULT_MAX_UPLOAD,
-) -> None:  # fmt: skip
+) -> None:
     import uvicorn
 
     app = create_app(checkpoint, gan, max_upload)

@@ -79,9 +79,15 @@ class ModelService:
 
     def model_info(self) -> dict[str, Any]:
         m = self.meta
-        return {"arch": m["arch"], "classes": m["class_names"], "image_size": m["image_size"],
-                "threshold": self.predictor.threshold, "trained": m.get("created"),
-                "data_fingerprint": m.get("data_fingerprint"), "checkpoint": self.checkpoint.name}  # fmt: skip
+        return {
+            "arch": m["arch"],
+            "classes": m["class_names"],
+            "image_size": m["image_size"],
+            "threshold": self.predictor.threshold,
+            "trained": m.get("created"),
+            "data_fingerprint": m.get("data_fingerprint"),
+            "checkpoint": self.checkpoint.name,
+        }
 
     def predict(self, src: Any, name: str = "", gradcam: bool = True) -> dict[str, Any]:
         """Probabilities, label and (optionally) the Grad-CAM overlay; raises ImageReadError on bad input."""

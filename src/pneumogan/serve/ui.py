@@ -41,9 +41,11 @@ def example_images(service: ModelService, per_class: int = 3) -> list[str]:
 
 def _decision_text(res: dict[str, Any]) -> str:
     p = res["probabilities"].get("PNEUMONIA", 0.0)
-    return (f"**Model output: {res['label']}** — P(pneumonia) = {p:.4f}; decision threshold "
-            f"{res['threshold']:.4f} (chosen on validation data). The heat map shows the regions that raised "
-            f"P({res['gradcam']['target']}).\n\n_{NOTICE}_")  # fmt: skip
+    return (
+        f"**Model output: {res['label']}** — P(pneumonia) = {p:.4f}; decision threshold "
+        f"{res['threshold']:.4f} (chosen on validation data). The heat map shows the regions that raised "
+        f"P({res['gradcam']['target']}).\n\n_{NOTICE}_"
+    )
 
 
 def predict_ui(service: ModelService, file_path: str | None) -> tuple[dict, str, np.ndarray | None, np.ndarray | None]:
@@ -65,8 +67,12 @@ def build_ui(service: ModelService):
         with gr.Tab("Predict"):
             with gr.Row():
                 with gr.Column():
-                    upload = gr.File(label="Chest X-ray (PNG, JPEG or DICOM)", file_types=UPLOAD_TYPES,
-                                     type="filepath", elem_id="upload")  # fmt: skip
+                    upload = gr.File(
+                        label="Chest X-ray (PNG, JPEG or DICOM)",
+                        file_types=UPLOAD_TYPES,
+                        type="filepath",
+                        elem_id="upload",
+                    )
                     button = gr.Button("Predict", variant="primary", elem_id="predict")
                     examples = example_images(service)
                     if examples:
@@ -74,12 +80,14 @@ def build_ui(service: ModelService):
                 with gr.Column():
                     decision = gr.Markdown(elem_id="decision")
                     # No argmax headline: the decision is the validated threshold's, shown above.
-                    probs = gr.Label(label="Class probabilities", num_top_classes=3, show_heading=False,
-                                     elem_id="probabilities")  # fmt: skip
+                    probs = gr.Label(
+                        label="Class probabilities", num_top_classes=3, show_heading=False, elem_id="probabilities"
+                    )
             with gr.Row():
                 original = gr.Image(label="Input (as the model sees it)", type="numpy", elem_id="original")
-                cam = gr.Image(label=f"Grad-CAM for PNEUMONIA ({service.explainer.cam.layer})", type="numpy",
-                               elem_id="gradcam")  # fmt: skip
+                cam = gr.Image(
+                    label=f"Grad-CAM for PNEUMONIA ({service.explainer.cam.layer})", type="numpy", elem_id="gradcam"
+                )
             outputs = [probs, decision, original, cam]
             button.click(lambda f: predict_ui(service, f), inputs=[upload], outputs=outputs)
             upload.upload(lambda f: predict_ui(service, f), inputs=[upload], outputs=outputs)
@@ -143,8 +151,10 @@ def _gan_tab(gan_dir: Path) -> None:
 
     with gr.Tab("Synthetic X-rays"):
         family, size = meta["model"]["family"].upper(), meta["model"]["size"]
-        gr.Markdown(f"Images from the {family} generator in `{gan_dir.name}` ({size} px). Synthetic images are "
-                    "for research on data augmentation only.")  # fmt: skip
+        gr.Markdown(
+            f"Images from the {family} generator in `{gan_dir.name}` ({size} px). Synthetic images are "
+            "for research on data augmentation only."
+        )
         with gr.Row():
             cls = gr.Dropdown(names, value=names[-1], label="Class")
             seed = gr.Number(value=0, precision=0, label="Seed")
