@@ -98,3 +98,80 @@ def verdict(condition: str, diff: dict[str, Any]) -> str:
     if hi < 0:
         return f"{condition}: worse {word} than the baseline, {span}."
     return f"{condition}: no significant difference in {word} from the baseline ({span})."
+
+
+MIN_SEEDS = 3  # fewer seeds cannot estimate training variance: every verdict is "inconclusive"
+SEED_CI_METHOD = "t-interval over per-seed paired differences (seeds × test images)"
+VERDICTS = ("improved", "worse", "no_detectable_difference", "inconclusive")
+
+
+def seed_paired_difference(
+    baseline: list[Scores], condition: list[Scores], metric: str, level: float = 0.95
+) -> dict[str, Any]:
+    """condition − baseline for `metric` with an interval that includes seed-to-seed training variance.
+
+    Seeds are paired by index and each pair is scored on the same test images, so a per-seed difference
+    carries both the training run's variance and the test images' sampling; the Student-t interval over the
+    per-seed differences covers both (`paired_difference` above resamples test images only, which is too
+    narrow when seeds differ). With fewer than two seeds there is no interval. `p_value` is the two-sided
+    one-sample t-test of the mean difference against zero (for multiplicity corrections).
+    """
+    if len(baseline) != len(condition) or not baseline:
+        raise ValueError("seed_paired_difference needs the same, non-zero number of seeds on both sides")
+    per_seed = []
+    for b, c in zip(baseline, condition, strict=True):
+        if len(b.y) != len(c.y) or not np.array_equal(b.y, c.y):
+            raise ValueError("a seed pair must be scored on the same test images in the same order")
+        per_seed.append(_metric(metric, c.y, c.p, c.threshold) - _metric(metric, b.y, b.p, b.threshold))
+    d = np.asarray(per_seed, dtype=float)
+    out: dict[str, Any] = {
+        "metric": metric,
+        "difference": float(d.mean()),
+        "per_seed": d.tolist(),
+        "n_seeds": len(d),
+        "ci": None,
+        "p_value": None,
+        "ci_method": SEED_CI_METHOD,
+        "level": level,
+    }
+    if len(d) >= 2:
+        from scipy import stats
+
+        sem = float(d.std(ddof=1) / np.sqrt(len(d)))
+        half = float(stats.t.ppf((1 + level) / 2, len(d) - 1) * sem)
+        out["ci"] = [out["difference"] - half, out["difference"] + half]
+        t_stat = d.mean() / sem if sem > 0 else (0.0 if d.mean() == 0 else np.inf)
+        out["p_value"] = float(2 * stats.t.sf(abs(t_stat), len(d) - 1))
+    return out
+
+
+def classify_verdict(diff: dict[str, Any], min_seeds: int = MIN_SEEDS) -> str:
+    """One of `improved`, `worse`, `no_detectable_difference`, `inconclusive` from a seed-aware difference."""
+    if diff.get("n_seeds", 0) < min_seeds or diff.get("ci") is None:
+        return "inconclusive"
+    lo, hi = diff["ci"]
+    if lo > 0:
+        return "improved"
+    if hi < 0:
+        return "worse"
+    return "no_detectable_difference"
+
+
+def smallest_detectable_effect(diff: dict[str, Any]) -> float | None:
+    """The smallest true difference this comparison could have told from zero: the interval's half-width."""
+    if diff.get("ci") is None:
+        return None
+    lo, hi = diff["ci"]
+    return (hi - lo) / 2
+
+
+def holm_adjust(p_values: list[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (step-down), in the input order; monotone and capped at 1."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p)
+    adjusted = np.empty_like(p)
+    running = 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, (len(p) - rank) * p[idx])
+        adjusted[idx] = min(1.0, running)
+    return adjusted.tolist()
