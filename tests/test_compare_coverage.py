@@ -55,9 +55,7 @@ def covers(ci: list[float], value: float) -> bool:
 @pytest.mark.parametrize("seeds", [3, 5])
 def test_seed_aware_interval_covers_the_true_difference(seeds):
     rng = np.random.default_rng(seeds)
-    hits = [
-        covers(seed_paired_difference(*simulate(rng, seeds), "roc_auc")["ci"], TRUE_DIFFERENCE) for _ in range(400)
-    ]
+    hits = [covers(seed_paired_difference(*simulate(rng, seeds), "roc_auc")["ci"], TRUE_DIFFERENCE) for _ in range(400)]
     assert np.mean(hits) >= 0.90, np.mean(hits)
 
 

@@ -72,7 +72,14 @@ def test_tiny_run_produces_report_and_results_for_all_conditions(full_run):
         if cond != "real":
             assert set(fres["conditions"][cond]["vs_real"]) == {"roc_auc", "accuracy"}
     assert fres["synthetic_counts"]["rebalanced"] == {"NORMAL": 114}  # 61 real NORMAL vs 175 PNEUMONIA
-    assert len(results["verdicts"]) == 6 and all("baseline" in v for v in results["verdicts"])
+    # one seed: training variance cannot be estimated, so every verdict is inconclusive (done-when of #15)
+    comparisons = results["comparisons"]
+    assert results["schema_version"] == 2 and len(comparisons) == len(results["verdicts"]) == 6
+    assert {c["verdict"] for c in comparisons} == {"inconclusive"} and all(c["n_seeds"] == 1 for c in comparisons)
+    assert [c["primary"] for c in comparisons] == [True] + [False] * 5
+    assert (comparisons[0]["condition"], comparisons[0]["metric"]) == ("enlarged", "roc_auc")
+    assert all("inconclusive (1 seed: training variance cannot be estimated" in v for v in results["verdicts"])
+    assert all(c["ci_method"].startswith("t-interval over per-seed paired differences") for c in comparisons)
     assert set(fres["gan"]) == {"NORMAL", "PNEUMONIA"} and "fd" in fres["gan"]["NORMAL"]["metrics"]
     html = (full_run / "report.html").read_text()
     md = (full_run / "report.md").read_text()

@@ -8,22 +8,70 @@ import numpy as np
 import pytest
 
 from pneumogan.config import RunConfig
-from pneumogan.pipeline.compare import Scores, paired_difference, seed_summary, verdict
+from pneumogan.pipeline.compare import SEED_CI_METHOD, Scores, paired_difference, seed_summary
 from pneumogan.pipeline.experiment import condition_epochs, synthetic_counts
 from pneumogan.pipeline.report import render_html, render_markdown
 from pneumogan.pipeline.stages import StageRunner, stage_key
 
 
-def _diff(d: float, lo: float, hi: float, metric: str = "roc_auc") -> dict:
-    return {"metric": metric, "difference": d, "ci": [lo, hi]}
+def _diff(d: float, ci: list[float] | None, n_seeds: int, p: float | None, metric: str = "roc_auc") -> dict:
+    return {"metric": metric, "difference": d, "ci": ci, "n_seeds": n_seeds, "p_value": p, "ci_method": SEED_CI_METHOD}
 
 
-def test_verdict_improved_worse_and_not_significant():
-    assert verdict("C", _diff(0.031, 0.012, 0.05)).startswith("C: improved AUC over the baseline by +3.1 points")
-    assert "[95 % CI +1.2, +5.0]" in verdict("C", _diff(0.031, 0.012, 0.05))
-    assert verdict("D", _diff(-0.2, -0.3, -0.1, "accuracy")).startswith("D: worse accuracy than the baseline")
-    assert "no significant difference" in verdict("B", _diff(0.02, -0.001, 0.04))
-    assert "no significant difference" in verdict("B", _diff(-0.02, -0.04, 0.0))  # CI touching 0 is not significant
+def _results(diffs: dict[tuple[float, str], dict[str, dict]]) -> dict:
+    """A results dict with the given vs_real differences per (fraction, condition)."""
+    fractions: dict = {}
+    for (share, cond), vs_real in diffs.items():
+        entry = fractions.setdefault(f"{share * 100:g}pct", {"fraction": share, "conditions": {"real": {}}})
+        entry["conditions"][cond] = {"vs_real": vs_real}
+    return {"fractions": fractions}
+
+
+def test_one_seed_makes_every_verdict_inconclusive_and_says_why():
+    from pneumogan.pipeline.verdicts import comparison_records, sentence
+
+    one = {"roc_auc": _diff(0.026, None, 1, None), "accuracy": _diff(0.05, None, 1, None, "accuracy")}
+    results = _results({(1.0, "rebalanced"): one, (1.0, "enlarged"): one})
+    records = comparison_records(results, RunConfig())
+    assert [r["verdict"] for r in records] == ["inconclusive"] * 4
+    assert records[0]["primary"] and (records[0]["condition"], records[0]["metric"]) == ("enlarged", "roc_auc")
+    assert sum(r["primary"] for r in records) == 1
+    assert "1 seed: training variance cannot be estimated" in sentence(records[0])
+
+
+def test_three_seeds_primary_by_interval_secondaries_holm_corrected():
+    from pneumogan.pipeline.verdicts import comparison_records, sentence
+
+    diffs = {
+        (0.1, "enlarged"): {
+            "roc_auc": _diff(0.021, [0.004, 0.038], 3, 0.03),  # primary: the interval excludes 0 → improved
+            "accuracy": _diff(0.03, [0.001, 0.059], 3, 0.049, "accuracy"),  # secondary: Holm ×3 → not detectable
+        },
+        (1.0, "enlarged"): {
+            "roc_auc": _diff(-0.05, [-0.06, -0.04], 3, 0.001),  # secondary: Holm 0.003 → worse
+            "accuracy": _diff(0.0, [-0.02, 0.02], 3, 0.9, "accuracy"),
+        },
+    }
+    records = comparison_records(_results(diffs), RunConfig(conditions=["real", "enlarged"]))
+    primary, *secondary = records
+    assert primary["primary"] and primary["fraction"] == 0.1 and primary["verdict"] == "improved"
+    assert primary["p_holm"] is None and "Primary" in sentence(primary) and "[95 % CI +0.4, +3.8]" in sentence(primary)
+    by_key = {(r["fraction"], r["metric"]): r for r in secondary}
+    assert by_key[(0.1, "accuracy")]["p_holm"] == pytest.approx(0.098)
+    assert by_key[(0.1, "accuracy")]["verdict"] == "no_detectable_difference"
+    assert "no detectable difference after the Holm correction" in sentence(by_key[(0.1, "accuracy")])
+    assert by_key[(1.0, "roc_auc")]["verdict"] == "worse" and by_key[(1.0, "roc_auc")]["p_holm"] == pytest.approx(0.003)
+    flat = sentence(by_key[(1.0, "accuracy")])
+    assert "no detectable difference" in flat and "smaller than about 2.0 points" in flat and "3 seeds" in flat
+
+
+def test_primary_condition_can_be_declared():
+    from pneumogan.pipeline.verdicts import primary_condition
+
+    assert primary_condition(RunConfig()) == "enlarged"
+    assert primary_condition(RunConfig(conditions=["real", "rebalanced", "synthetic_only"])) == "rebalanced"
+    assert primary_condition(RunConfig(primary_condition="synthetic_only")) == "synthetic_only"
+    assert primary_condition(RunConfig(conditions=["real"])) is None
 
 
 def test_seed_summary_t_interval():
@@ -50,7 +98,6 @@ def test_paired_difference_detects_a_better_model_and_not_an_identical_one():
     assert len(better["per_seed"]) == 2
     same = paired_difference(weak, weak, "accuracy", n_boot=100)
     assert same["difference"] == 0 and same["ci"] == [0.0, 0.0]
-    assert "no significant difference" in verdict("x", same)
 
 
 def test_paired_difference_refuses_different_test_sets():

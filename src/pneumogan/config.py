@@ -159,6 +159,13 @@ class RunConfig(_Section):
         description="train every condition and fraction for the optimizer steps of the full-data baseline "
         "(classify.epochs epochs of all real images), so that more images do not also mean more training",
     )
+    primary_condition: Literal["auto", "rebalanced", "enlarged", "synthetic_only"] = Field(
+        "auto",
+        description="the condition of the one primary comparison (vs real, at the lowest fraction); auto: "
+        "enlarged when it runs (GAN images added to the real data, the use people ask about), else the first "
+        "synthetic condition; every other comparison is secondary and Holm-corrected",
+    )
+    primary_metric: Literal["roc_auc", "accuracy"] = Field("roc_auc", description="metric of the primary comparison")
     sample_seed: int = Field(0, ge=0, description="latent seed of the synthetic sets")
     gan_eval_per_class: int = Field(200, ge=10, description="synthetic images per class for the GAN metrics")
 

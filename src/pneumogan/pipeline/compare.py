@@ -1,5 +1,6 @@
-"""Statistics that settle the experiment: mean ± CI over seeds, paired bootstrap differences against the
-baseline on the same test images, and verdict sentences computed from those intervals (never hand-written)."""
+"""Statistics that settle the experiment: mean ± CI over seeds, differences from the baseline with intervals
+that include training variance (seeds × test images), the image-only paired bootstrap (test sampling only,
+shown for one-seed runs), verdict categories, and the Holm correction. `verdicts.py` turns them into words."""
 
 from __future__ import annotations
 
@@ -85,21 +86,6 @@ def paired_difference(
     }
 
 
-METRIC_WORDS = {"roc_auc": ("AUC", 100, "points"), "accuracy": ("accuracy", 100, "points")}
-
-
-def verdict(condition: str, diff: dict[str, Any]) -> str:
-    """One sentence from a difference and its CI: improved / worse / no significant difference."""
-    word, scale, unit = METRIC_WORDS.get(diff["metric"], (diff["metric"], 1, ""))
-    d, (lo, hi) = diff["difference"] * scale, (diff["ci"][0] * scale, diff["ci"][1] * scale)
-    span = f"{d:+.1f} {unit} [95 % CI {lo:+.1f}, {hi:+.1f}]".replace("  ", " ")
-    if lo > 0:
-        return f"{condition}: improved {word} over the baseline by {span}."
-    if hi < 0:
-        return f"{condition}: worse {word} than the baseline, {span}."
-    return f"{condition}: no significant difference in {word} from the baseline ({span})."
-
-
 MIN_SEEDS = 3  # fewer seeds cannot estimate training variance: every verdict is "inconclusive"
 SEED_CI_METHOD = "t-interval over per-seed paired differences (seeds × test images)"
 VERDICTS = ("improved", "worse", "no_detectable_difference", "inconclusive")
@@ -113,8 +99,7 @@ def seed_paired_difference(
     Seeds are paired by index and each pair is scored on the same test images, so a per-seed difference
     carries both the training run's variance and the test images' sampling; the Student-t interval over the
     per-seed differences covers both (`paired_difference` above resamples test images only, which is too
-    narrow when seeds differ). With fewer than two seeds there is no interval. `p_value` is the two-sided
-    one-sample t-test of the mean difference against zero (for multiplicity corrections).
+    narrow when seeds differ). See `interval_over_seeds`.
     """
     if len(baseline) != len(condition) or not baseline:
         raise ValueError("seed_paired_difference needs the same, non-zero number of seeds on both sides")
@@ -123,6 +108,12 @@ def seed_paired_difference(
         if len(b.y) != len(c.y) or not np.array_equal(b.y, c.y):
             raise ValueError("a seed pair must be scored on the same test images in the same order")
         per_seed.append(_metric(metric, c.y, c.p, c.threshold) - _metric(metric, b.y, b.p, b.threshold))
+    return interval_over_seeds(per_seed, metric, level)
+
+
+def interval_over_seeds(per_seed: list[float], metric: str, level: float = 0.95) -> dict[str, Any]:
+    """Mean of per-seed paired differences with its Student-t interval (None under two seeds) and the
+    two-sided one-sample t-test p-value against zero (for the Holm correction)."""
     d = np.asarray(per_seed, dtype=float)
     out: dict[str, Any] = {
         "metric": metric,

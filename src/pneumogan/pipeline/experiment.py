@@ -25,13 +25,13 @@ from pneumogan.device import resolve_device
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import EVAL_SCORES, RUN_CONFIG, SYNTHETIC_MANIFEST, RunFolder, StageFolder
 from pneumogan.pipeline import wording
-from pneumogan.pipeline.compare import Scores, paired_difference, seed_summary, verdict
+from pneumogan.pipeline.compare import Scores, paired_difference, seed_paired_difference, seed_summary
 from pneumogan.pipeline.stages import StageRunner, stage_key
+from pneumogan.pipeline.verdicts import SCHEMA_VERSION, SYNTHETIC_CONDITIONS, comparison_records, sentence
 from pneumogan.runs import atomic_write_json, atomic_write_text
 
 SUMMARY_METRICS = ("accuracy", "roc_auc", "pr_auc", "recall", "specificity", "f1", "precision", "brier", "ece")
 DIFF_METRICS = ("roc_auc", "accuracy")
-SYNTHETIC_CONDITIONS = ("rebalanced", "enlarged", "synthetic_only")
 TEST_RESULT_KEYS = (*SUMMARY_METRICS, "ci", "threshold", "confusion_matrix", "n", "at_0.5")
 
 
@@ -130,6 +130,7 @@ def run_pipeline(
     check_supported(cfg)
     exp = set_up(cfg, Path(out), log, on_stage)
     results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "name": cfg.name,
         "config": cfg.model_dump(mode="json"),
         "data": data_stage(exp),
@@ -343,12 +344,8 @@ def finish(exp: Experiment, results: dict[str, Any]) -> dict[str, Any]:
     from pneumogan.pipeline.report import write_report
 
     results["stages"] = exp.runner.timings
-    results["verdicts"] = [
-        sentence
-        for fraction in results["fractions"].values()
-        for entry in fraction["conditions"].values()
-        for sentence in entry.get("verdicts", [])
-    ]
+    results["comparisons"] = comparison_records(results, exp.cfg.run)
+    results["verdicts"] = [sentence(record) for record in results["comparisons"]]
     write_report(results, exp.folder.root, exp.log)
     atomic_write_json(exp.folder.results, results)
     exp.log(f"report: {exp.folder.report_html}")
@@ -361,7 +358,8 @@ def load_scores(stage: Path, threshold: float) -> Scores:
 
 
 def summarise(plan: FractionPlan, run: RunConfig, n_boot: int, seed: int) -> None:
-    """Mean ± CI over seeds per condition, and paired bootstrap differences from the baseline with verdicts."""
+    """Mean ± CI over seeds per condition, and each condition's difference from the baseline: a seed-aware
+    interval (`vs_real`) and, labelled as test sampling only, the paired bootstrap over test images."""
     conditions = plan.result["conditions"]
 
     def threshold(cond: str, s: int) -> float:
@@ -374,11 +372,12 @@ def summarise(plan: FractionPlan, run: RunConfig, n_boot: int, seed: int) -> Non
         for m in SUMMARY_METRICS:
             if len(run.seeds) == 1:  # one seed: the bootstrap CI over test images is the interval we have
                 entry["summary"][m]["ci"] = per_seed[0]["ci"].get(m)
-                entry["summary"][m]["ci_kind"] = "bootstrap over test images (1 seed)"
+                entry["summary"][m]["ci_kind"] = "bootstrap over test images (1 seed: test sampling only)"
             else:
                 entry["summary"][m]["ci_kind"] = f"t-interval over {len(run.seeds)} seeds"
         if cond != "real" and "real" in conditions:
             baseline = scores["real"]
-            entry["vs_real"] = {m: paired_difference(baseline, scores[cond], m, n_boot, seed) for m in DIFF_METRICS}
-            label = f"{cond} ({plan.fraction * 100:g} % of the real training data)"
-            entry["verdicts"] = [verdict(label, entry["vs_real"][m]) for m in DIFF_METRICS]
+            entry["vs_real"] = {m: seed_paired_difference(baseline, scores[cond], m) for m in DIFF_METRICS}
+            entry["vs_real_test_sampling"] = {
+                m: paired_difference(baseline, scores[cond], m, n_boot, seed) for m in DIFF_METRICS
+            }

@@ -31,6 +31,9 @@ def _fmt_ci(entry: dict[str, Any], scale: float = 100.0, digits: int = 1) -> str
 
 
 def _fmt_diff(d: dict[str, Any]) -> str:
+    """A difference in points with its seed-aware interval; without one (under 2 seeds) the seed count."""
+    if not d.get("ci"):
+        return f"{d['difference'] * 100:+.1f} ({d.get('n_seeds', 1)} seed, no interval)"
     return f"{d['difference'] * 100:+.1f} [{d['ci'][0] * 100:+.1f}, {d['ci'][1] * 100:+.1f}]"
 
 
@@ -130,7 +133,14 @@ def table(header: list[str], rows: list[list[str]]) -> Block:
 def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
     blocks: list[Block] = [("h1", f"PneumoGAN experiment: {results['name']}"), ("note", NOTICE)]
     blocks += _data_blocks(results)
-    blocks.append(("h2", "Verdicts (computed from the paired bootstrap CIs, not written by hand)"))
+    blocks.append(("h2", "Verdicts (computed from seed-aware intervals, not written by hand)"))
+    blocks.append(
+        paragraph(
+            "The primary comparison comes first; the others are secondary, Holm-corrected across them. An interval "
+            "here is a t-interval over per-seed paired differences (each seed pair scored on the same test "
+            "images), so it includes training variance; with fewer than 3 seeds every verdict is inconclusive."
+        )
+    )
     blocks += [("li", v) for v in results["verdicts"]] or [paragraph("No condition to compare with the baseline.")]
     for label, fraction in sorted(results["fractions"].items(), key=lambda kv: -kv[1]["fraction"]):
         blocks += _fraction_blocks(results, label, fraction, out)
@@ -192,8 +202,8 @@ def _fraction_blocks(results: dict[str, Any], label: str, fraction: dict[str, An
     if diffs:
         blocks.append(
             paragraph(
-                "Difference from the baseline (points), paired bootstrap over the same test images, averaged "
-                "over paired seeds:"
+                "Difference from the baseline (points, mean over paired seeds) with its 95 % t-interval over the "
+                "per-seed paired differences:"
             )
         )
         blocks.append(table(["condition", "Δ ROC-AUC", "Δ accuracy"], diffs))

@@ -1,0 +1,116 @@
+"""The experiment's answers: one record per comparison (condition vs the real baseline, per metric and data
+fraction), one of them primary, the others secondary with a Holm correction, and a sentence for each.
+
+A verdict is computed, never written by hand: `improved` / `worse` when the seed-aware 95 % interval
+excludes zero (secondaries: when the Holm-adjusted p-value is below 0.05), `no_detectable_difference`
+otherwise (with the smallest effect the run could have detected), and `inconclusive` with fewer than
+`MIN_SEEDS` seeds, where training variance cannot be estimated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pneumogan.config import RunConfig
+from pneumogan.pipeline.compare import MIN_SEEDS, classify_verdict, holm_adjust, smallest_detectable_effect
+
+SCHEMA_VERSION = 2
+ALPHA = 0.05
+METRIC_WORDS = {"roc_auc": "ROC-AUC", "accuracy": "accuracy"}
+SYNTHETIC_CONDITIONS = ("rebalanced", "enlarged", "synthetic_only")
+
+
+def primary_condition(run: RunConfig) -> str | None:
+    """The configured primary condition; `auto`: enlarged when it runs, else the first synthetic condition."""
+    synthetic = [c for c in run.conditions if c in SYNTHETIC_CONDITIONS]
+    if run.primary_condition != "auto":
+        return run.primary_condition if run.primary_condition in synthetic else None
+    return "enlarged" if "enlarged" in synthetic else (synthetic[0] if synthetic else None)
+
+
+def comparison_records(results: dict[str, Any], run: RunConfig) -> list[dict[str, Any]]:
+    """Every condition-vs-baseline comparison in `results` as a record, the primary one first."""
+    lowest = min((f["fraction"] for f in results["fractions"].values()), default=None)
+    primary = (primary_condition(run), run.primary_metric, lowest)
+    records = []
+    for label, fraction in results["fractions"].items():
+        for condition, entry in fraction["conditions"].items():
+            for metric, diff in entry.get("vs_real", {}).items():
+                records.append(_record(label, fraction["fraction"], condition, metric, diff, entry, primary))
+    records.sort(key=lambda r: not r["primary"])
+    secondary = [r for r in records if not r["primary"] and r["p_value"] is not None]
+    for record, adjusted in zip(secondary, holm_adjust([r["p_value"] for r in secondary]), strict=True):
+        record["p_holm"] = adjusted
+        if record["verdict"] != "inconclusive":
+            record["verdict"] = _secondary_verdict(record)
+    return records
+
+
+def _record(
+    label: str, share: float, condition: str, metric: str, diff: dict[str, Any], entry: dict[str, Any], primary
+) -> dict[str, Any]:
+    test_sampling = entry.get("vs_real_test_sampling", {}).get(metric, {})
+    return {
+        "fraction": share,
+        "fraction_label": label,
+        "condition": condition,
+        "metric": metric,
+        "primary": (condition, metric, share) == primary,
+        "verdict": classify_verdict(diff),
+        "n_seeds": diff["n_seeds"],
+        "difference": diff["difference"],
+        "ci": diff["ci"],
+        "ci_method": diff["ci_method"],
+        "p_value": diff["p_value"],
+        "p_holm": None,
+        "smallest_detectable_effect": smallest_detectable_effect(diff),
+        "test_sampling_ci": test_sampling.get("ci"),
+    }
+
+
+def _secondary_verdict(record: dict[str, Any]) -> str:
+    if record["p_holm"] < ALPHA:
+        return "improved" if record["difference"] > 0 else "worse"
+    return "no_detectable_difference"
+
+
+def _points(value: float) -> str:
+    return f"{value * 100:+.1f}"
+
+
+def _interval(ci: list[float]) -> str:
+    return f"[95 % CI {_points(ci[0])}, {_points(ci[1])}]"
+
+
+def sentence(record: dict[str, Any]) -> str:
+    """The record in words, with the interval and the number of seeds in the sentence."""
+    metric = METRIC_WORDS.get(record["metric"], record["metric"])
+    where = f"{record['condition']} vs real at {record['fraction'] * 100:g} % of the real training data, {metric}"
+    role = "Primary" if record["primary"] else "Secondary"
+    seeds = f"{record['n_seeds']} seed{'s' if record['n_seeds'] != 1 else ''}"
+    difference = f"{_points(record['difference'])} points"
+    holm = f"; Holm-adjusted p = {record['p_holm']:.3g}" if record.get("p_holm") is not None else ""
+    verdict = record["verdict"]
+    if verdict == "inconclusive":
+        reason = (
+            f"{seeds}: training variance cannot be estimated"
+            if record["n_seeds"] < 2
+            else f"{seeds}, fewer than {MIN_SEEDS}: training variance is too poorly estimated"
+        )
+        shown = f"difference {difference}"
+        if record.get("test_sampling_ci"):
+            shown += f", {_interval(record['test_sampling_ci'])} over test images only (ignores training variance)"
+        return f"{role} — {where}: inconclusive ({reason}; {shown})."
+    span = f"{difference} {_interval(record['ci'])}, {seeds}{holm}"
+    if verdict == "improved":
+        return f"{role} — {where}: improved by {span}."
+    if verdict == "worse":
+        return f"{role} — {where}: worse by {span}."
+    lo, hi = record["ci"]
+    if lo > 0 or hi < 0:  # a secondary whose own interval excludes zero, but not after the Holm correction
+        return f"{role} — {where}: no detectable difference after the Holm correction ({span})."
+    smallest = record["smallest_detectable_effect"] * 100
+    return (
+        f"{role} — {where}: no detectable difference ({span}); differences smaller than about {smallest:.1f} "
+        "points could not be detected with this many seeds."
+    )
