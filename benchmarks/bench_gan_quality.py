@@ -65,7 +65,7 @@ def main() -> None:
             results[name] = {"steps": steps, "train_wall_s": wall, "overrides": VARIANTS[name] + args.set,
                              "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
                              "grid": str(ckpt / "grids")}  # fmt: skip
-            for cls in [*metrics["classes"], "overall"]:
+            for cls in [c for c in (*metrics["classes"], "overall") if c in metrics]:
                 m = metrics[cls]
                 print(
                     f"  {cls:10s} FD {m['fd']:.3f} KID {m['kid']:.4f} P {m['precision']:.3f} R {m['recall']:.3f} "

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from tests.corpus import write_bad_corpus, write_kaggle_folder
 
@@ -70,3 +71,32 @@ def test_tiny_config_smoke_runs_through_the_cli(kaggle_224, tmp_path):
     bad = run_cli("classify", "train", "-c", "tiny", "-o", str(tmp_path / "x"), "classify.arch=alexnet",
                   env_cache=cache)  # fmt: skip
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "choose one of" in bad.stderr
+
+
+@pytest.mark.realdata
+def test_gan_evaluate_command_compares_equal_numbers_against_the_full_split(kaggle_224, tiny_checkpoint, tmp_path):
+    """A GAN trained on half the real data is measured against every real training image of each class."""
+    from pneumogan.config import load_config
+    from pneumogan.data.loading import load_splits
+
+    cache = str(tmp_path / "c")
+    src = f"data.source={kaggle_224}"
+    args = ["-c", "tiny", "-o", str(tmp_path / "gan"), src, "gan.steps=3", "data.train_fraction=0.5"]
+    assert run_cli("gan", "train", *args, env_cache=cache).returncode == 0
+    out = tmp_path / "gan.json"
+    proc = run_cli(
+        "gan", "evaluate", str(tmp_path / "gan"), "--n", "20", "--reference", str(tiny_checkpoint),
+        "--json", str(out), env_cache=cache,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    full = load_splits(load_config("tiny", [src])).train
+    assert res["classes"] == ["NORMAL", "PNEUMONIA"] and res["train_fraction_of_gan"] == 0.5
+    for c, name in enumerate(res["classes"]):
+        assert res[name]["n_real"] == int((full.labels == c).sum())  # the full split, not the GAN's half
+        assert res[name]["n"] == res[name]["n_fake"] == 20  # FD/KID on equal numbers
+        assert res[name]["kid_std"] >= 0 and np.isfinite(res[name]["fd"])
+    # "overall" keeps the real class mix (about 1 NORMAL : 3 PNEUMONIA): the 20 PNEUMONIA images limit it
+    share = (full.labels == 1).mean()
+    assert res["overall"]["n"] == pytest.approx(20 / share, abs=1.5) and res["overall"]["n"] < 40
+    assert "NORMAL" in proc.stdout and "KID" in proc.stdout

@@ -61,3 +61,51 @@ def test_collapse_monitor_flags_nan_stuck_d_and_collapse():
     varied = torch.rand(4, 1, 8, 8)
     labels = torch.tensor([0, 0, 1, 1])
     assert sample_diversity(same, labels) == 0.0 < sample_diversity(varied, labels)
+
+
+def test_fd_with_unequal_covariances_matches_scipy_reference_and_closed_form():
+    from scipy import linalg
+
+    from pneumogan.evaluate.gan_metrics import frechet_details
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(4000, 3)) * np.array([1.0, 2.0, 0.5])
+    b = rng.normal(size=(4000, 3)) * np.array([3.0, 0.5, 0.5]) + np.array([1.0, 0.0, 0.0])
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    reference = float(np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb).real))
+    got = frechet_details(a, b)
+    assert got["fd"] == pytest.approx(reference, rel=1e-9) and got["imaginary_relative"] < 1e-6
+    # closed form for independent axes: ‖Δμ‖² + Σ (σa − σb)² = 1 + 4 + 2.25 + 0 = 7.25
+    assert got["fd"] == pytest.approx(7.25, rel=0.05)
+
+
+def test_fd_warns_when_the_square_root_is_far_from_real(monkeypatch):
+    from pneumogan.evaluate import gan_metrics
+
+    monkeypatch.setattr(gan_metrics.linalg, "sqrtm", lambda m: np.eye(len(m)) * (1 + 0.5j))
+    with pytest.warns(RuntimeWarning, match="imaginary part"):
+        details = gan_metrics.frechet_details(np.random.default_rng(0).normal(size=(50, 4)), np.zeros((50, 4)))
+    assert details["imaginary_relative"] == pytest.approx(0.5 / 4)  # largest |imaginary part| ÷ trace of the real part
+
+
+def test_kid_reports_spread_over_subsets(gauss):
+    from pneumogan.evaluate.gan_metrics import kernel_distance_stats
+
+    a, b = gauss
+    mean, std = kernel_distance_stats(a, b + 0.5, subsets=10, subset_size=200)
+    assert mean > 0 and 0 < std < mean
+
+
+def test_compare_uses_equal_numbers_of_real_and_synthetic_images():
+    from pneumogan.evaluate.gan_metrics import compare
+
+    def extractor(images):  # features: 8 pixel statistics; probabilities unused here
+        flat = images.reshape(len(images), -1).astype(float) / 255
+        return np.stack([flat[:, k::8].mean(1) for k in range(8)], 1), np.zeros((len(images), 2))
+
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (300, 8, 8), dtype=np.uint8)
+    fake = rng.integers(0, 256, (100, 8, 8), dtype=np.uint8)
+    res = compare(real, fake, extractor, kid_subsets=5)
+    assert (res["n"], res["n_real"], res["n_fake"]) == (100, 300, 100)
+    assert res["kid_std"] >= 0 and "fd_imaginary_relative" in res

@@ -230,11 +230,12 @@ def gan_evaluate(
 
     res = evaluate_gan(checkpoint, n, reference, log=console.print)
     console.print(res["note"], style="yellow")
-    for key in [*res["classes"], "overall"]:
+    console.print(f"{res['real_reference']}; {res['n_per_class']} synthetic images per class")
+    for key in [k for k in (*res["classes"], "overall") if k in res]:
         r = res[key]
         console.print(
-            f"{key:10s} FD {r['fd']:.3f}  KID {r['kid']:.4f}  precision {r['precision']:.3f}  "
-            f"recall {r['recall']:.3f}  near-copies {r['near_copy_fraction']:.2%}  "
+            f"{key:10s} n {r['n']}  FD {r['fd']:.3f}  KID {r['kid']:.4f} ± {r['kid_std']:.4f}  "
+            f"precision {r['precision']:.3f}  recall {r['recall']:.3f}  near-copies {r['near_copy_fraction']:.2%}  "
             f"class fidelity {r['class_fidelity']:.2%}"
         )
     if json_path:

@@ -23,8 +23,19 @@ FEATURE_NOTE = (
 )
 
 
+#: The matrix square root of Σa Σb is real in exact arithmetic; an imaginary part above this share of its
+#: trace means the covariances are too poorly estimated (too few images for the feature dimension).
+IMAGINARY_TOLERANCE = 1e-3
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½) between Gaussian fits of two feature sets."""
+    return frechet_details(a, b)["fd"]
+
+
+def frechet_details(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """The Fréchet distance and the size of the imaginary part its matrix square root dropped (relative to
+    the root's trace); warns (RuntimeWarning) when that part is not negligible."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
@@ -34,23 +45,39 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         if not np.isfinite(covmean).all():  # singular product: regularise as in the reference implementation
             eps = np.eye(len(cov_a)) * 1e-6
             covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
-    covmean = covmean.real
-    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean))
+    imaginary = float(np.max(np.abs(np.imag(covmean)))) if np.iscomplexobj(covmean) else 0.0
+    relative = imaginary / max(abs(float(np.trace(covmean.real))), 1e-12)
+    if relative > IMAGINARY_TOLERANCE:
+        warnings.warn(
+            f"Fréchet distance: the matrix square root has an imaginary part of {relative:.2%} of its trace "
+            f"({len(a)} and {len(b)} images for {a.shape[1]} features): the FD is unreliable",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    fd = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean.real))
+    return {"fd": fd, "imaginary_relative": relative}
 
 
 def kernel_distance(a: np.ndarray, b: np.ndarray, subsets: int = 50, subset_size: int = 1000, seed: int = 0) -> float:
     """KID: unbiased MMD² with the cubic polynomial kernel, averaged over random subsets."""
+    return kernel_distance_stats(a, b, subsets, subset_size, seed)[0]
+
+
+def kernel_distance_stats(
+    a: np.ndarray, b: np.ndarray, subsets: int = 50, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """KID's mean and standard deviation over `subsets` random subsets of `subset_size` images per side."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     rng = np.random.default_rng(seed)
     m = min(len(a), len(b), subset_size)
     d = a.shape[1]
-    total = 0.0
+    values = []
     for _ in range(subsets):
         x = a[rng.choice(len(a), m, replace=False)]
         y = b[rng.choice(len(b), m, replace=False)]
         kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
-        total += (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
-    return float(total / subsets)
+        values.append((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -140,20 +167,35 @@ def compare(
     seed: int = 0,
     kid_subsets: int = 50,
 ) -> dict[str, Any]:
-    """All distribution metrics between two uint8 image sets (features computed here)."""
-    fr, _ = extractor(real_u8)
-    ff, _ = extractor(fake_u8)
+    """All distribution metrics between two uint8 image sets (features computed here).
+
+    FD, KID and precision/recall compare equal numbers of images (the larger side is subsampled with a fixed
+    seed: FD is biased by n, so unequal sets are not comparable); the near-copy check searches every real
+    image, since a copy of any training image counts.
+    """
+    n = min(len(real_u8), len(fake_u8))
+    rng = np.random.default_rng(seed)
+    real_eq = real_u8 if len(real_u8) == n else real_u8[np.sort(rng.choice(len(real_u8), n, replace=False))]
+    fake_eq = fake_u8 if len(fake_u8) == n else fake_u8[np.sort(rng.choice(len(fake_u8), n, replace=False))]
+    fr_all, _ = extractor(real_u8)
+    fr, _ = extractor(real_eq)
+    ff, _ = extractor(fake_eq)
     precision, recall = precision_recall(fr, ff)
     pix = near_copies(fake_u8.reshape(len(fake_u8), -1) / 255.0, real_u8.reshape(len(real_u8), -1) / 255.0)
-    feat = near_copies(ff, fr)
+    feat = near_copies(extractor(fake_u8)[0], fr_all)
+    fd = frechet_details(fr, ff)
+    kid, kid_std = kernel_distance_stats(fr, ff, subsets=kid_subsets, seed=seed)
     return {
-        "fd": frechet_distance(fr, ff),
-        "kid": kernel_distance(fr, ff, subsets=kid_subsets, seed=seed),
+        "fd": fd["fd"],
+        "fd_imaginary_relative": fd["imaginary_relative"],
+        "kid": kid,
+        "kid_std": kid_std,
         "precision": precision,
         "recall": recall,
         "near_copy_fraction": pix["fraction"],
         "near_copy_fraction_features": feat["fraction"],
         "near_copy": {k: v for k, v in pix.items() if not isinstance(v, np.ndarray)},
+        "n": n,
         "n_real": len(real_u8),
         "n_fake": len(fake_u8),
         "_pixel_nn": pix,

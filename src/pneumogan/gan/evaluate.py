@@ -53,7 +53,11 @@ def evaluate_gan(
     device = resolve_device("auto")
     g, meta = load_generator(checkpoint, device)
     cfg = Config.model_validate(meta["config"])
-    images, labels, names = training_images(cfg)
+    # The real reference is the full real training split of each class, whatever fraction the GAN learned
+    # from, so that metrics of GANs trained on 10 % and on 100 % of the data are comparable.
+    reference_cfg = cfg.model_copy(deep=True)
+    reference_cfg.data.train_fraction = 1.0
+    images, labels, names = training_images(reference_cfg)
     real_all = to_uint8(images)
     ref_path = reference_classifier(checkpoint, cfg, reference, log)
     ref_model, ref_meta = load_checkpoint(ref_path, device)
@@ -67,6 +71,8 @@ def evaluate_gan(
         "reference": str(ref_path),
         "generator": generator_hash(checkpoint),
         "n_per_class": n_per_class,
+        "real_reference": "the full real training split of each class (equal n: the larger side subsampled)",
+        "train_fraction_of_gan": cfg.data.train_fraction,
     }
     fakes, reals = [], []
     for c, name in enumerate(names):
@@ -82,13 +88,29 @@ def evaluate_gan(
         results[name] = res
         fakes.append(fake)
         reals.append(real)
-    overall = compare(np.concatenate(reals), np.concatenate(fakes), extractor, seed=cfg.seed)
-    overall.pop("_pixel_nn")
-    overall["class_fidelity"] = float(np.mean([results[n]["class_fidelity"] for n in names]))
-    results["overall"] = overall
+    if len(names) > 1:
+        results["overall"] = _overall(reals, fakes, extractor, cfg.seed)
+        results["overall"]["class_fidelity"] = float(np.mean([results[n]["class_fidelity"] for n in names]))
     results["classes"] = names
     atomic_write_json(out / GAN_METRICS, results)
     return results
+
+
+def _overall(reals: list[np.ndarray], fakes: list[np.ndarray], extractor, seed: int) -> dict[str, Any]:
+    """All classes together, with the real class mix on both sides (synthetic sets are drawn per class in
+    equal numbers, so pooling them as they are would compare different class balances)."""
+    share = np.array([len(r) for r in reals], float) / sum(len(r) for r in reals)
+    total = int(min(len(f) / s for f, s in zip(fakes, share, strict=True)))
+    counts = [max(1, round(total * s)) for s in share]
+    rng = np.random.default_rng(seed)
+    real = np.concatenate(
+        [r[rng.choice(len(r), min(k, len(r)), replace=False)] for r, k in zip(reals, counts, strict=True)]
+    )
+    fake = np.concatenate([f[: min(k, len(f))] for f, k in zip(fakes, counts, strict=True)])
+    overall = compare(real, fake, extractor, seed=seed)
+    overall.pop("_pixel_nn")
+    overall["class_mix"] = "the real training split's"
+    return overall
 
 
 def _montages(real: np.ndarray, fake: np.ndarray, pix: dict[str, Any], name: str, out: Path, n: int = 8) -> None:

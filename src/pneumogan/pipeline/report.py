@@ -237,15 +237,16 @@ def _gradcam_blocks(x: dict[str, Any], out: Path) -> list[Block]:
 
 
 def _gan_blocks(fraction: dict[str, Any], out: Path) -> list[Block]:
-    header = ["class", "FD", "KID", "precision", "recall", "near-copies", "class fidelity"]
+    header = ["class", "n per side", "FD", "KID ± sd", "precision", "recall", "near-copies", "class fidelity"]
     rows = []
     for cls, g in fraction["gan"].items():
         m = g["metrics"]
         rows.append(
             [
                 cls,
+                str(m.get("n", m.get("n_fake", ""))),
                 f"{m['fd']:.2f}",
-                f"{m['kid']:.4f}",
+                f"{m['kid']:.4f} ± {m.get('kid_std', float('nan')):.4f}",
                 f"{m['precision']:.2f}",
                 f"{m['recall']:.2f}",
                 f"{m['near_copy_fraction']:.3f}",
@@ -253,7 +254,8 @@ def _gan_blocks(fraction: dict[str, Any], out: Path) -> list[Block]:
             ]
         )
     note = (
-        "GAN metrics per class in the feature space of this run's baseline classifier (not comparable to "
+        "GAN metrics per class against the class's full real training split, on equal numbers of real and "
+        "synthetic images, in the feature space of this run's baseline classifier (not comparable to "
         "Inception-FID):"
     )
     blocks: list[Block] = [("h3", "GAN"), paragraph(note), table(header, rows)]
