@@ -101,6 +101,12 @@ def data_prepare(
     console.print(f"Patients in two splits after the split: {len(overlap)}", style="red" if overlap else "green")
 
 
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--precision", help="auto (bf16 where this machine runs it fast: CUDA, AMX/AVX512-BF16 CPUs), fp32 or bf16"
+    ),
+]
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="YAML file or bundled name (tiny, quick, full)")]
 Overrides = Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")]
 
@@ -137,12 +143,13 @@ def classify_evaluate(
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
     out: Annotated[Path | None, typer.Option(help="folder for plots (default CHECKPOINT/eval_SPLIT)")] = None,
     data: Annotated[str | None, typer.Option(help="data source, when it moved since training")] = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Metrics with 95 % bootstrap CIs at the stored val-chosen threshold, and plots."""
     from pneumogan.classify.evaluate import evaluate_checkpoint
     from pneumogan.runs import atomic_write_json
 
-    res = evaluate_checkpoint(checkpoint, split, out, data_source=data)
+    res = evaluate_checkpoint(checkpoint, split, out, data_source=data, precision=precision)
     ci = res["ci"]
     console.print(f"[bold]{res['arch']}[/bold] on {split} (n={res['n']}, threshold {res['threshold']:.4f} from val)")
     if res.get("threshold_interval"):
@@ -168,12 +175,13 @@ def predict(
     checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint folder")],
     paths: Annotated[list[Path], typer.Argument(help="image files and folders (PNG/JPEG/DICOM)")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write results to FILE.csv or FILE.json")] = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Predict files and folders; unreadable files are listed with their reason. Research use only."""
     from pneumogan.classify.predict import predict_files
     from pneumogan.runs import atomic_write_csv, atomic_write_json
 
-    res = predict_files(checkpoint, [str(p) for p in paths])
+    res = predict_files(checkpoint, [str(p) for p in paths], precision=precision)
     rows, bad = res["predictions"], res["bad"]
     for row in rows:
         console.print(f"{row['file']}: {row['label']} (P(pneumonia) {row['p_pneumonia']:.3f})")
@@ -209,11 +217,12 @@ def gan_sample(
     out: Annotated[Path, typer.Option("--out", "-o", help="new folder for the synthetic set")],
     per_class: Annotated[int, typer.Option("--per-class", help="images per class")] = 100,
     seed: Annotated[int, typer.Option(help="latent seed of the set")] = 0,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Write a Kaggle-layout folder of synthetic PNGs with manifest.csv (a data source for classifiers)."""
     from pneumogan.gan.sample import sample_set
 
-    path = sample_set(checkpoint, per_class, out, seed=seed)
+    path = sample_set(checkpoint, per_class, out, seed=seed, precision=precision)
     console.print(f"synthetic set written to {path} (manifest.csv lists file, class, latent seed, generator)")
 
 
@@ -223,12 +232,13 @@ def gan_evaluate(
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
     n: Annotated[int, typer.Option("--n", help="synthetic images per class")] = 500,
     reference: Annotated[Path | None, typer.Option(help="reference classifier checkpoint (default: train one)")] = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """FD, KID, precision/recall, near-copies and class fidelity per class and overall."""
     from pneumogan.gan.evaluate import evaluate_gan
     from pneumogan.runs import atomic_write_json
 
-    res = evaluate_gan(checkpoint, n, reference, log=console.print)
+    res = evaluate_gan(checkpoint, n, reference, log=console.print, precision=precision)
     console.print(res["note"], style="yellow")
     console.print(f"{res['real_reference']}; {res['n_per_class']} synthetic images per class")
     for key in [k for k in (*res["classes"], "overall") if k in res]:
@@ -252,11 +262,20 @@ def explain(
     layer: Annotated[
         str | None, typer.Option(help="target layer (default: the architecture's last feature map)")
     ] = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Grad-CAM heat-map overlays (PNG, original | overlay) next to each prediction."""
     from pneumogan.explain.files import explain_files
 
-    res = explain_files(checkpoint, list(paths), out, method=method, layer=layer, target=target)  # type: ignore[arg-type]
+    res = explain_files(
+        checkpoint,
+        list(paths),
+        out,
+        method=method,
+        layer=layer,
+        target=target,
+        precision=precision,  # type: ignore[arg-type]
+    )
     for row in res["predictions"]:
         console.print(f"{row['file']}: {row['label']} (P(pneumonia) {row['p_pneumonia']:.3f}) → {row['overlay_png']}")
     for bad in res["bad"]:
@@ -273,11 +292,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 7860,
     gan: Annotated[Path | None, typer.Option(help="GAN checkpoint: adds the synthetic X-rays tab")] = None,
     max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload in MB (413 above)")] = 20.0,
+    precision: PrecisionOpt = "auto",
 ) -> None:
-    """Web UI (Gradio) and JSON API (POST /api/v1/predict, GET /healthz) for a classifier, fully offline."""
+    """Web UI (Gradio) and JSON API (POST /api/v1/predict, GET /api/v1/model, GET /healthz), fully offline."""
     from pneumogan.serve.app import serve as run_server
 
-    run_server(checkpoint, host, port, gan, int(max_upload_mb * 1024 * 1024))
+    run_server(checkpoint, host, port, gan, int(max_upload_mb * 1024 * 1024), precision=precision)
 
 
 @app.command()

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
 from pneumogan.errors import PneumoganError
@@ -28,6 +29,24 @@ def default_data_source() -> str:
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class _WithPrecision(_Section):
+    """A section with a `precision` setting; the old `amp` switch still loads (configs and checkpoints)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amp_to_precision(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "amp" in data:
+            data = dict(data)
+            amp = data.pop("amp")
+            data.setdefault("precision", "auto" if amp else "fp32")
+            warnings.warn(
+                f"'amp: {amp}' is deprecated; it now reads as 'precision: {data['precision']}'",
+                FutureWarning,
+                stacklevel=2,
+            )
+        return data
 
 
 class DataConfig(_Section):
@@ -72,7 +91,7 @@ class AugmentConfig(_Section):
     prob: float = Field(0.8, ge=0, le=1, description="probability that the affine part is applied")
 
 
-class ClassifyConfig(_Section):
+class ClassifyConfig(_WithPrecision):
     """Classifier training. Model selection and early stopping use the patient-grouped val split only."""
 
     arch: str = Field("simple_cnn", description="simple_cnn | vgg16 | vgg16_bn | densenet121 | resnet18")
@@ -98,12 +117,15 @@ class ClassifyConfig(_Section):
     threshold: Literal["youden", "sensitivity"] = Field("youden", description="how val picks the threshold")
     target_sensitivity: float = Field(0.95, gt=0, lt=1)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    amp: bool = Field(True, description="bf16 autocast on CUDA; ignored on CPU")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="auto: bf16 where this machine runs it fast (CUDA; AMX/AVX512-BF16 CPUs, measured), else fp32",
+    )
     workers: int = Field(0, ge=0, description="DataLoader worker processes")
     bootstrap: int = Field(1000, ge=50, description="bootstrap resamples for 95 % CIs")
 
 
-class GanConfig(_Section):
+class GanConfig(_WithPrecision):
     """GAN training. Every stabiliser can be switched on or off for comparison."""
 
     family: Literal["dcgan", "cgan", "acgan"] = Field("acgan", description="dcgan is unconditional (one class)")
@@ -131,7 +153,10 @@ class GanConfig(_Section):
     checkpoint_every: int = Field(500, ge=1, description="steps between resumable checkpoints")
     grid_per_class: int = Field(8, ge=1, description="images per class in sample grids")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    amp: bool = Field(True, description="bf16 autocast on CUDA; ignored on CPU")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="auto: bf16 where this machine runs it fast (CUDA; AMX/AVX512-BF16 CPUs, measured), else fp32",
+    )
     channels_last: bool = Field(True, description="NHWC memory format (measured faster on CPU for these nets)")
 
 

@@ -89,6 +89,15 @@ def all_sum(values: list[float], dist: Dist, device: torch.device) -> list[float
     return t.tolist()
 
 
+def broadcast_choice(value: str, options: tuple[str, ...], dist: Dist, device: torch.device) -> str:
+    """Rank 0's `value` on every process (a choice such as the precision is made once, by rank 0)."""
+    if not dist.enabled:
+        return value
+    t = torch.tensor([options.index(value)], dtype=torch.int64, device=device)
+    torch_dist.broadcast(t, src=0)
+    return options[int(t.item())]
+
+
 def barrier(dist: Dist) -> None:
     if dist.enabled:
         torch_dist.barrier()

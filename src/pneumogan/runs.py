@@ -109,6 +109,16 @@ def write_history(out: str | Path, history: list[dict[str, Any]]) -> None:
         atomic_write_csv(out / HISTORY_CSV, history)
 
 
+def median_images_per_s(history: list[dict[str, Any]]) -> float | None:
+    """A training's speed: median `images_per_s` over its history rows, the first left out when there are
+    others (it includes warm-up)."""
+    speeds = sorted(row["images_per_s"] for row in history[1:] or history)
+    if not speeds:
+        return None
+    mid = len(speeds) // 2
+    return round(speeds[mid] if len(speeds) % 2 else (speeds[mid - 1] + speeds[mid]) / 2, 1)
+
+
 @contextmanager
 def atomic_directory(final: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it is renamed to `final` in one step."""

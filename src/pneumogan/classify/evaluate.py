@@ -12,7 +12,7 @@ from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.config import Config
 from pneumogan.data.labels import BINARY_CLASSES, targets
 from pneumogan.data.loading import load_splits
-from pneumogan.device import resolve_device
+from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate import plots
 from pneumogan.evaluate.metrics import evaluate_scores
@@ -26,6 +26,7 @@ def evaluate_checkpoint(
     out_dir: str | Path | None = None,
     n_boot: int | None = None,
     data_source: str | None = None,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Metrics with 95 % bootstrap CIs at the checkpoint's val-chosen threshold (and at 0.5), plus plots."""
     checkpoint = Path(checkpoint)
@@ -41,7 +42,8 @@ def evaluate_checkpoint(
     y_all, keep = targets(ds, meta["num_classes"])
     ds = ds.select(keep)
     pre = meta["preprocessing"]
-    proba = predict_proba(model, ds.images, pre["mean"], pre["std"], device)
+    resolved = resolve_precision(precision, device)
+    proba = predict_proba(model, ds.images, pre["mean"], pre["std"], device, precision=resolved)
     y = (y_all[keep] > 0).astype(int)
     p = positive_score(proba)
     result = evaluate_scores(y, p, meta["threshold"], n_boot=n_boot or cfg.classify.bootstrap, seed=cfg.seed)
@@ -55,6 +57,7 @@ def evaluate_checkpoint(
         y, (p >= meta["threshold"]).astype(int), target_names=names, output_dict=True, zero_division=0
     )
     result.update(split=split, checkpoint=str(checkpoint), arch=meta["arch"], data_fingerprint=data.fingerprint)
+    result["precision"] = resolved
     result["threshold_interval"] = meta.get("threshold_interval")  # how firmly val pinned the threshold down
     if data.fingerprint != meta.get("data_fingerprint"):
         result["warning"] = "data or split differs from the one the checkpoint was trained with"

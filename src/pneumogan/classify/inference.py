@@ -11,19 +11,27 @@ import torch
 from torch import nn
 
 from pneumogan.data.datasets import normalise
+from pneumogan.device import autocast
 
 
 @torch.no_grad()
 def predict_proba(
-    model: nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device, batch_size: int = 256
+    model: nn.Module,
+    images: np.ndarray,
+    mean: float,
+    std: float,
+    device: torch.device,
+    batch_size: int = 256,
+    precision: str = "fp32",
 ) -> np.ndarray:
-    """Softmax probabilities (N, C) for uint8 images (N, S, S)."""
+    """Softmax probabilities (N, C) for uint8 images (N, S, S); `precision` is a resolved one (fp32 | bf16)."""
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
         # A copy: the prepared arrays may be a read-only memory map.
         batch = torch.tensor(np.asarray(images[start : start + batch_size], dtype=np.uint8))[:, None]
-        logits = model(normalise(batch, mean, std).to(device))
+        with autocast(device, precision):
+            logits = model(normalise(batch, mean, std).to(device))
         out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 2))
 

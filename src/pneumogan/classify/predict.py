@@ -12,7 +12,7 @@ from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from pneumogan.data.images import load_for_model
-from pneumogan.device import resolve_device
+from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.errors import ImageReadError, PneumoganError
 
 
@@ -31,8 +31,9 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
 class Predictor:
     """A loaded checkpoint that turns any supported input into probabilities and a thresholded label."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "auto") -> None:
+    def __init__(self, checkpoint: str | Path, device: str = "auto", precision: str = "auto") -> None:
         self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.model, self.meta = load_checkpoint(checkpoint, self.device)
         self.pre = self.meta["preprocessing"]
         self.names: list[str] = self.meta["class_names"]
@@ -43,7 +44,9 @@ class Predictor:
         return load_for_model(src, self.pre["size"], self.pre.get("max_pixels", DEFAULT_MAX_PIXELS), name=name)
 
     def predict_arrays(self, arrays: np.ndarray) -> list[dict[str, Any]]:
-        proba = predict_proba(self.model, arrays, self.pre["mean"], self.pre["std"], self.device)
+        proba = predict_proba(
+            self.model, arrays, self.pre["mean"], self.pre["std"], self.device, precision=self.precision
+        )
         rows = []
         for pr in proba:
             p_pos = float(positive_score(pr))
@@ -62,8 +65,10 @@ class Predictor:
 
 
 @torch.no_grad()
-def predict_files(checkpoint: str | Path, paths: list[str | Path], batch_size: int = 64) -> dict[str, Any]:
-    predictor = Predictor(checkpoint)
+def predict_files(
+    checkpoint: str | Path, paths: list[str | Path], batch_size: int = 64, precision: str = "auto"
+) -> dict[str, Any]:
+    predictor = Predictor(checkpoint, precision=precision)
     files = expand_inputs(paths)
     if not files:
         raise PneumoganError("no input files found")

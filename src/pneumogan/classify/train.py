@@ -36,11 +36,11 @@ from pneumogan.data.loading import SplitData, load_splits
 from pneumogan.data.prepare import PreparedDataset
 from pneumogan.data.sources import absolute_source
 from pneumogan.data.transforms import build_train_transform
-from pneumogan.device import resolve_device
+from pneumogan.device import PRECISIONS, autocast, resolve_device, resolve_precision
 from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, threshold_interval
 from pneumogan.layout import CLASSIFIER_STATE, CURVES
 from pneumogan.progress import Status, track
-from pneumogan.runs import ResumeState, write_history
+from pneumogan.runs import ResumeState, median_images_per_s, write_history
 
 Log = Callable[[str], None]
 
@@ -106,6 +106,7 @@ class Training:
     mean: float
     std: float
     resume_state: ResumeState
+    precision: str = "fp32"  # resolved once per run (rank 0 decides under DDP) and kept on resume
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
     best_auc: float = -1.0
@@ -136,6 +137,7 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log: Log = print, o
     run = set_up(cfg, Path(out), log)
     if resume:
         restore(run)
+    run.log(f"precision {run.precision} (setting: {cfg.classify.precision}, device: {run.device})")
     started = time.perf_counter()
     ddp = DdpWrapper(run)
     for epoch in range(run.start_epoch, cfg.classify.epochs):
@@ -165,6 +167,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
     else:
         log = distributed.silent
     distributed.shard_batch(c.batch_size, dist)  # checks that the global batch splits evenly
+    precision = distributed.broadcast_choice(resolve_precision(c.precision, device, log), PRECISIONS, dist, device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
@@ -208,6 +211,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
         mean=mean,
         std=std,
         resume_state=ResumeState(out / CLASSIFIER_STATE, config_hash(cfg)),
+        precision=precision,
     )
 
 
@@ -221,6 +225,7 @@ def restore(run: Training) -> None:
     torch.set_rng_state(state["rng"])
     run.history, run.start_epoch = state["history"], state["epoch"] + 1
     run.best_auc, run.best_epoch = state["best_auc"], state["best_epoch"]
+    run.precision = state.get("precision", run.precision)  # a resumed run keeps the precision it started with
     run.log(f"resuming from epoch {run.start_epoch} (best val AUC {run.best_auc:.4f} at epoch {run.best_epoch})")
 
 
@@ -252,10 +257,13 @@ def train_epoch(run: Training, model: nn.Module, epoch: int) -> EpochStats:
         run.dataset, local_batch, sampler=sampler, num_workers=c.workers, pin_memory=run.device.type == "cuda"
     )
     model.train()
-    stats, status = EpochStats(), Status()
+    stats, status, start = EpochStats(), Status(), time.perf_counter()
     for x, y in track(loader, len(loader), f"epoch {epoch + 1}/{c.epochs}", status, enabled=run.dist.main):
         stats.add(*train_step(run, model, x, y))
-        status.text = f"loss {stats.loss_sum / stats.weight_sum:.4f} acc {stats.correct / stats.seen:.3f}"
+        speed = stats.seen * run.dist.world / max(time.perf_counter() - start, 1e-9)
+        status.text = (
+            f"loss {stats.loss_sum / stats.weight_sum:.4f} acc {stats.correct / stats.seen:.3f} {speed:.0f} img/s"
+        )
     totals = [stats.loss_sum, stats.weight_sum, stats.correct, stats.seen]
     return EpochStats(*distributed.all_sum(totals, run.dist, run.device))
 
@@ -266,7 +274,7 @@ def train_step(run: Training, model: nn.Module, x: torch.Tensor, y: torch.Tensor
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     if device.type == "cuda":
         x = x.to(memory_format=torch.channels_last)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=c.amp and device.type == "cuda"):
+    with autocast(device, run.precision):
         logits = model(x)
     per_sample = nn.functional.cross_entropy(
         logits.float(), y, weight=run.class_weights, reduction="none", label_smoothing=c.label_smoothing
@@ -326,6 +334,7 @@ def end_epoch(run: Training, epoch: int, row: dict[str, Any]) -> None:
                 "best_auc": run.best_auc,
                 "best_epoch": run.best_epoch,
                 "history": run.history,
+                "precision": run.precision,
             }
         )
         write_history(run.out, run.history)
@@ -346,6 +355,7 @@ def finish(run: Training, started: float) -> Path:
     meta["threshold_interval"] = threshold_interval(y_val, p_val, c.threshold, c.target_sensitivity, seed=run.cfg.seed)
     meta["val_metrics"] = binary_metrics(y_val, p_val, threshold)
     meta["train_seconds"] = round(time.perf_counter() - started, 1)
+    meta["train_images_per_s"] = median_images_per_s(run.history)
     meta["processes"] = run.dist.world
     meta.pop("versions", None)
     save_checkpoint(run.out, best, meta)
@@ -434,4 +444,5 @@ def _meta(run: Training, epoch: int, threshold: float | None) -> dict[str, Any]:
         "split_summary": run.data.summary,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "train_size": len(run.data.train),
+        "precision": run.precision,
     }

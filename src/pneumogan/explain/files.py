@@ -83,9 +83,11 @@ def explain_files(
     method: Method = "gradcam",
     layer: str | None = None,
     target: str = "pneumonia",
+    precision: str = "auto",
 ) -> dict[str, Any]:
-    """Write `<name>_gradcam.png` (original | overlay) per readable file and `predictions.csv` to `out`."""
-    explainer = Explainer(Predictor(checkpoint), method, layer, target)
+    """Write `<name>_gradcam.png` (original | overlay) per readable file and `predictions.csv` to `out`.
+    `precision` applies to the predictions; Grad-CAM's gradients are computed in fp32."""
+    explainer = Explainer(Predictor(checkpoint, precision=precision), method, layer, target)
     files = expand_inputs(paths)
     if not files:
         raise PneumoganError("no input files found")

@@ -12,7 +12,7 @@ import torch
 from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score
 from pneumogan.config import Config
-from pneumogan.device import resolve_device
+from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate.gan_metrics import FEATURE_NOTE, FeatureExtractor, compare
 from pneumogan.gan.checkpoint import generator_hash, load_generator
@@ -48,9 +48,13 @@ def evaluate_gan(
     out_dir: str | Path | None = None,
     seed: int = 10_000,
     log=print,
+    precision: str = "auto",
 ) -> dict[str, Any]:
+    """Metrics per class (and overall) of `n_per_class` samples; `precision` is the sampling's (features are
+    always computed in fp32)."""
     checkpoint = Path(checkpoint)
     device = resolve_device("auto")
+    sampling_precision = resolve_precision(precision, device)
     g, meta = load_generator(checkpoint, device)
     cfg = Config.model_validate(meta["config"])
     # The real reference is the full real training split of each class, whatever fraction the GAN learned
@@ -77,7 +81,9 @@ def evaluate_gan(
     fakes, reals = [], []
     for c, name in enumerate(names):
         seeds = [latent_seed(seed, c, i) for i in range(n_per_class)]
-        fake = np.concatenate([generate(g, c, seeds[k : k + 128], device) for k in range(0, len(seeds), 128)])
+        fake = np.concatenate(
+            [generate(g, c, seeds[k : k + 128], device, sampling_precision) for k in range(0, len(seeds), 128)]
+        )
         real = real_all[labels.numpy() == c]
         res = compare(real, fake, extractor, seed=cfg.seed)
         _, probs = extractor(fake)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pneumogan.config import GanConfig
+from pneumogan.device import autocast
 from pneumogan.gan.augment import diff_augment
 
 
@@ -48,16 +49,24 @@ class AdversarialLoss:
     (`conditional`: cgan, acgan) and whether D's auxiliary classifier returns class logits (acgan), which
     adds a classification term to both phases."""
 
-    def __init__(self, g: nn.Module, d: nn.Module, cfg: GanConfig, policy: list[str], device: torch.device):
+    def __init__(
+        self,
+        g: nn.Module,
+        d: nn.Module,
+        cfg: GanConfig,
+        policy: list[str],
+        device: torch.device,
+        precision: str = "fp32",
+    ) -> None:
         self.g, self.d, self.cfg, self.policy, self.device = g, d, cfg, policy, device
         self.conditional = cfg.family != "dcgan"
-        self.amp = cfg.amp and device.type == "cuda"
+        self.precision = precision  # resolved (fp32 | bf16 | fp16); R1's double backward always runs in fp32
 
     def _condition(self, labels: torch.Tensor) -> torch.Tensor | None:
         return labels if self.conditional else None
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+        return autocast(self.device, self.precision)
 
     def discriminator(self, batch: Batch, with_r1: bool) -> dict[str, torch.Tensor]:
         """D's loss on augmented real and fake images (+ AC-GAN's class loss on real, + R1 when due)."""

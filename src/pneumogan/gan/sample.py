@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pneumogan.device import resolve_device
+from pneumogan.device import autocast, resolve_device, resolve_precision
 from pneumogan.errors import PneumoganError
 from pneumogan.gan.checkpoint import generator_hash, load_generator
 from pneumogan.gan.models import to_uint8
@@ -30,11 +30,15 @@ def latent_seed(seed: int, class_index: int, i: int) -> int:
 
 
 @torch.no_grad()
-def generate(generator, class_index: int | None, seeds: list[int], device: torch.device) -> np.ndarray:
-    """uint8 images (N, S, S) for the given latent seeds (and class, for conditional generators)."""
+def generate(
+    generator, class_index: int | None, seeds: list[int], device: torch.device, precision: str = "fp32"
+) -> np.ndarray:
+    """uint8 images (N, S, S) for the given latent seeds (and class, for conditional generators); `precision`
+    is a resolved one (fp32 | bf16)."""
     z = torch.stack([torch.randn(generator.z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
     y = None if not generator.num_classes else torch.full((len(seeds),), class_index, dtype=torch.long)
-    return to_uint8(generator(z.to(device), None if y is None else y.to(device)))
+    with autocast(device, precision):
+        return to_uint8(generator(z.to(device), None if y is None else y.to(device)))
 
 
 def sample_set(
@@ -44,6 +48,7 @@ def sample_set(
     seed: int = 0,
     batch_size: int = 64,
     classes: list[str] | None = None,
+    precision: str = "auto",
 ) -> Path:
     """Write `per_class` images of every class of the generator (or of `classes`) to `out`."""
     _, meta = load_generator(checkpoint, torch.device("cpu"))
@@ -52,7 +57,8 @@ def sample_set(
     unknown = [c for c in wanted if c not in names]
     if unknown:
         raise PneumoganError(f"this generator makes {names}, not {unknown}")
-    return write_synthetic_set([SampleSpec(Path(checkpoint), c, per_class) for c in wanted], out, seed, batch_size)
+    specs = [SampleSpec(Path(checkpoint), c, per_class) for c in wanted]
+    return write_synthetic_set(specs, out, seed, batch_size, precision)
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,15 @@ class SampleSpec:
     seed_index: int | None = None  # class index in the latent seed; default: the class's index in the generator
 
 
-def write_synthetic_set(specs: list[SampleSpec], out: str | Path, seed: int = 0, batch_size: int = 64) -> Path:
+def write_synthetic_set(
+    specs: list[SampleSpec], out: str | Path, seed: int = 0, batch_size: int = 64, precision: str = "auto"
+) -> Path:
     """One synthetic set from one or several generators (e.g. a DCGAN per class), written atomically."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise PneumoganError(f"{out} exists and is not empty; choose a new folder")
     device = resolve_device("auto")
+    precision = resolve_precision(precision, device)
     rows = []
     with atomic_directory(out) as tmp:
         for spec in specs:
@@ -88,7 +97,7 @@ def write_synthetic_set(specs: list[SampleSpec], out: str | Path, seed: int = 0,
             seeds = [latent_seed(seed, k, i) for i in range(spec.count)]
             chunks = [seeds[j : j + batch_size] for j in range(0, spec.count, batch_size)]
             for chunk in track(chunks, len(chunks), f"sampling {spec.class_name}"):
-                for s, img in zip(chunk, generate(g, c, chunk, device), strict=True):
+                for s, img in zip(chunk, generate(g, c, chunk, device, precision), strict=True):
                     name = f"synthetic_{spec.class_name.lower()}_{s - latent_seed(seed, k, 0):06d}.png"
                     Image.fromarray(img).save(folder / name)
                     rows.append(

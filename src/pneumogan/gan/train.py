@@ -28,7 +28,7 @@ from torch import nn
 from pneumogan import distributed
 from pneumogan.config import Config, config_hash
 from pneumogan.data.sources import absolute_source
-from pneumogan.device import resolve_device
+from pneumogan.device import PRECISIONS, resolve_device, resolve_precision
 from pneumogan.gan.augment import parse_policy
 from pneumogan.gan.checkpoint import save_gan
 from pneumogan.gan.data import training_images
@@ -38,7 +38,7 @@ from pneumogan.gan.models import build
 from pneumogan.gan.monitor import CollapseMonitor, sample_diversity
 from pneumogan.layout import GAN_EVENTS, GAN_STATE, grid_path
 from pneumogan.progress import Status, track
-from pneumogan.runs import ResumeState, atomic_write_json, write_history
+from pneumogan.runs import ResumeState, atomic_write_json, median_images_per_s, write_history
 
 Log = Callable[[str], None]
 HISTORY_EVERY = 25  # steps averaged into one history row
@@ -94,6 +94,7 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log: Log = prin
     if resume:
         restore(run)
     gan_cfg = cfg.gan
+    run.log(f"precision {run.loss.precision} (setting: {gan_cfg.precision}, device: {run.device})")
     run.window_start = time.perf_counter()
     status = Status()
     steps = range(run.start, run.steps)
@@ -128,6 +129,9 @@ def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
     else:
         log = distributed.silent
     distributed.shard_batch(gan_cfg.batch_size, dist)  # checks that the global batch splits evenly
+    precision = distributed.broadcast_choice(
+        resolve_precision(gan_cfg.precision, device, log), PRECISIONS, dist, device
+    )
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
     images, labels, class_names = training_images(cfg)
@@ -164,6 +168,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
         "data_source_path": absolute_source(cfg.data.source),
         "ema": gan_cfg.ema,
         "output_range": [-1, 1],
+        "precision": precision,
     }
     return GanTraining(
         cfg=cfg,
@@ -179,7 +184,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
         g_ema=copy.deepcopy(g).eval() if gan_cfg.ema else None,
         opt_g=torch.optim.Adam(g.parameters(), lr=gan_cfg.lr_g, betas=gan_cfg.betas),
         opt_d=torch.optim.Adam(d.parameters(), lr=gan_cfg.lr_d, betas=gan_cfg.betas),
-        loss=AdversarialLoss(g, d, gan_cfg, parse_policy(gan_cfg.diffaugment), device),
+        loss=AdversarialLoss(g, d, gan_cfg, parse_policy(gan_cfg.diffaugment), device, precision),
         memory_format=memory_format,
         steps=total_steps(cfg),
         z_fixed=z_fixed,
@@ -202,6 +207,7 @@ def restore(run: GanTraining) -> None:
         run.g_ema.load_state_dict(state["g_ema"])
     run.start, run.history = state["step"], state["history"]
     run.monitor.events, run.monitor.best_diversity = state["events"], state["best_diversity"]
+    run.loss.precision = run.meta["precision"] = state.get("precision", run.loss.precision)  # kept on resume
     run.log(f"resuming GAN training at step {run.start}/{run.steps}")
 
 
@@ -265,7 +271,8 @@ def record(run: GanTraining, step: int, d_out: dict[str, torch.Tensor], g_loss: 
     for key, value in values.items():
         run.sums[key] += value
     run.summed_steps += 1
-    status.text = f"D {values['d_loss']:.3f} G {values['g_loss']:.3f}"
+    speed = run.history[-1]["images_per_s"] if run.history else 0.0
+    status.text = f"D {values['d_loss']:.3f} G {values['g_loss']:.3f} {speed:.0f} img/s"
     done = step + 1
     if done % HISTORY_EVERY == 0 or done == run.steps:
         elapsed = time.perf_counter() - run.window_start
@@ -300,6 +307,7 @@ def checkpoint(run: GanTraining, step: int) -> None:
     """Sampling weights + meta.json, the exact resume state, history and events."""
     created = datetime.now(UTC).isoformat(timespec="seconds")
     meta = {**run.meta, "step": step, "events": run.monitor.events, "created": created}
+    meta["train_images_per_s"] = median_images_per_s(run.history)
     save_gan(run.out, run.g_ema if run.g_ema is not None else run.g, run.d, meta)
     run.resume_state.save(
         {
@@ -312,6 +320,7 @@ def checkpoint(run: GanTraining, step: int) -> None:
             "history": run.history,
             "events": run.monitor.events,
             "best_diversity": run.monitor.best_diversity,
+            "precision": run.loss.precision,
         }
     )
     write_history(run.out, run.history)

@@ -8,14 +8,18 @@ from pneumogan.serve.service import DEFAULT_MAX_UPLOAD, ModelService
 
 
 def create_app(
-    checkpoint: str | Path, gan: str | Path | None = None, max_upload: int = DEFAULT_MAX_UPLOAD, ui: bool = True
+    checkpoint: str | Path,
+    gan: str | Path | None = None,
+    max_upload: int = DEFAULT_MAX_UPLOAD,
+    ui: bool = True,
+    precision: str = "auto",
 ):
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry, ever
     from pneumogan.serve.api import UploadLimit, build_api
 
-    service = ModelService(checkpoint, gan)
+    service = ModelService(checkpoint, gan, precision=precision)
     app = build_api(service, max_upload)
     app.add_middleware(UploadLimit, max_bytes=max_upload)
     if ui:
@@ -33,9 +37,10 @@ def serve(
     port: int = 7860,
     gan: str | Path | None = None,
     max_upload: int = DEFAULT_MAX_UPLOAD,
+    precision: str = "auto",
 ) -> None:
     import uvicorn
 
-    app = create_app(checkpoint, gan, max_upload)
+    app = create_app(checkpoint, gan, max_upload, precision=precision)
     print(f"PneumoGAN serving on http://{host}:{port}  (API: POST /api/v1/predict, GET /healthz)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

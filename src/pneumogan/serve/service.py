@@ -59,9 +59,11 @@ CARD_LIMITATIONS = (
 
 
 class ModelService:
-    def __init__(self, checkpoint: str | Path, gan: str | Path | None = None, device: str = "auto") -> None:
+    def __init__(
+        self, checkpoint: str | Path, gan: str | Path | None = None, device: str = "auto", precision: str = "auto"
+    ) -> None:
         self.checkpoint = Path(checkpoint)
-        self.predictor = Predictor(checkpoint, device)
+        self.predictor = Predictor(checkpoint, device, precision)
         self.explainer = Explainer(self.predictor)
         self.meta = self.predictor.meta
         self.lock = threading.Lock()
@@ -87,6 +89,7 @@ class ModelService:
             "trained": m.get("created"),
             "data_fingerprint": m.get("data_fingerprint"),
             "checkpoint": self.checkpoint.name,
+            "precision": self.predictor.precision,
         }
 
     def predict(self, src: Any, name: str = "", gradcam: bool = True) -> dict[str, Any]:
