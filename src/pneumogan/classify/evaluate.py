@@ -57,7 +57,7 @@ def evaluate_checkpoint(
         y, (p >= meta["threshold"]).astype(int), target_names=names, output_dict=True, zero_division=0
     )
     result.update(split=split, checkpoint=str(checkpoint), arch=meta["arch"], data_fingerprint=data.fingerprint)
-    result["precision"] = resolved
+    result["compute_precision"] = resolved  # fp32 | bf16 (not the PPV metric "precision")
     result["threshold_interval"] = meta.get("threshold_interval")  # how firmly val pinned the threshold down
     if data.fingerprint != meta.get("data_fingerprint"):
         result["warning"] = "data or split differs from the one the checkpoint was trained with"

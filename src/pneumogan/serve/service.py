@@ -89,7 +89,7 @@ class ModelService:
             "trained": m.get("created"),
             "data_fingerprint": m.get("data_fingerprint"),
             "checkpoint": self.checkpoint.name,
-            "precision": self.predictor.precision,
+            "compute_precision": self.predictor.precision,
         }
 
     def predict(self, src: Any, name: str = "", gradcam: bool = True) -> dict[str, Any]:
