@@ -37,22 +37,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out or tmp)
         for seed in args.seeds:
-            cfg = load_config("quick", [f"data.source={args.data}", f"data.size={args.size}",
-                                        f"classify.arch={args.arch}", f"classify.epochs={args.epochs}",
-                                        f"seed={seed}", *args.set])  # fmt: skip
+            cfg = load_config(
+                "quick",
+                [
+                    f"data.source={args.data}",
+                    f"data.size={args.size}",
+                    f"classify.arch={args.arch}",
+                    f"classify.epochs={args.epochs}",
+                    f"seed={seed}",
+                    *args.set,
+                ],
+            )
             start = time.perf_counter()
             ckpt = train(cfg, root / f"{args.arch}-{args.size}-s{seed}", resume=False)
             wall = time.perf_counter() - start
             res = evaluate_checkpoint(ckpt, "test")
             hist = json.loads((ckpt / "history.json").read_text())
             run = {
-                "seed": seed, "wall_s": wall, "epochs_run": len(hist),
+                "seed": seed,
+                "wall_s": wall,
+                "epochs_run": len(hist),
                 "train_images_per_s": statistics.median(h["images_per_s"] for h in hist),
                 "threshold": res["threshold"],
                 **{k: res[k] for k in ("accuracy", "roc_auc", "recall", "specificity", "f1", "n")},
                 "ci": {k: res["ci"][k] for k in ("accuracy", "roc_auc", "recall", "specificity")},
                 "at_0.5": res["at_0.5"],
-            }  # fmt: skip
+            }
             runs.append(run)
             print(
                 f"seed {seed}: ACC {run['accuracy']:.4f} {run['ci']['accuracy']} AUC {run['roc_auc']:.4f} "
@@ -78,8 +88,15 @@ def _save(args: argparse.Namespace, runs: list[dict]) -> None:
         runs = sorted([r for r in earlier["runs"] if r["seed"] not in mine] + runs, key=lambda r: r["seed"])
     summary = {k: seed_summary([r[k] for r in runs]) for k in ("accuracy", "roc_auc", "recall", "specificity")}
     print(f"mean over {len(runs)} seed(s):", {k: round(v["mean"], 4) for k, v in summary.items()})
-    save(name, {"args": vars(args), "runs": runs, "mean": {k: v["mean"] for k, v in summary.items()},
-                "seed_ci": {k: v["ci"] for k, v in summary.items()}})  # fmt: skip
+    save(
+        name,
+        {
+            "args": vars(args),
+            "runs": runs,
+            "mean": {k: v["mean"] for k, v in summary.items()},
+            "seed_ci": {k: v["ci"] for k, v in summary.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,10 @@ def main() -> None:
                 # classifier: the epoch's rate; GAN: the mean over its history rows (global images/s)
                 rates.append(statistics.mean(h["images_per_s"] for h in history))
                 print(f"{name} nproc={nproc} run {r + 1}: {rates[-1]:.1f} images/s", flush=True)
-            results.setdefault(name, {})[f"nproc_{nproc}"] = {"median_images_per_s": statistics.median(rates),
-                                                               "runs": rates}  # fmt: skip
+            results.setdefault(name, {})[f"nproc_{nproc}"] = {
+                "median_images_per_s": statistics.median(rates),
+                "runs": rates,
+            }
         r1, r2 = (results[name][f"nproc_{n}"]["median_images_per_s"] for n in (1, 2))
         results[name]["speedup_2_vs_1"] = r2 / r1
         print(f"{name}: 1 process {r1:.1f}, 2 processes {r2:.1f} images/s (×{r2 / r1:.2f})", flush=True)

@@ -23,8 +23,13 @@ from pneumogan.config import load_config
 from pneumogan.gan.evaluate import evaluate_gan
 from pneumogan.gan.train import train_gan
 
-PLAIN = ["gan.spectral_norm=false", "gan.loss=nonsaturating", "gan.ema=false", "gan.diffaugment=''",
-         "gan.betas=[0.5, 0.999]"]  # fmt: skip
+PLAIN = [
+    "gan.spectral_norm=false",
+    "gan.loss=nonsaturating",
+    "gan.ema=false",
+    "gan.diffaugment=''",
+    "gan.betas=[0.5, 0.999]",
+]
 VARIANTS = {
     "dcgan_plain": ["gan.family=dcgan", *PLAIN],
     "dcgan_stable": ["gan.family=dcgan"],
@@ -49,8 +54,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out or tmp)
         for name in args.variants:
-            base = [f"data.source={args.data}", "data.size=64", "gan.sample_every=200", "gan.checkpoint_every=200",
-                    *VARIANTS[name], *args.set]  # fmt: skip
+            base = [
+                f"data.source={args.data}",
+                "data.size=64",
+                "gan.sample_every=200",
+                "gan.checkpoint_every=200",
+                *VARIANTS[name],
+                *args.set,
+            ]
             probe = load_config("quick", [*base, "gan.steps=6"])
             t = time.perf_counter()
             train_gan(probe, root / f"{name}-probe", resume=False, log=lambda *_: None)
@@ -62,9 +73,13 @@ def main() -> None:
             ckpt = train_gan(cfg, root / name, resume=False, log=print)
             wall = time.perf_counter() - t
             metrics = evaluate_gan(ckpt, args.n, args.reference, log=print)
-            results[name] = {"steps": steps, "train_wall_s": wall, "overrides": VARIANTS[name] + args.set,
-                             "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
-                             "grid": str(ckpt / "grids")}  # fmt: skip
+            results[name] = {
+                "steps": steps,
+                "train_wall_s": wall,
+                "overrides": VARIANTS[name] + args.set,
+                "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
+                "grid": str(ckpt / "grids"),
+            }
             for cls in [c for c in (*metrics["classes"], "overall") if c in metrics]:
                 m = metrics[cls]
                 print(

@@ -95,8 +95,13 @@ def main() -> None:
             step()
         flops = counter.get_total_flops()
         sec = measure(step, args.steps, args.repeats)
-        results[name] = {"s_per_step": sec, "images_per_s": 64 / sec, "gflop_per_step": flops / 1e9,
-                         "achieved_gflops": flops / sec / 1e9, "fraction_of_peak": flops / sec / peak}  # fmt: skip
+        results[name] = {
+            "s_per_step": sec,
+            "images_per_s": 64 / sec,
+            "gflop_per_step": flops / 1e9,
+            "achieved_gflops": flops / sec / 1e9,
+            "fraction_of_peak": flops / sec / peak,
+        }
         r = results[name]
         print(
             f"{name:28s} {r['images_per_s']:6.1f} img/s  {r['achieved_gflops']:6.1f} GFLOP/s "

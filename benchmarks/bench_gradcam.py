@@ -30,14 +30,23 @@ def main() -> None:
     fractions = thorax_shares(explainer, images)
     area = box_area()
     res = {
-        "checkpoint": str(args.checkpoint), "arch": meta["arch"], "method": args.method, "layer": explainer.layer,
-        "box": THORAX_BOX, "uniform_share": area, "n_images": len(fractions),
-        "median_share": float(np.median(fractions)), "mean_share": float(fractions.mean()),
-        "share_above_uniform": float(np.mean(fractions > area)), "share_above_0.8": float(np.mean(fractions > 0.8)),
-    }  # fmt: skip
-    print(f"{meta['arch']} {args.method}: median CAM mass in thorax box {res['median_share']:.3f} "
-          f"(uniform {area:.2f}); {res['share_above_uniform'] * 100:.1f} % of {len(fractions)} pneumonia test "
-          f"images above uniform, {res['share_above_0.8'] * 100:.1f} % above 0.8")  # fmt: skip
+        "checkpoint": str(args.checkpoint),
+        "arch": meta["arch"],
+        "method": args.method,
+        "layer": explainer.layer,
+        "box": THORAX_BOX,
+        "uniform_share": area,
+        "n_images": len(fractions),
+        "median_share": float(np.median(fractions)),
+        "mean_share": float(fractions.mean()),
+        "share_above_uniform": float(np.mean(fractions > area)),
+        "share_above_0.8": float(np.mean(fractions > 0.8)),
+    }
+    print(
+        f"{meta['arch']} {args.method}: median CAM mass in thorax box {res['median_share']:.3f} "
+        f"(uniform {area:.2f}); {res['share_above_uniform'] * 100:.1f} % of {len(fractions)} pneumonia test "
+        f"images above uniform, {res['share_above_0.8'] * 100:.1f} % above 0.8"
+    )
     name = f"gradcam_{meta['arch']}_{meta['image_size']}px_{args.method.replace('+', 'p')}"
     save(name, res)
     # A picture of the first 8 pneumonia test images with their maps, to look at what the numbers summarise.

@@ -27,11 +27,15 @@ def main() -> None:
     for ckpt in args.checkpoints:
         model, meta, cfg, data = trained_model(ckpt)
         test = data.test
-        row = occlusion_check(model, meta["preprocessing"], test.images, test.labels, meta["threshold"],
-                              torch.device("cpu"))  # fmt: skip
+        row = occlusion_check(
+            model, meta["preprocessing"], test.images, test.labels, meta["threshold"], torch.device("cpu")
+        )
         for keep, res in row.items():
-            print(f"{ckpt.name} {keep:>6}: ACC {res['accuracy']:.4f} AUC {res['roc_auc']:.4f} "
-                  f"sens {res['recall']:.4f} spec {res['specificity']:.4f}", flush=True)  # fmt: skip
+            print(
+                f"{ckpt.name} {keep:>6}: ACC {res['accuracy']:.4f} AUC {res['roc_auc']:.4f} "
+                f"sens {res['recall']:.4f} spec {res['specificity']:.4f}",
+                flush=True,
+            )
         results[str(ckpt)] = {"arch": meta["arch"], "size": cfg.data.size, **row}
     save(args.name, {"box": THORAX_BOX, "results": results})
 

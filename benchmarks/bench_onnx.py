@@ -45,10 +45,17 @@ def main() -> None:
                 t0 = time.perf_counter()
                 session.run(None, {"image": x})
                 ms.append((time.perf_counter() - t0) * 1000)
-        results[str(ckpt)] = {"arch": meta["arch"], "size": meta["image_size"], "n_test": len(images),
-                              "max_abs_diff": diff, "onnxruntime_p50_ms": float(np.median(ms))}  # fmt: skip
-        print(f"{meta['arch']} {meta['image_size']} px: max |torch − onnx| = {diff:.2e} over {len(images)} test "
-              f"images; onnxruntime 1 image p50 {np.median(ms):.2f} ms")  # fmt: skip
+        results[str(ckpt)] = {
+            "arch": meta["arch"],
+            "size": meta["image_size"],
+            "n_test": len(images),
+            "max_abs_diff": diff,
+            "onnxruntime_p50_ms": float(np.median(ms)),
+        }
+        print(
+            f"{meta['arch']} {meta['image_size']} px: max |torch − onnx| = {diff:.2e} over {len(images)} test "
+            f"images; onnxruntime 1 image p50 {np.median(ms):.2f} ms"
+        )
     save("onnx_export", {"results": results})
 
 

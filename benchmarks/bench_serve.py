@@ -45,8 +45,10 @@ def latency(checkpoint: Path, files: list[Path]) -> dict:
             service.predict(data, f.name, gradcam)
             ms.append((time.perf_counter() - t0) * 1000)
         out["with_gradcam" if gradcam else "without_gradcam"] = percentiles(ms)
-        print(f"{checkpoint.name}: gradcam={gradcam} p50 {out[list(out)[-1]]['p50_ms']:.1f} ms "
-              f"p95 {out[list(out)[-1]]['p95_ms']:.1f} ms")  # fmt: skip
+        print(
+            f"{checkpoint.name}: gradcam={gradcam} p50 {out[list(out)[-1]]['p50_ms']:.1f} ms "
+            f"p95 {out[list(out)[-1]]['p95_ms']:.1f} ms"
+        )
     return out
 
 
@@ -56,9 +58,12 @@ def throughput(checkpoint: Path, files: list[Path], requests: int, clients: int 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "pneumogan", "serve", str(checkpoint), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pneumogan", "serve", str(checkpoint), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(180):
@@ -74,8 +79,9 @@ def throughput(checkpoint: Path, files: list[Path], requests: int, clients: int 
             def call(i: int, gradcam: str = gradcam) -> tuple[int, float]:
                 name, data = payloads[i % len(payloads)]
                 t0 = time.perf_counter()
-                r = httpx.post(f"{url}/api/v1/predict", files={"file": (name, data)}, data={"gradcam": gradcam},
-                               timeout=120)  # fmt: skip
+                r = httpx.post(
+                    f"{url}/api/v1/predict", files={"file": (name, data)}, data={"gradcam": gradcam}, timeout=120
+                )
                 return r.status_code, (time.perf_counter() - t0) * 1000
 
             with ThreadPoolExecutor(clients) as pool:
@@ -84,10 +90,15 @@ def throughput(checkpoint: Path, files: list[Path], requests: int, clients: int 
                 got = list(pool.map(call, range(requests)))
                 wall = time.perf_counter() - t0
             errors = sum(code != 200 for code, _ in got)
-            result[f"gradcam_{gradcam}"] = {"requests_per_s": requests / wall, "errors": errors,
-                                            **percentiles([ms for _, ms in got])}  # fmt: skip
-            print(f"{checkpoint.name}: {clients} clients gradcam={gradcam}: {requests / wall:.1f} req/s, "
-                  f"{errors} errors, p50 {statistics.median([ms for _, ms in got]):.0f} ms")  # fmt: skip
+            result[f"gradcam_{gradcam}"] = {
+                "requests_per_s": requests / wall,
+                "errors": errors,
+                **percentiles([ms for _, ms in got]),
+            }
+            print(
+                f"{checkpoint.name}: {clients} clients gradcam={gradcam}: {requests / wall:.1f} req/s, "
+                f"{errors} errors, p50 {statistics.median([ms for _, ms in got]):.0f} ms"
+            )
         return result
     finally:
         proc.terminate()

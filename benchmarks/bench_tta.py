@@ -37,8 +37,11 @@ def main() -> None:
             res = evaluate_scores(data.test.labels, p_test, thr, n_boot=1000, seed=0)
             row[name] = {k: res[k] for k in ("accuracy", "roc_auc", "recall", "specificity", "threshold")}
             row[name]["ci"] = {k: res["ci"][k] for k in ("accuracy", "roc_auc")}
-            print(f"{ckpt.name} {name}: ACC {res['accuracy']:.4f} AUC {res['roc_auc']:.4f} sens {res['recall']:.4f} "
-                  f"spec {res['specificity']:.4f} (threshold {thr:.3f} from val)", flush=True)  # fmt: skip
+            print(
+                f"{ckpt.name} {name}: ACC {res['accuracy']:.4f} AUC {res['roc_auc']:.4f} sens {res['recall']:.4f} "
+                f"spec {res['specificity']:.4f} (threshold {thr:.3f} from val)",
+                flush=True,
+            )
         results[str(ckpt)] = row
     save("tta", {"results": results})
 

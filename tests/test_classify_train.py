@@ -48,8 +48,19 @@ def test_training_writes_every_artefact(trained):
 
 def test_evaluate_reports_metrics_with_cis_and_plots(trained):
     res = evaluate_checkpoint(trained, "test", n_boot=100)
-    for key in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc",
-                "confusion_matrix", "threshold", "ci", "n"):  # fmt: skip
+    for key in (
+        "accuracy",
+        "precision",
+        "recall",
+        "specificity",
+        "f1",
+        "roc_auc",
+        "pr_auc",
+        "confusion_matrix",
+        "threshold",
+        "ci",
+        "n",
+    ):
         assert key in res, key
     assert res["n"] == int(np.sum(res["confusion_matrix"]))
     assert res["threshold"] == json.loads((trained / "meta.json").read_text())["threshold"]
@@ -119,14 +130,29 @@ def test_predict_mixed_folder(trained, kaggle_224, tmp_path):
 
 def test_predict_cli_csv_and_exit_codes(trained, kaggle_224, tmp_path):
     out = tmp_path / "pred.csv"
-    ok = subprocess.run([sys.executable, "-m", "pneumogan", "predict", str(trained),
-                         str(kaggle_224 / "test" / "NORMAL" / "IM-0001-0001.jpeg"), str(tmp_path / "nope.png"),
-                         "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pneumogan",
+            "predict",
+            str(trained),
+            str(kaggle_224 / "test" / "NORMAL" / "IM-0001-0001.jpeg"),
+            str(tmp_path / "nope.png"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     lines = out.read_text().splitlines()
     assert lines[0].startswith("file,") and len(lines) == 3 and "no such file" in lines[2]
     assert "not a medical device" in ok.stdout
     (tmp_path / "bad.png").write_bytes(b"")
-    bad = subprocess.run([sys.executable, "-m", "pneumogan", "predict", str(trained), str(tmp_path / "bad.png")],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "pneumogan", "predict", str(trained), str(tmp_path / "bad.png")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr

@@ -64,12 +64,14 @@ def test_tiny_config_smoke_runs_through_the_cli(kaggle_224, tmp_path):
     assert (tmp_path / "cls" / "model.safetensors").is_file() and (tmp_path / "cls" / "config.yaml").is_file()
     gan = run_cli("gan", "train", "-c", "tiny", "-o", str(tmp_path / "gan"), src, "gan.steps=4", env_cache=cache)
     assert gan.returncode == 0, gan.stderr
-    sample = run_cli("gan", "sample", str(tmp_path / "gan"), "--per-class", "3", "-o", str(tmp_path / "syn"),
-                     env_cache=cache)  # fmt: skip
+    sample = run_cli(
+        "gan", "sample", str(tmp_path / "gan"), "--per-class", "3", "-o", str(tmp_path / "syn"), env_cache=cache
+    )
     assert sample.returncode == 0, sample.stderr
     assert len(list((tmp_path / "syn" / "train").rglob("*.png"))) == 6
-    bad = run_cli("classify", "train", "-c", "tiny", "-o", str(tmp_path / "x"), "classify.arch=alexnet",
-                  env_cache=cache)  # fmt: skip
+    bad = run_cli(
+        "classify", "train", "-c", "tiny", "-o", str(tmp_path / "x"), "classify.arch=alexnet", env_cache=cache
+    )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "choose one of" in bad.stderr
 
 
@@ -85,9 +87,17 @@ def test_gan_evaluate_command_compares_equal_numbers_against_the_full_split(kagg
     assert run_cli("gan", "train", *args, env_cache=cache).returncode == 0
     out = tmp_path / "gan.json"
     proc = run_cli(
-        "gan", "evaluate", str(tmp_path / "gan"), "--n", "20", "--reference", str(tiny_checkpoint),
-        "--json", str(out), env_cache=cache,
-    )  # fmt: skip
+        "gan",
+        "evaluate",
+        str(tmp_path / "gan"),
+        "--n",
+        "20",
+        "--reference",
+        str(tiny_checkpoint),
+        "--json",
+        str(out),
+        env_cache=cache,
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
     full = load_splits(load_config("tiny", [src])).train

@@ -22,13 +22,22 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def launch(tmp: Path, nproc: int, *args: str, wait: bool = True):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "pneumogan", *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "pneumogan",
+        *args,
+    ]
     if nproc == 1:
         cmd = [sys.executable, "-m", "pneumogan", *args]
     if not wait:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp),
-                                start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp), start_new_session=True
+        )
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp), timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc

@@ -63,8 +63,16 @@ def test_explain_cli_writes_overlays_and_lists_bad_files(tiny_checkpoint, test_x
         (inputs / p.name).write_bytes(p.read_bytes())
     write_bad_corpus(inputs)
     out = tmp_path / "cams"
-    proc = run_cli("explain", str(tiny_checkpoint), str(inputs), "--out", str(out), "--method", "gradcam++",
-                   env_cache=str(tmp_path / "c"))  # fmt: skip
+    proc = run_cli(
+        "explain",
+        str(tiny_checkpoint),
+        str(inputs),
+        "--out",
+        str(out),
+        "--method",
+        "gradcam++",
+        env_cache=str(tmp_path / "c"),
+    )
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader((out / "predictions.csv").open()))
     # 4 real X-rays + the corpus files that convert (16-bit, RGBA, CMYK); the broken ones are listed as skipped

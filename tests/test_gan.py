@@ -26,11 +26,21 @@ QUIET = {"log": lambda *_: None}
 
 def gan_cfg(source, cache, family: str, size: int, steps: int = 3, **extra):
     overrides = [
-        f"data.source={source}", f"data.cache_dir={cache}", f"data.size={size}", "data.subset=0.03",
-        f"gan.family={family}", f"gan.steps={steps}", "gan.batch_size=8", "gan.z_dim=16", "gan.g_channels=8",
-        "gan.d_channels=8", "gan.sample_every=2", "gan.checkpoint_every=2", "gan.grid_per_class=2",
+        f"data.source={source}",
+        f"data.cache_dir={cache}",
+        f"data.size={size}",
+        "data.subset=0.03",
+        f"gan.family={family}",
+        f"gan.steps={steps}",
+        "gan.batch_size=8",
+        "gan.z_dim=16",
+        "gan.g_channels=8",
+        "gan.d_channels=8",
+        "gan.sample_every=2",
+        "gan.checkpoint_every=2",
+        "gan.grid_per_class=2",
         *[f"gan.{k}={v}" for k, v in extra.items()],
-    ]  # fmt: skip
+    ]
     return load_config(None, overrides)
 
 
@@ -145,8 +155,10 @@ def test_fd_small_between_real_halves_and_grows_with_noise_and_blur(reference):
 
     halves = fd_to(b)
     noisy = [fd_to(np.clip(b + rng.normal(0, s, b.shape), 0, 255).astype(np.uint8)) for s in (15, 40, 80)]
-    blurred = [fd_to(np.stack([np.asarray(Image.fromarray(im).filter(ImageFilter.GaussianBlur(r))) for im in b]))
-               for r in (1, 2, 4)]  # fmt: skip
+    blurred = [
+        fd_to(np.stack([np.asarray(Image.fromarray(im).filter(ImageFilter.GaussianBlur(r))) for im in b]))
+        for r in (1, 2, 4)
+    ]
     assert halves < noisy[0] < noisy[1] < noisy[2]
     assert halves < blurred[0] < blurred[1] < blurred[2]
     assert halves < 0.25 * noisy[2]

@@ -114,7 +114,9 @@ def test_synthetic_counts_per_condition():
     assert synthetic_counts(real, "enlarged", run) == {"NORMAL": 50, "PNEUMONIA": 150}
     assert synthetic_counts(real, "synthetic_only", run) == real
     assert synthetic_counts(real, "synthetic_only", RunConfig(synthetic_only_per_class=7)) == {
-        "NORMAL": 7, "PNEUMONIA": 7}  # fmt: skip
+        "NORMAL": 7,
+        "PNEUMONIA": 7,
+    }
     assert synthetic_counts({"NORMAL": 5, "PNEUMONIA": 5}, "rebalanced", run) == {}
 
 
@@ -153,8 +155,14 @@ def test_report_renderers_escape_and_embed(tmp_path):
 
     img = tmp_path / "a.png"
     Image.new("L", (4, 4)).save(img)
-    blocks = [("h1", "T <x>"), ("note", "not a device"), ("li", "one `code`"), ("li", "two"),
-              ("table", (["a", "b"], [["1", "2"]])), ("img", (img, "cap"))]  # fmt: skip
+    blocks = [
+        ("h1", "T <x>"),
+        ("note", "not a device"),
+        ("li", "one `code`"),
+        ("li", "two"),
+        ("table", (["a", "b"], [["1", "2"]])),
+        ("img", (img, "cap")),
+    ]
     page = render_html(blocks)
     assert "T &lt;x&gt;" in page and "<code>code</code>" in page and "data:image/png;base64," in page
     assert "http" not in page  # nothing external: opens offline

@@ -115,8 +115,9 @@ def test_a_classifier_trains_in_each_precision_and_records_it(precision, kaggle_
     assert meta["precision"] == precision and meta["config"]["classify"]["precision"] == precision
     assert meta["train_images_per_s"] > 0 and np.isfinite(meta["val_metrics"]["roc_auc"])
     state = torch.load(out / "last_state.pt", weights_only=True)
-    assert state["precision"] == precision and all(v.dtype == torch.float32 for v in state["model"].values()
-                                                   if v.is_floating_point())  # fmt: skip
+    assert state["precision"] == precision and all(
+        v.dtype == torch.float32 for v in state["model"].values() if v.is_floating_point()
+    )
 
 
 def test_gan_loss_in_bf16_is_finite_and_its_gradients_fp32():
@@ -126,8 +127,13 @@ def test_gan_loss_in_bf16_is_finite_and_its_gradients_fp32():
 
     torch.manual_seed(0)
     g, d = build("cgan", 28, 2, 16, 8, 8, True)
-    batch = Batch(torch.rand(4, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 0, 1]), torch.tensor([1, 0, 1, 0]),
-                  torch.randn(4, 16), torch.Generator().manual_seed(0))  # fmt: skip
+    batch = Batch(
+        torch.rand(4, 1, 28, 28) * 2 - 1,
+        torch.tensor([0, 1, 0, 1]),
+        torch.tensor([1, 0, 1, 0]),
+        torch.randn(4, 16),
+        torch.Generator().manual_seed(0),
+    )
     loss = AdversarialLoss(g, d, GanConfig(family="cgan", r1_gamma=1.0), ["translation"], CPU, "bf16")
     out = loss.discriminator(batch, with_r1=True)
     out["loss"].backward()

@@ -34,8 +34,12 @@ def start_server(checkpoint: Path, tmp: Path, *extra: str) -> tuple[subprocess.P
     port = free_port()
     env = {**os.environ, "PNEUMOGAN_CACHE_DIR": str(tmp / "cache"), "GRADIO_ANALYTICS_ENABLED": "False"}
     log = (tmp / f"server-{port}.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "pneumogan", "serve", str(checkpoint), "--port", str(port), *extra],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pneumogan", "serve", str(checkpoint), "--port", str(port), *extra],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -93,8 +97,13 @@ def test_healthz_and_good_image_with_gradcam(server, test_xrays):
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[bytes, set[int]]]:
     files = write_bad_corpus(tmp)
-    expected = {"truncated.jpeg": {422}, "empty.jpeg": {422}, "text.jpeg": {415}, "bomb.png": {422},
-                "animated.gif": {415}}  # fmt: skip
+    expected = {
+        "truncated.jpeg": {422},
+        "empty.jpeg": {422},
+        "text.jpeg": {415},
+        "bomb.png": {422},
+        "animated.gif": {415},
+    }
     cases = {name: (files[name].read_bytes(), codes) for name, codes in expected.items()}
     cases["text.png"] = (b"just some text, not a PNG\n", {415})
     make_dicom(tmp / "nopixels.dcm", None)
@@ -126,8 +135,9 @@ def test_upload_limit_wrong_content_type_and_missing_field(server, test_xrays):
     assert len(big.getvalue()) > 1024 * 1024
     resp = post(server, "big.png", big.getvalue())
     assert resp.status_code == 413 and resp.json()["error"] == "upload too large"
-    resp = httpx.post(f"{server}/api/v1/predict", content=test_xrays[0].read_bytes(),
-                      headers={"content-type": "image/jpeg"})  # fmt: skip
+    resp = httpx.post(
+        f"{server}/api/v1/predict", content=test_xrays[0].read_bytes(), headers={"content-type": "image/jpeg"}
+    )
     assert resp.status_code == 415
     resp = httpx.post(f"{server}/api/v1/predict", files={"image": ("x.jpeg", test_xrays[0].read_bytes())})
     assert resp.status_code == 400 and "file" in resp.json()["detail"]
@@ -136,8 +146,10 @@ def test_upload_limit_wrong_content_type_and_missing_field(server, test_xrays):
 
 def test_streamed_upload_without_length_is_cut_off_at_the_limit(server):
     boundary = "pneumoganboundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n").encode()  # fmt: skip
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
 
     def body():  # a generator: httpx sends it chunked, with no Content-Length
         yield head
@@ -145,8 +157,12 @@ def test_streamed_upload_without_length_is_cut_off_at_the_limit(server):
             yield b"\0" * 65536  # 1.5 MB in all, over the 1 MB limit
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    resp = httpx.post(f"{server}/api/v1/predict", content=body(),
-                      headers={"content-type": f"multipart/form-data; boundary={boundary}"}, timeout=60)  # fmt: skip
+    resp = httpx.post(
+        f"{server}/api/v1/predict",
+        content=body(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        timeout=60,
+    )
     assert resp.status_code == 413 and resp.json()["error"] == "upload too large"
 
 

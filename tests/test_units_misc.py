@@ -94,10 +94,16 @@ def test_plots_write_readable_pngs(name, tmp_path):
     y = (rng.random(200) < 0.6).astype(int)
     p = np.clip(0.6 * y + 0.4 * rng.random(200), 0, 1)
     history = [
-        {"epoch": e, "train_loss": 1 / (e + 1), "val_loss": 1.2 / (e + 1), "train_acc": 0.7, "val_acc": 0.75,
-         "val_auc": 0.8 + e / 100}
+        {
+            "epoch": e,
+            "train_loss": 1 / (e + 1),
+            "val_loss": 1.2 / (e + 1),
+            "train_acc": 0.7,
+            "val_acc": 0.75,
+            "val_auc": 0.8 + e / 100,
+        }
         for e in range(4)
-    ]  # fmt: skip
+    ]
     path = tmp_path / f"{name}.png"
     {
         "curves": lambda: plots.plot_training_curves(history, path),
