@@ -293,11 +293,24 @@ def serve(
     gan: Annotated[Path | None, typer.Option(help="GAN checkpoint: adds the synthetic X-rays tab")] = None,
     max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload in MB (413 above)")] = 20.0,
     precision: PrecisionOpt = "auto",
+    token: Annotated[
+        str | None, typer.Option(help="access token (default $PNEUMOGAN_API_TOKEN); required off loopback")
+    ] = None,
+    insecure: Annotated[bool, typer.Option(help="serve off loopback without a token (anyone can use it)")] = False,
 ) -> None:
     """Web UI (Gradio) and JSON API (POST /api/v1/predict, GET /api/v1/model, GET /healthz), fully offline."""
     from pneumogan.serve.app import serve as run_server
 
-    run_server(checkpoint, host, port, gan, int(max_upload_mb * 1024 * 1024), precision=precision)
+    run_server(
+        checkpoint,
+        host,
+        port,
+        gan,
+        int(max_upload_mb * 1024 * 1024),
+        precision=precision,
+        token=token,
+        insecure=insecure,
+    )
 
 
 @app.command()

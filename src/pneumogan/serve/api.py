@@ -65,7 +65,8 @@ def _error(status: int, error: str, detail: str = "") -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
 
 
-def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
+def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD, protected: bool = False) -> FastAPI:
+    """The JSON API; `protected`: a token guards it, so `/healthz` tells anonymous callers only the status."""
     app = FastAPI(title="PneumoGAN", description=service.model_card(), docs_url=None, redoc_url=None)
 
     @app.exception_handler(Exception)
@@ -75,7 +76,7 @@ def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fa
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "model": service.model_info()}
+        return {"status": "ok"} if protected else {"status": "ok", "model": service.model_info()}
 
     @app.get("/api/v1/model")
     def model_card() -> dict[str, Any]:
