@@ -19,6 +19,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def machine() -> dict[str, Any]:
     import torch
 
+    from pneumogan.device import cpu_model
+
     return {
         "cpu_model": cpu_model(),
         "platform": platform.platform(),
@@ -27,17 +29,6 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
     }
-
-
-def cpu_model() -> str:
-    """The CPU's model name (figures are only comparable within one CPU kind)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
