@@ -99,7 +99,7 @@ def sentence(record: dict[str, Any]) -> str:
         )
         shown = f"difference {difference}"
         if record.get("test_sampling_ci"):
-            shown += f", {_interval(record['test_sampling_ci'])} over test images only (ignores training variance)"
+            shown += f" {_interval(record['test_sampling_ci'])} over test images only, which ignores training variance"
         return f"{role} — {where}: inconclusive ({reason}; {shown})."
     span = f"{difference} {_interval(record['ci'])}, {seeds}{holm}"
     if verdict == "improved":
