@@ -121,7 +121,10 @@ class ClassifyConfig(_WithPrecision):
         "auto",
         description="auto: bf16 where this machine runs it fast (CUDA; AMX/AVX512-BF16 CPUs, measured), else fp32",
     )
-    workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    channels_last: bool = Field(True, description="NHWC memory format (measured 14-21 % faster on an AVX2 CPU)")
+    workers: int = Field(
+        0, ge=0, description="unused: batches are built in the training process (kept for old configs)"
+    )
     bootstrap: int = Field(1000, ge=50, description="bootstrap resamples for 95 % CIs")
 
 

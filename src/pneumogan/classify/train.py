@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from pneumogan import distributed
 from pneumogan.classify import models
@@ -30,13 +29,13 @@ from pneumogan.classify.checkpoint import load_checkpoint, save_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.classify.pretrained import IMAGENET_GRAY
 from pneumogan.config import Config, config_hash
-from pneumogan.data.datasets import ImageDataset
+from pneumogan.data.augment import BatchAugment
+from pneumogan.data.datasets import TrainBatches
 from pneumogan.data.labels import class_names, targets
 from pneumogan.data.loading import SplitData, load_splits
 from pneumogan.data.prepare import PreparedDataset
 from pneumogan.data.sources import absolute_source
-from pneumogan.data.transforms import build_train_transform
-from pneumogan.device import PRECISIONS, autocast, resolve_device, resolve_precision
+from pneumogan.device import PRECISIONS, autocast, optimizer_options, resolve_device, resolve_precision
 from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, threshold_interval
 from pneumogan.layout import CLASSIFIER_STATE, CURVES
 from pneumogan.progress import Status, track
@@ -97,10 +96,11 @@ class Training:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     base_lrs: list[float]
-    dataset: ImageDataset
+    batches: TrainBatches
     train_labels: np.ndarray
     class_counts: np.ndarray
-    class_weights: torch.Tensor  # the loss weights (ones unless balance is class_weights)
+    class_weights: torch.Tensor  # the loss weights (ones unless balance is class_weights), on the device
+    class_weights_cpu: torch.Tensor  # the same on the host, to weigh a batch before it moves
     val_set: PreparedDataset
     val_labels: np.ndarray  # task labels of val (binary or 3-class)
     mean: float
@@ -113,16 +113,20 @@ class Training:
     best_epoch: int = -1
 
 
+STATUS_EVERY = 10  # batches between progress-bar updates
+
+
 @dataclass
 class EpochStats:
-    """Sums over one epoch's batches (reduced over processes at the end of the epoch)."""
+    """Sums over one epoch's batches (reduced over processes at the end of the epoch). The loss and
+    correct counts stay tensors on the device during the epoch, so a step never waits for the GPU."""
 
-    loss_sum: float = 0.0
+    loss_sum: float | torch.Tensor = 0.0
     weight_sum: float = 0.0
-    correct: int = 0
+    correct: int | torch.Tensor = 0
     seen: int = 0
 
-    def add(self, loss_sum: float, weight_sum: float, correct: int, seen: int) -> None:
+    def add(self, loss_sum: float | torch.Tensor, weight_sum: float, correct: int | torch.Tensor, seen: int) -> None:
         self.loss_sum += loss_sum
         self.weight_sum += weight_sum
         self.correct += correct
@@ -182,15 +186,18 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
     ).to(device)
     if dist.enabled and device.type == "cuda":  # batch statistics over the global batch (SyncBN is CUDA-only)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if device.type == "cuda":
+    if c.channels_last:
         model = model.to(memory_format=torch.channels_last)
     counts = np.bincount(y_train, minlength=c.num_classes).astype(float)
-    weights = torch.tensor(len(y_train) / (c.num_classes * np.maximum(counts, 1)), dtype=torch.float32).to(device)
+    weights = torch.tensor(len(y_train) / (c.num_classes * np.maximum(counts, 1)), dtype=torch.float32)
+    loss_weights = weights if c.balance == "class_weights" else torch.ones_like(weights)
     arch = models.info(c.arch)
     scale = c.finetune_lr_scale if c.stage1_epochs else 1.0
-    optimizer = torch.optim.AdamW(_param_groups(model, arch, c.lr, scale), lr=c.lr, weight_decay=c.weight_decay)
-    transform = build_train_transform(cfg.augment, cfg.data.size)
-    dataset = ImageDataset(train_set.images, y_train, transform, mean, std, seed=cfg.seed)
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, arch, c.lr, scale), lr=c.lr, weight_decay=c.weight_decay, **optimizer_options(device)
+    )
+    augment = BatchAugment(cfg.augment, seed=cfg.seed) if cfg.augment.enabled else None
+    batches = TrainBatches(train_set.images, y_train, augment, mean, std)
     return Training(
         cfg=cfg,
         out=out,
@@ -202,10 +209,11 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
         model=model,
         optimizer=optimizer,
         base_lrs=[g["lr"] for g in optimizer.param_groups],
-        dataset=dataset,
+        batches=batches,
         train_labels=y_train,
         class_counts=counts,
-        class_weights=weights if c.balance == "class_weights" else torch.ones_like(weights),
+        class_weights=loss_weights.to(device),
+        class_weights_cpu=loss_weights,
         val_set=data.val.select(keep_val),
         val_labels=y_val[keep_val],
         mean=mean,
@@ -248,32 +256,37 @@ class DdpWrapper:
 
 def train_epoch(run: Training, model: nn.Module, epoch: int) -> EpochStats:
     c = run.cfg.classify
-    run.dataset.set_epoch(epoch)
     sampler = EpochSampler(
         run.train_labels, run.class_counts, c.balance == "sampler", run.cfg.seed * 10_007 + epoch, run.dist
     )
     local_batch = distributed.shard_batch(c.batch_size, run.dist)
-    loader = DataLoader(
-        run.dataset, local_batch, sampler=sampler, num_workers=c.workers, pin_memory=run.device.type == "cuda"
-    )
+    n_batches = -(-len(sampler) // local_batch)
     model.train()
     stats, status, start = EpochStats(), Status(), time.perf_counter()
-    for x, y in track(loader, len(loader), f"epoch {epoch + 1}/{c.epochs}", status, enabled=run.dist.main):
+    batches = run.batches.epoch(sampler.indices, local_batch, epoch)
+    for step, (x, y) in enumerate(
+        track(batches, n_batches, f"epoch {epoch + 1}/{c.epochs}", status, enabled=run.dist.main)
+    ):
         stats.add(*train_step(run, model, x, y))
-        speed = stats.seen * run.dist.world / max(time.perf_counter() - start, 1e-9)
-        status.text = (
-            f"loss {stats.loss_sum / stats.weight_sum:.4f} acc {stats.correct / stats.seen:.3f} {speed:.0f} img/s"
-        )
-    totals = [stats.loss_sum, stats.weight_sum, stats.correct, stats.seen]
-    return EpochStats(*distributed.all_sum(totals, run.dist, run.device))
+        if step % STATUS_EVERY == 0 or step == n_batches - 1:  # reading the sums syncs a GPU: not every step
+            speed = stats.seen * run.dist.world / max(time.perf_counter() - start, 1e-9)
+            loss, acc = float(stats.loss_sum) / stats.weight_sum, float(stats.correct) / stats.seen
+            status.text = f"loss {loss:.4f} acc {acc:.3f} {speed:.0f} img/s"
+    totals = [float(stats.loss_sum), stats.weight_sum, float(stats.correct), stats.seen]
+    loss_sum, weight_sum, correct, seen = distributed.all_sum(totals, run.dist, run.device)
+    return EpochStats(loss_sum, weight_sum, round(correct), round(seen))
 
 
-def train_step(run: Training, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, int, int]:
-    """One optimiser step on a batch; returns (weighted loss sum, weight sum, correct, images) of the batch."""
+def train_step(
+    run: Training, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, float, torch.Tensor, int]:
+    """One optimiser step on a batch; returns (weighted loss sum, weight sum, correct, images) of the batch,
+    the loss sum and correct count as device tensors (no host sync)."""
     c, device = run.cfg.classify, run.device
+    local_weight = float(run.class_weights_cpu[y].sum())  # labels are still on the host: no sync
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-    if device.type == "cuda":
-        x = x.to(memory_format=torch.channels_last)
+    if c.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     with autocast(device, run.precision):
         logits = model(x)
     per_sample = nn.functional.cross_entropy(
@@ -281,13 +294,12 @@ def train_step(run: Training, model: nn.Module, x: torch.Tensor, y: torch.Tensor
     )
     # The weighted mean over the *global* batch: DDP averages gradients over processes, so each process
     # divides by the global weight sum and multiplies by the number of processes.
-    local_weight = float(run.class_weights[y].sum())
     global_weight = distributed.all_sum([local_weight], run.dist, device)[0]
     loss = per_sample.sum() * (run.dist.world / global_weight)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
-    return float(per_sample.detach().sum()), local_weight, int((logits.argmax(1) == y).sum()), len(y)
+    return per_sample.detach().sum(), local_weight, (logits.detach().argmax(1) == y).sum(), len(y)
 
 
 def validate(run: Training, epoch: int, stage: str, stats: EpochStats, seconds: float) -> dict[str, Any]:

@@ -1,16 +1,17 @@
-"""A torch Dataset over prepared uint8 arrays, with seeded per-sample augmentation.
+"""Training batches straight from the prepared uint8 array: one index and one conversion per batch.
 
-Each sample's augmentation is seeded from (seed, epoch, index), so a run gives the same batches whatever
-the number of DataLoader workers, and a resumed run continues exactly where it stopped.
+No per-image Python in the loop: a batch is `images[indices]` as a tensor, augmented as a whole
+(`data.augment.BatchAugment`, seeded per image), then normalised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+
+from pneumogan.data.augment import BatchAugment
 
 
 def normalise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
@@ -20,36 +21,38 @@ def normalise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     return (x - mean) / std
 
 
-class ImageDataset(Dataset):
+class TrainBatches:
+    """Batches of (normalised, augmented images, labels) in the order a sampler gives."""
+
     def __init__(
         self,
         images: np.ndarray,
         labels: np.ndarray,
-        transform: Callable | None = None,
+        augment: BatchAugment | None = None,
         mean: float = 0.5,
         std: float = 0.5,
-        seed: int = 0,
     ) -> None:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images = images
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self.transform = transform
-        self.mean, self.std = mean, std
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        # One in-memory uint8 copy (a memory-mapped cache is read once, not once per epoch).
+        self.images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
+        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        self.augment, self.mean, self.std = augment, mean, std
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        x = torch.from_numpy(np.array(self.images[index], dtype=np.float32, copy=True)).div_(255.0)[None]
-        if self.transform is not None:
-            state = (self.seed * 1_000_003 + self.epoch * 100_003 + int(index)) % (2**32)
-            self.transform.set_random_state(seed=state)
-            x = self.transform(x)
-            x = x.as_tensor() if hasattr(x, "as_tensor") else torch.as_tensor(x)  # drop MONAI metadata
-        return normalise(x, self.mean, self.std), int(self.labels[index])
+    def batch(self, indices: Sequence[int] | np.ndarray, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = np.asarray(indices, dtype=np.int64)
+        x = self.images[torch.from_numpy(idx)].unsqueeze(1).float().div_(255.0)
+        if self.augment is not None:
+            x = self.augment(x, idx, epoch)
+        return normalise(x, self.mean, self.std), self.labels[torch.from_numpy(idx)]
+
+    def epoch(
+        self, order: Sequence[int] | np.ndarray, batch_size: int, epoch: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Consecutive batches of `order` (the last one may be smaller, as a DataLoader's would be)."""
+        order = np.asarray(order, dtype=np.int64)
+        for start in range(0, len(order), batch_size):
+            yield self.batch(order[start : start + batch_size], epoch)

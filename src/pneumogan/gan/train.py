@@ -28,7 +28,7 @@ from torch import nn
 from pneumogan import distributed
 from pneumogan.config import Config, config_hash
 from pneumogan.data.sources import absolute_source
-from pneumogan.device import PRECISIONS, resolve_device, resolve_precision
+from pneumogan.device import PRECISIONS, optimizer_options, resolve_device, resolve_precision
 from pneumogan.gan.augment import parse_policy
 from pneumogan.gan.checkpoint import save_gan
 from pneumogan.gan.data import training_images
@@ -182,8 +182,8 @@ def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
         g=g,
         d=d,
         g_ema=copy.deepcopy(g).eval() if gan_cfg.ema else None,
-        opt_g=torch.optim.Adam(g.parameters(), lr=gan_cfg.lr_g, betas=gan_cfg.betas),
-        opt_d=torch.optim.Adam(d.parameters(), lr=gan_cfg.lr_d, betas=gan_cfg.betas),
+        opt_g=torch.optim.Adam(g.parameters(), lr=gan_cfg.lr_g, betas=gan_cfg.betas, **optimizer_options(device)),
+        opt_d=torch.optim.Adam(d.parameters(), lr=gan_cfg.lr_d, betas=gan_cfg.betas, **optimizer_options(device)),
         loss=AdversarialLoss(g, d, gan_cfg, parse_policy(gan_cfg.diffaugment), device, precision),
         memory_format=memory_format,
         steps=total_steps(cfg),
