@@ -234,9 +234,15 @@ def discriminator_step(run: GanTraining, batch: Batch, with_r1: bool) -> dict[st
 def generator_step(run: GanTraining, batch: Batch) -> torch.Tensor:
     gan_cfg = run.cfg.gan
     z = torch.randn(gan_cfg.batch_size, gan_cfg.z_dim, generator=batch.rng)[run.mine].to(run.device)
-    loss = run.loss.generator(batch, z)
-    run.opt_g.zero_grad(set_to_none=True)
-    loss.backward()
+    # D's weights need no gradient here (its next step zeroes them anyway): freezing them skips D's weight-
+    # gradient convolutions, ~5 % of a step; the gradient still flows through D to G (as in StyleGAN2-ADA).
+    run.d.requires_grad_(False)
+    try:
+        loss = run.loss.generator(batch, z)
+        run.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+    finally:
+        run.d.requires_grad_(True)
     distributed.average_gradients(run.g, run.dist)
     run.opt_g.step()
     return loss

@@ -1,0 +1,85 @@
+"""Does `torch.compile` speed up training on this CPU? Eager vs compiled train step, batch 64, channels_last,
+fp32, fused AdamW, synthetic tensors; steps alternate between the two so drift affects both alike.
+
+Usage: python benchmarks/bench_compile.py [--nets simple_cnn@64 resnet18@128] [--steps 8]
+Saves benchmarks/results/compile.json, merged by CPU model (needs a C++ compiler: the script says if none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, machine
+
+from pneumogan.classify import models
+from pneumogan.device import cpu_model
+
+OUT = RESULTS / "compile.json"
+
+
+def measure(arch: str, size: int, steps: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    model = models.build(arch, 2, pretrained=False, image_size=size).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
+    x = torch.randn(64, 1, size, size).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 2, (64,))
+
+    def step(net: nn.Module) -> float:
+        start = time.perf_counter()
+        loss = nn.functional.cross_entropy(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return time.perf_counter() - start
+
+    compiled = torch.compile(model)
+    compile_s = step(compiled)  # the first call compiles
+    eager, fast = [], []
+    for i in range(steps + 2):
+        e, c = step(model), step(compiled)
+        if i >= 2:
+            eager.append(e)
+            fast.append(c)
+    eager_rate, compiled_rate = 64 / statistics.median(eager), 64 / statistics.median(fast)
+    return {
+        "eager_images_per_s": round(eager_rate, 2),
+        "compiled_images_per_s": round(compiled_rate, 2),
+        "speedup": round(compiled_rate / eager_rate, 3),
+        "compile_and_first_step_s": round(compile_s, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nets", nargs="*", default=["simple_cnn@64", "resnet18@128"])
+    ap.add_argument("--steps", type=int, default=8)
+    args = ap.parse_args()
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        sys.exit("torch.compile on a CPU needs a C++ compiler (g++); none found on PATH")
+    saved = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    entry = saved.setdefault(cpu_model(), {"machine": machine(), "nets": {}})
+    for net in args.nets:
+        arch, size = net.split("@")
+        entry["nets"][net] = rec = measure(arch, int(size), args.steps)
+        print(
+            f"{net}: eager {rec['eager_images_per_s']} img/s, compiled {rec['compiled_images_per_s']} img/s "
+            f"(×{rec['speedup']}), compile + first step {rec['compile_and_first_step_s']} s",
+            flush=True,
+        )
+        OUT.parent.mkdir(exist_ok=True)
+        OUT.write_text(json.dumps(saved, indent=2) + "\n")
+    print(f"saved {OUT}")
+
+
+if __name__ == "__main__":
+    main()
