@@ -33,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, SHARED_DATA, machine
 
+from pneumogan.classify.models import use_channels_last
 from pneumogan.config import load_config
 from pneumogan.device import cpu_model, cpu_reports_bf16, resolve_device, resolve_precision
 
@@ -155,11 +156,14 @@ def measure(net: str, data: str, steps: int, warmup: int, quick: bool) -> dict[s
             key = f"{precision}{'_channels_last' if channels_last else ''}"
             record["ceiling_variants"][key] = round(ceiling, 2)
             record[f"e2e_{key}"] = round(e2e, 2)
+        # The default config: precision auto, and the memory format `auto` picks for the architecture.
+        default_cl = use_channels_last(net.split("@")[0], "auto") if net in CLASSIFIERS else True
+        fmt = "_channels_last" if default_cl else ""
         chosen = resolve_precision("auto", resolve_device("auto"), lambda _: None)
-        if f"e2e_{chosen}_channels_last" in record:  # auto picks a variant measured above: no need to rerun it
-            e2e_auto = record[f"e2e_{chosen}_channels_last"]
+        if f"e2e_{chosen}{fmt}" in record:  # a variant measured above: no need to rerun it
+            e2e_auto = record[f"e2e_{chosen}{fmt}"]
         else:
-            _, e2e_auto, chosen = rates(net, data, "auto", True, steps, warmup, Path(tmp))
+            _, e2e_auto, chosen = rates(net, data, "auto", default_cl, steps, warmup, Path(tmp))
     best = max(record["ceiling_variants"], key=record["ceiling_variants"].get)
     record.update(
         images_per_s=round(e2e_auto, 2),
@@ -167,7 +171,8 @@ def measure(net: str, data: str, steps: int, warmup: int, quick: bool) -> dict[s
         ceiling_images_per_s=record["ceiling_variants"][best],
         ceiling_variant=best,
         fraction=round(e2e_auto / record["ceiling_variants"][best], 3),
-        fp32_images_per_s=record["e2e_fp32_channels_last"],
+        fp32_images_per_s=record.get(f"e2e_fp32{fmt}"),
+        channels_last=default_cl,
         batch=BATCH,
     )
     return record

@@ -26,6 +26,8 @@ classify_app = typer.Typer(help="Train and evaluate classifiers.", no_args_is_he
 app.add_typer(classify_app, name="classify")
 gan_app = typer.Typer(help="Train GANs, sample synthetic sets, measure them.", no_args_is_help=True)
 app.add_typer(gan_app, name="gan")
+ssl_app = typer.Typer(help="Self-supervised pretraining of classifier backbones.", no_args_is_help=True)
+app.add_typer(ssl_app, name="ssl")
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # one error line, never hard-wrapped
@@ -134,6 +136,20 @@ def classify_train(
     from pneumogan.classify.train import train
 
     train(_resolved_config(config, overrides, out), out, resume=resume, log=console.print)
+
+
+@ssl_app.command("pretrain", context_settings={"allow_extra_args": False})
+def ssl_pretrain(
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for the encoder and its history")],
+    config: ConfigOpt = None,
+    overrides: Overrides = None,
+    resume: Annotated[bool, typer.Option(help="continue from out/ssl_state.pt when present")] = True,
+) -> None:
+    """SimSiam pretraining of `ssl.arch` on the real training images (never val or test); start a classifier
+    from the result with `classify.init_from=OUT`."""
+    from pneumogan.ssl.train import pretrain
+
+    pretrain(_resolved_config(config, overrides, out), out, resume=resume, log=console.print)
 
 
 @classify_app.command("evaluate")

@@ -96,6 +96,9 @@ class ClassifyConfig(_WithPrecision):
 
     arch: str = Field("simple_cnn", description="simple_cnn | vgg16 | vgg16_bn | densenet121 | resnet18")
     pretrained: bool = Field(False, description="start from torchvision ImageNet weights (torch hub cache)")
+    init_from: str | None = Field(
+        None, description="start from a self-supervised encoder folder (`pneumogan ssl pretrain --out DIR`)"
+    )
     num_classes: Literal[2, 3] = Field(2, description="2: NORMAL/PNEUMONIA; 3: NORMAL/BACTERIAL/VIRAL")
     epochs: int = Field(15, ge=1, description="total epochs, including stage 1 of fine-tuning")
     stage1_epochs: int = Field(0, ge=0, description="two-stage fine-tuning: epochs with a frozen backbone first")
@@ -121,11 +124,19 @@ class ClassifyConfig(_WithPrecision):
         "auto",
         description="auto: bf16 where this machine runs it fast (CUDA; AMX/AVX512-BF16 CPUs, measured), else fp32",
     )
-    channels_last: bool = Field(True, description="NHWC memory format (measured 14-21 % faster on an AVX2 CPU)")
+    channels_last: bool | Literal["auto"] = Field(
+        "auto", description="NHWC memory format; auto: where measured faster (simple_cnn, resnet18)"
+    )
     workers: int = Field(
         0, ge=0, description="unused: batches are built in the training process (kept for old configs)"
     )
     bootstrap: int = Field(1000, ge=50, description="bootstrap resamples for 95 % CIs")
+
+    @model_validator(mode="after")
+    def _one_initialisation(self) -> ClassifyConfig:
+        if self.init_from and self.pretrained:
+            raise ValueError("init_from and pretrained exclude each other: set pretrained=false to use an encoder")
+        return self
 
 
 class GanConfig(_WithPrecision):
@@ -164,6 +175,32 @@ class GanConfig(_WithPrecision):
 
 
 CONDITIONS = ("real", "rebalanced", "enlarged", "synthetic_only")
+
+
+class SslConfig(_WithPrecision):
+    """Self-supervised pretraining (SimSiam) of a classifier's backbone on the real training images only."""
+
+    arch: str = Field("simple_cnn", description="the backbone to pretrain (any classify.arch)")
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(128, ge=4, description="two views of each image per step")
+    lr: float = Field(0.05, gt=0, description="SGD learning rate per 256 images (scaled by batch_size / 256)")
+    weight_decay: float = Field(5e-4, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    proj_dim: int = Field(512, ge=16, description="projector output (SimSiam: 2048 on ImageNet)")
+    pred_dim: int = Field(128, ge=8, description="predictor bottleneck (SimSiam: proj_dim / 4)")
+    crop_scale: tuple[float, float] = Field((0.35, 1.0), description="random resized crop: area fraction range")
+    rotate_deg: float = Field(10.0, ge=0, le=180)
+    intensity: float = Field(0.4, ge=0, lt=1, description="contrast from 1 ± intensity, brightness ± intensity / 2")
+    blur_prob: float = Field(0.5, ge=0, le=1, description="Gaussian blur probability")
+    noise_std: float = Field(0.02, ge=0, description="Gaussian pixel noise (images in [0, 1])")
+    flip_prob: float = Field(0.0, ge=0, le=1, description="left-right flips (off: the heart is on one side)")
+    knn_k: int = Field(20, ge=1, description="the k-NN monitor on val (selection split) after each epoch")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="auto: bf16 where this machine runs it fast (CUDA; AMX/AVX512-BF16 CPUs, measured), else fp32",
+    )
+    channels_last: bool | Literal["auto"] = Field("auto", description="NHWC memory format (auto: as classify)")
 
 
 class RunConfig(_Section):
@@ -206,6 +243,7 @@ class Config(_Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
     gan: GanConfig = Field(default_factory=GanConfig)
+    ssl: SslConfig = Field(default_factory=SslConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
 

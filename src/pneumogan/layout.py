@@ -48,6 +48,10 @@ REFERENCE_CLASSIFIER = "reference_classifier"
 SYNTHETIC_MANIFEST = "manifest.csv"
 
 # Experiment runs.
+# A self-supervised encoder folder (`ssl pretrain`).
+ENCODER_WEIGHTS = "encoder.safetensors"
+SSL_STATE = "ssl_state.pt"
+
 RUN_CONFIG = "config.yaml"
 RUN_LOG = "log.txt"
 RESULTS = "results.json"

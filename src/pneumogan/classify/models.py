@@ -32,6 +32,10 @@ class ArchInfo:
     last_blocks: tuple[str, ...]  # prefixes unfrozen in stage 2 of fine-tuning
     pretrained_file: str | None = None  # torchvision ImageNet weights file name
     cam_layer: str = ""  # Grad-CAM target: the last spatial feature map before global pooling
+    head_module: str = ""  # the final Linear layer; replaced by an identity, the model is a feature encoder
+    # Train in NHWC memory format? Measured per architecture (benchmarks/results/throughput.json, AVX2 CPU):
+    # ~15 % faster for simple_cnn and resnet18; 10 % slower for densenet121, half the speed for VGG16.
+    channels_last: bool = True
 
 
 def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
@@ -125,6 +129,7 @@ REGISTRY: dict[str, ArchInfo] = {
         "features.0.weight",
         ("features.21.", "features.22.", "features.24.", "features.25.", "classifier."),
         cam_layer="features.25",
+        head_module="classifier.2",
     ),
     "vgg16": ArchInfo(
         VGG16,
@@ -134,6 +139,8 @@ REGISTRY: dict[str, ArchInfo] = {
         ("features.24.", "features.26.", "features.28.", "classifier."),
         "vgg16-397923af.pth",
         cam_layer="features.28",
+        head_module="classifier.6",
+        channels_last=False,
     ),
     "vgg16_bn": ArchInfo(
         lambda **kw: VGG16(batch_norm=True, **kw),
@@ -143,6 +150,8 @@ REGISTRY: dict[str, ArchInfo] = {
         ("features.34.", "features.35.", "features.37.", "features.38.", "features.40.", "features.41.", "classifier."),
         "vgg16_bn-6c64b313.pth",
         cam_layer="features.41",
+        head_module="classifier.6",
+        channels_last=False,
     ),
     "densenet121": ArchInfo(
         _densenet121,
@@ -152,9 +161,18 @@ REGISTRY: dict[str, ArchInfo] = {
         ("features.denseblock4", "features.norm5", "class_layers."),
         "densenet121-a639ec97.pth",
         cam_layer="class_layers.relu",
+        head_module="class_layers.out",
+        channels_last=False,
     ),
     "resnet18": ArchInfo(
-        _resnet18, 32, ("fc.",), "conv1.weight", ("layer4.", "fc."), "resnet18-f37072fd.pth", cam_layer="layer4"
+        _resnet18,
+        32,
+        ("fc.",),
+        "conv1.weight",
+        ("layer4.", "fc."),
+        "resnet18-f37072fd.pth",
+        cam_layer="layer4",
+        head_module="fc",
     ),
 }
 
@@ -209,3 +227,31 @@ def build(
     if blank_border > 0:
         model.register_forward_pre_hook(BlankBorder(blank_border))
     return model
+
+
+def build_encoder(name: str, image_size: int | None = None) -> tuple[nn.Module, int]:
+    """`name` without its final Linear layer (and with dropout off): a 1-channel image → feature-vector
+    encoder whose parameter names are the classifier's, so its weights load into `build(name)` as they are.
+    Returns the encoder and its feature dimension."""
+    arch = info(name)
+    model = build(name, num_classes=2, image_size=image_size)
+    head = model.get_submodule(arch.head_module)
+    if not isinstance(head, nn.Linear):
+        raise PneumoganError(f"{name}: {arch.head_module} is not the final Linear layer")
+    parent_name, _, child = arch.head_module.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, nn.Identity())
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0  # features for self-supervision and probes are not dropped out
+    return model, head.in_features
+
+
+def head_parameter_names(name: str) -> set[str]:
+    """Names of the final Linear layer's parameters in `build(name)` (what an encoder does not have)."""
+    module = info(name).head_module
+    return {f"{module}.weight", f"{module}.bias"}
+
+
+def use_channels_last(name: str, setting: bool | str) -> bool:
+    """The memory format to train `name` in: the setting, or with `auto` the architecture's measured choice."""
+    return info(name).channels_last if setting == "auto" else bool(setting)

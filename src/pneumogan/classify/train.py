@@ -107,6 +107,7 @@ class Training:
     std: float
     resume_state: ResumeState
     precision: str = "fp32"  # resolved once per run (rank 0 decides under DDP) and kept on resume
+    init: dict[str, Any] | None = None  # classify.init_from: the encoder folder and its weights' hash
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
     best_auc: float = -1.0
@@ -183,10 +184,14 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
 
     model = models.build(
         c.arch, c.num_classes, pretrained=c.pretrained, image_size=cfg.data.size, blank_border=c.blank_border
-    ).to(device)
+    )
+    init = _init_from_encoder(model, cfg, log)
+    if init:
+        mean, std = init["mean"], init["std"]  # the encoder was trained on inputs normalised this way
+    model = model.to(device)
     if dist.enabled and device.type == "cuda":  # batch statistics over the global batch (SyncBN is CUDA-only)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if c.channels_last:
+    if models.use_channels_last(c.arch, c.channels_last):
         model = model.to(memory_format=torch.channels_last)
     counts = np.bincount(y_train, minlength=c.num_classes).astype(float)
     weights = torch.tensor(len(y_train) / (c.num_classes * np.maximum(counts, 1)), dtype=torch.float32)
@@ -220,7 +225,27 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
         std=std,
         resume_state=ResumeState(out / CLASSIFIER_STATE, config_hash(cfg)),
         precision=precision,
+        init=init,
     )
+
+
+def _init_from_encoder(model: nn.Module, cfg: Config, log: Log) -> dict[str, Any] | None:
+    """`classify.init_from`: the backbone's weights from a self-supervised encoder folder; None without one."""
+    c = cfg.classify
+    if not c.init_from:
+        return None
+    from pneumogan.ssl.encoder import init_from_encoder
+
+    meta = init_from_encoder(model, c.arch, c.init_from)
+    if meta["image_size"] != cfg.data.size:
+        log(f"note: the encoder was pretrained at {meta['image_size']} px; this classifier trains at {cfg.data.size}")
+    log(f"backbone initialised from {c.init_from} ({meta['method']}, {meta['epochs']} epochs)")
+    return {
+        "init_from": str(Path(c.init_from).resolve()),
+        "encoder_sha256": meta["encoder_sha256"],
+        "mean": meta["preprocessing"]["mean"],
+        "std": meta["preprocessing"]["std"],
+    }
 
 
 def restore(run: Training) -> None:
@@ -285,7 +310,7 @@ def train_step(
     c, device = run.cfg.classify, run.device
     local_weight = float(run.class_weights_cpu[y].sum())  # labels are still on the host: no sync
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-    if c.channels_last:
+    if models.use_channels_last(c.arch, c.channels_last):
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast(device, run.precision):
         logits = model(x)
@@ -457,4 +482,6 @@ def _meta(run: Training, epoch: int, threshold: float | None) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "train_size": len(run.data.train),
         "precision": run.precision,
+        "init_from": run.init["init_from"] if run.init else None,
+        "encoder_sha256": run.init["encoder_sha256"] if run.init else None,
     }
