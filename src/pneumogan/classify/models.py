@@ -34,7 +34,7 @@ class ArchInfo:
     cam_layer: str = ""  # Grad-CAM target: the last spatial feature map before global pooling
     head_module: str = ""  # the final Linear layer; replaced by an identity, the model is a feature encoder
     # Train in NHWC memory format? Measured per architecture (benchmarks/results/throughput.json, AVX2 CPU):
-    # ~15 % faster for simple_cnn and resnet18; 10 % slower for densenet121, half the speed for VGG16.
+    # 15-30 % faster for simple_cnn and resnet18, ~5 % for vgg16; 10 % slower for densenet121.
     channels_last: bool = True
 
 
@@ -140,7 +140,6 @@ REGISTRY: dict[str, ArchInfo] = {
         "vgg16-397923af.pth",
         cam_layer="features.28",
         head_module="classifier.6",
-        channels_last=False,
     ),
     "vgg16_bn": ArchInfo(
         lambda **kw: VGG16(batch_norm=True, **kw),
@@ -151,7 +150,6 @@ REGISTRY: dict[str, ArchInfo] = {
         "vgg16_bn-6c64b313.pth",
         cam_layer="features.41",
         head_module="classifier.6",
-        channels_last=False,
     ),
     "densenet121": ArchInfo(
         _densenet121,
