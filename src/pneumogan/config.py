@@ -77,7 +77,7 @@ class SplitConfig(_Section):
 
 
 class AugmentConfig(_Section):
-    """Classic augmentation for classifier training (MONAI transforms); never applied at evaluation."""
+    """Classic augmentation for classifier training (batched, `data/augment.py`); never applied at evaluation."""
 
     enabled: bool = True
     # Horizontal flips mirror the heart to the right (dextrocardia): off by default, allowed for comparison.
