@@ -171,7 +171,7 @@ def train_epoch(run: Pretraining, epoch: int) -> tuple[float, float, int]:
         losses.append(loss.detach())
         if step % 10 == 0 or step == len(order) - 1:  # reading values syncs a GPU: not every step
             spread = collapse_score(z1)
-            status.text = f"loss {float(loss):.4f} spread {spread:.2f}"
+            status.text = f"loss {float(loss.detach()):.4f} spread {spread:.2f}"
     return float(torch.stack(losses).mean()), spread, len(order) * s.batch_size
 
 
