@@ -106,6 +106,7 @@ def test_pretrain_then_fine_tune_on_real_data(kaggle_224, tmp_path):
     assert (enc_dir / ENCODER_WEIGHTS).is_file() and len(meta["encoder_sha256"]) == 64
     history = json.loads((enc_dir / "history.json").read_text())
     assert [r["epoch"] for r in history] == [0, 1] and all(0 <= r["knn_val_auc"] <= 1 for r in history)
+    assert 0 <= meta["initial_knn_val_auc"] <= 1 and meta["final_knn_val_auc"] == history[-1]["knn_val_auc"]
     # Resuming a finished run trains nothing more and writes the same encoder.
     pretrain(cfg, enc_dir, log=lambda _: None)
     assert json.loads((enc_dir / "meta.json").read_text())["encoder_sha256"] == meta["encoder_sha256"]

@@ -54,6 +54,7 @@ class Pretraining:
     steps_per_epoch: int
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
+    initial_knn_val_auc: float | None = None  # the untrained encoder's k-NN val AUC: what pretraining must beat
 
 
 def pretrain(cfg: Config, out: str | Path, resume: bool = True, log: Log = print) -> Path:
@@ -65,6 +66,9 @@ def pretrain(cfg: Config, out: str | Path, resume: bool = True, log: Log = print
         f"SimSiam pretraining of {s.arch} at {cfg.data.size} px on {len(run.images)} real training images, "
         f"{s.epochs} epochs of {run.steps_per_epoch} steps, precision {run.precision}"
     )
+    if run.start_epoch == 0:
+        run.initial_knn_val_auc = knn_val_auc(run)
+        log(f"before pretraining: k-NN val AUC {run.initial_knn_val_auc:.4f} (randomly initialised encoder)")
     for epoch in range(run.start_epoch, s.epochs):
         start = time.perf_counter()
         loss, collapse, seen = train_epoch(run, epoch)
@@ -136,6 +140,7 @@ def restore(run: Pretraining) -> None:
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.history, run.start_epoch = state["history"], state["epoch"] + 1
+    run.initial_knn_val_auc = state.get("initial_knn_val_auc")
     run.precision = state.get("precision", run.precision)
     run.log(f"resuming self-supervised pretraining at epoch {run.start_epoch + 1}")
 
@@ -205,6 +210,7 @@ def save_state(run: Pretraining, epoch: int) -> None:
             "epoch": epoch,
             "history": run.history,
             "precision": run.precision,
+            "initial_knn_val_auc": run.initial_knn_val_auc,
         }
     )
     write_history(run.out, run.history)
@@ -224,6 +230,7 @@ def finish(run: Pretraining) -> Path:
         "train_images": len(run.images),
         "seen_splits": ["train"],
         "epochs": len(run.history),
+        "initial_knn_val_auc": run.initial_knn_val_auc,
         "final_knn_val_auc": run.history[-1]["knn_val_auc"] if run.history else None,
         "precision": run.precision,
         "train_images_per_s": median_images_per_s(run.history),
