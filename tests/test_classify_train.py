@@ -69,6 +69,23 @@ def test_evaluate_reports_metrics_with_cis_and_plots(trained):
     assert res["roc_auc"] > 0.6  # two epochs on 236 real images already separate the classes
     for plot in ("roc.png", "pr.png", "confusion.png", "reliability.png"):
         assert (trained / "eval_test" / plot).stat().st_size > 1000
+    # calibration and the sensitivity-matched threshold come from val, stored at training time
+    fitted = json.loads((trained / "meta.json").read_text())["calibration"]
+    assert res["calibration"]["temperature"] == fitted["temperature"] > 0
+    at = res["at_val_target_sensitivity"]
+    assert at["threshold"] == fitted["threshold_at_target_sensitivity"] and 0 <= at["specificity"] <= 1
+    assert "transductive_prior_shift" not in res  # only on request
+
+
+def test_evaluate_transductive_section_is_apart_and_labelled(trained, tmp_path):
+    res = evaluate_checkpoint(trained, "test", out_dir=tmp_path, n_boot=20, transductive=True)
+    shift = res["transductive_prior_shift"]
+    assert shift["transductive"] is True and 0 < shift["estimated_positive_share"] < 1
+    assert shift["true_positive_share"] == pytest.approx(
+        res["confusion_matrix"][1][0] / res["n"] + res["confusion_matrix"][1][1] / res["n"]
+    )
+    # the headline figures do not move with it
+    assert res["accuracy"] == evaluate_checkpoint(trained, "test", out_dir=tmp_path, n_boot=20)["accuracy"]
 
 
 def test_resume_lands_on_the_uninterrupted_result(cfg, trained, tmp_path):

@@ -160,28 +160,18 @@ def classify_evaluate(
     out: Annotated[Path | None, typer.Option(help="folder for plots (default CHECKPOINT/eval_SPLIT)")] = None,
     data: Annotated[str | None, typer.Option(help="data source, when it moved since training")] = None,
     precision: PrecisionOpt = "auto",
+    transductive: Annotated[
+        bool,
+        typer.Option(help="add the EM prior-shift adjustment (looks at the unlabelled split; reported apart)"),
+    ] = False,
 ) -> None:
-    """Metrics with 95 % bootstrap CIs at the stored val-chosen threshold, and plots."""
-    from pneumogan.classify.evaluate import evaluate_checkpoint
+    """Metrics with 95 % bootstrap CIs at the stored val-chosen threshold, calibration, and plots."""
+    from pneumogan.classify.evaluate import evaluate_checkpoint, summary_lines
     from pneumogan.runs import atomic_write_json
 
-    res = evaluate_checkpoint(checkpoint, split, out, data_source=data, precision=precision)
-    ci = res["ci"]
-    console.print(f"[bold]{res['arch']}[/bold] on {split} (n={res['n']}, threshold {res['threshold']:.4f} from val)")
-    if res.get("threshold_interval"):
-        lo, hi = res["threshold_interval"]
-        console.print(f"  threshold 95 % bootstrap interval over val: {lo:.4f}–{hi:.4f}")
-    for key in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "brier", "ece"):
-        lo, hi = ci.get(key, [float("nan")] * 2)
-        console.print(f"  {key:12s} {res[key]:.4f}  [{lo:.4f}, {hi:.4f}]")
-    console.print(f"  confusion [[TN, FP], [FN, TP]] = {res['confusion_matrix']}")
-    half = res["at_0.5"]
-    console.print(
-        f"  at threshold 0.5: accuracy {half['accuracy']:.4f}, sensitivity {half['recall']:.4f}, "
-        f"specificity {half['specificity']:.4f}"
-    )
-    if "warning" in res:
-        console.print(f"warning: {res['warning']}", style="yellow")
+    res = evaluate_checkpoint(checkpoint, split, out, data_source=data, precision=precision, transductive=transductive)
+    for line in summary_lines(res):
+        console.print(line, style="yellow" if line.startswith("warning") else None)
     if json_path:
         atomic_write_json(json_path, res)
 

@@ -36,6 +36,7 @@ from pneumogan.data.loading import SplitData, load_splits
 from pneumogan.data.prepare import PreparedDataset
 from pneumogan.data.sources import absolute_source
 from pneumogan.device import PRECISIONS, autocast, optimizer_options, resolve_device, resolve_precision
+from pneumogan.evaluate.calibration import calibrate_on_val
 from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, threshold_interval
 from pneumogan.layout import CLASSIFIER_STATE, CURVES
 from pneumogan.progress import Status, track
@@ -386,9 +387,11 @@ def finish(run: Training, started: float) -> Path:
     c = run.cfg.classify
     best, meta = load_checkpoint(run.out, run.device)
     y_val = (run.val_labels > 0).astype(int)
-    p_val = positive_score(predict_proba(best, run.val_set.images, run.mean, run.std, run.device))
+    proba_val = predict_proba(best, run.val_set.images, run.mean, run.std, run.device)
+    p_val = positive_score(proba_val)
     threshold = choose_threshold(y_val, p_val, c.threshold, c.target_sensitivity)
     meta.update(_meta(run, run.best_epoch, threshold))
+    meta["calibration"] = calibrate_on_val(proba_val, run.val_labels, c.target_sensitivity)
     meta["threshold_interval"] = threshold_interval(y_val, p_val, c.threshold, c.target_sensitivity, seed=run.cfg.seed)
     meta["val_metrics"] = binary_metrics(y_val, p_val, threshold)
     meta["train_seconds"] = round(time.perf_counter() - started, 1)

@@ -32,7 +32,16 @@ from pneumogan.runs import atomic_write_json, atomic_write_text
 
 SUMMARY_METRICS = ("accuracy", "roc_auc", "pr_auc", "recall", "specificity", "f1", "precision", "brier", "ece")
 DIFF_METRICS = ("roc_auc", "accuracy")
-TEST_RESULT_KEYS = (*SUMMARY_METRICS, "ci", "threshold", "confusion_matrix", "n", "at_0.5")
+TEST_RESULT_KEYS = (
+    *SUMMARY_METRICS,
+    "ci",
+    "threshold",
+    "confusion_matrix",
+    "n",
+    "at_0.5",
+    "calibration",
+    "at_val_target_sensitivity",
+)
 
 
 def fraction_label(fraction: float) -> str:
@@ -293,7 +302,7 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
             if not exp.dist.main:
                 return {}
             metrics = evaluate_checkpoint(model, "test", n_boot=seed_cfg.classify.bootstrap)
-            return {k: metrics[k] for k in TEST_RESULT_KEYS}
+            return {k: metrics[k] for k in TEST_RESULT_KEYS if k in metrics}
 
         name = f"classify-{condition}-{plan.label}-seed{seed}"
         folder, metrics = exp.runner.run(name, key, fit_and_evaluate, collective=True)
