@@ -120,3 +120,18 @@ def test_pretrain_then_fine_tune_on_real_data(kaggle_224, tmp_path):
     assert clf_meta["init_from"] == str(enc_dir.resolve()) and clf_meta["encoder_sha256"] == meta["encoder_sha256"]
     with pytest.raises(PneumoganError, match="exclude each other"):
         load_config("tiny", [f"classify.init_from={enc_dir}", "classify.pretrained=true"])
+
+
+@pytest.mark.parametrize("init_from, stage2", [(None, "last_blocks"), ("enc", "all")])
+def test_two_stage_fine_tuning_unfreezes_the_whole_backbone_only_after_an_encoder(init_from, stage2):
+    from pneumogan.classify.train import _set_stage
+
+    cfg = load_config("tiny", ["classify.arch=resnet18", "classify.stage1_epochs=1"])
+    cfg.classify.init_from = init_from  # the stage logic only asks whether one is set
+    model, arch = models.build("resnet18", 2, image_size=32), models.info("resnet18")
+    assert _set_stage(model, arch, 0, cfg) == "head"
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(n.startswith(arch.head) for n in trainable)
+    assert _set_stage(model, arch, 1, cfg) == stage2
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    assert (frozen == []) == (stage2 == "all")

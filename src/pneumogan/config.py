@@ -102,7 +102,9 @@ class ClassifyConfig(_WithPrecision):
     num_classes: Literal[2, 3] = Field(2, description="2: NORMAL/PNEUMONIA; 3: NORMAL/BACTERIAL/VIRAL")
     epochs: int = Field(15, ge=1, description="total epochs, including stage 1 of fine-tuning")
     stage1_epochs: int = Field(0, ge=0, description="two-stage fine-tuning: epochs with a frozen backbone first")
-    finetune_lr_scale: float = Field(0.1, gt=0, description="stage 2: last blocks learn at lr × this")
+    finetune_lr_scale: float = Field(
+        0.1, gt=0, description="stage 2: last blocks (with init_from: the whole backbone) learn at lr × this"
+    )
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)

@@ -71,16 +71,19 @@ def _param_groups(model: nn.Module, arch: models.ArchInfo, lr: float, scale: flo
 
 
 def _set_stage(model: nn.Module, arch: models.ArchInfo, epoch: int, cfg: Config) -> str:
-    """Two-stage fine-tuning: head only, then last blocks too. Without it every parameter trains."""
+    """Two-stage fine-tuning: head only, then the last blocks too (ImageNet weights) or the whole backbone (a
+    self-supervised encoder from `init_from`: a linear probe, then full fine-tuning). Without it all train."""
     c = cfg.classify
     if c.stage1_epochs == 0:
         for p in model.parameters():
             p.requires_grad_(True)
         return "all"
     stage1 = epoch < c.stage1_epochs
+    whole = bool(c.init_from)
     for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith(arch.head) or (not stage1 and name.startswith(arch.last_blocks)))
-    return "head" if stage1 else "last_blocks"
+        stage2 = whole or name.startswith(arch.last_blocks)
+        p.requires_grad_(name.startswith(arch.head) or (not stage1 and stage2))
+    return "head" if stage1 else ("all" if whole else "last_blocks")
 
 
 @dataclass
