@@ -17,15 +17,13 @@ Saves benchmarks/results/ablation_<arch>_<size>px_<epochs>ep.json.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, save
+from _seeded_runs import finished_runs, print_run, print_table, read_run, select_on_val, summarise, train_and_test
 
 # Setting changes the field reaches for first, one at a time against the baseline (the `quick` config's
 # classifier). Ordered by cost, cheapest first, so an interrupted sweep has the most variants.
@@ -51,7 +49,6 @@ SCALED: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "size_x2": lambda a: [f"data.size={2 * a.size}"],
 }
 NAMES = [*VARIANTS, *SCALED]
-METRICS = ("accuracy", "roc_auc", "recall", "specificity")
 
 
 def overrides(name: str, args: argparse.Namespace) -> list[str]:
@@ -72,115 +69,7 @@ def variant(name: str, args: argparse.Namespace) -> list[str]:
 
 def run_one(name: str, seed: int, args: argparse.Namespace) -> None:
     """Train and evaluate one variant and seed unless its test metrics are already on disk."""
-    from pneumogan.classify.evaluate import evaluate_checkpoint
-    from pneumogan.classify.train import train
-    from pneumogan.config import load_config
-
-    out = Path(args.out) / name / f"s{seed}"
-    if (out / "eval_test" / "metrics.json").exists():
-        return
-    cfg = load_config("quick", [*overrides(name, args), f"seed={seed}"])
-    start = time.perf_counter()
-    train(cfg, out, resume=True)  # continues a run killed mid-way
-    wall = time.perf_counter() - start
-    evaluate_checkpoint(out, "test")
-    (out / "bench_wall_s.txt").write_text(f"{wall:.1f}\n")
-
-
-def read_run(folder: Path) -> dict:
-    """One finished variant × seed: its val and test metrics, epochs, training speed and wall time."""
-    res = json.loads((folder / "eval_test" / "metrics.json").read_text())
-    hist = json.loads((folder / "history.json").read_text())
-    meta = json.loads((folder / "meta.json").read_text())
-    wall_file = folder / "bench_wall_s.txt"
-    return {
-        "seed": int(folder.name[1:]),
-        "threshold": res["threshold"],
-        "val_roc_auc": meta["val_metrics"]["roc_auc"],  # the selected epoch's, at the val-chosen threshold
-        "val_accuracy": meta["val_metrics"]["accuracy"],
-        **{k: res[k] for k in METRICS},
-        "epochs_run": len(hist),
-        "train_images_per_s": statistics.median(h["images_per_s"] for h in hist),
-        "wall_s": float(wall_file.read_text()) if wall_file.exists() else None,
-    }
-
-
-def finished_runs(args: argparse.Namespace) -> dict[str, list[dict]]:
-    """Every finished variant × seed under --out (also those of earlier invocations with other --seeds/--only)."""
-    runs: dict[str, list[dict]] = {}
-    for name in NAMES:
-        for done in sorted(Path(args.out).glob(f"{name}/s*/eval_test/metrics.json")):
-            runs.setdefault(name, []).append(read_run(done.parent.parent))
-    return runs
-
-
-def summarise(runs: dict[str, list[dict]], args: argparse.Namespace) -> dict[str, dict]:
-    import numpy as np
-
-    from pneumogan.pipeline.compare import Scores, interval_over_seeds, paired_difference, seed_summary
-
-    def load(name: str, r: dict) -> Scores:
-        z = np.load(Path(args.out) / name / f"s{r['seed']}" / "eval_test" / "scores.npz")
-        return Scores(y=z["y"], p=z["p"], threshold=r["threshold"])
-
-    scores = {name: [load(name, r) for r in rows] for name, rows in runs.items()}  # each file read once
-    table = {}
-    for name, rows in runs.items():
-        entry = {m: seed_summary([r[m] for r in rows]) for m in (*METRICS, "val_roc_auc")}
-        walls = [r["wall_s"] for r in rows if r["wall_s"]]
-        entry["wall_s_median"] = statistics.median(walls) if walls else None
-        entry["overrides"] = variant(name, args)
-        if name != "baseline" and "baseline" in runs:
-            seeds = [r["seed"] for r in rows]
-            base = [s for s, r in zip(scores["baseline"], runs["baseline"], strict=True) if r["seed"] in seeds]
-            base_rows = {r["seed"]: r for r in runs["baseline"]}
-            if len(base) == len(rows):
-                for m in ("roc_auc", "accuracy", "val_roc_auc"):
-                    per_seed = [r[m] - base_rows[r["seed"]][m] for r in rows]
-                    entry[f"delta_{m}"] = interval_over_seeds(per_seed, m)
-                for m in ("roc_auc", "accuracy"):
-                    entry[f"delta_{m}_test_sampling"] = paired_difference(base, scores[name], m)
-        table[name] = entry
-    return table
-
-
-def select_on_val(table: dict[str, dict]) -> dict:
-    """The variant with the best mean val ROC-AUC (the baseline wins ties): the choice never looks at test.
-    Each run was evaluated on test once, after training, for reporting."""
-    best = max(table, key=lambda name: (table[name]["val_roc_auc"]["mean"], name == "baseline"))
-    return {
-        "selection_split": "val",
-        "selection_metric": "mean val ROC-AUC over seeds",
-        "selected": best,
-        "test_evaluations": sum(e["accuracy"]["n_seeds"] for e in table.values()),
-    }
-
-
-def print_table(table: dict[str, dict]) -> None:
-    def pct(s: dict) -> str:
-        ci = f" [{100 * s['ci'][0]:.1f}, {100 * s['ci'][1]:.1f}]" if s["ci"] else ""
-        return f"{100 * s['mean']:.1f}{ci}"
-
-    def delta(d: dict | None) -> str:
-        if d is None:
-            return "—"
-        if not d["ci"]:
-            return f"{100 * d['difference']:+.1f} (1 seed)"
-        return f"{100 * d['difference']:+.1f} [{100 * d['ci'][0]:+.1f}, {100 * d['ci'][1]:+.1f}]"
-
-    print("| variant | seeds | val AUC % | Δ val AUC | ACC % | ROC-AUC % | sens % | spec % | Δ AUC | Δ ACC |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, e in table.items():
-        cells = [
-            name,
-            str(e["accuracy"]["n_seeds"]),
-            pct(e["val_roc_auc"]),
-            delta(e.get("delta_val_roc_auc")),
-            *(pct(e[m]) for m in ("accuracy", "roc_auc", "recall", "specificity")),
-            delta(e.get("delta_roc_auc")),
-            delta(e.get("delta_accuracy")),
-        ]
-        print("| " + " | ".join(cells) + " |")
+    train_and_test(Path(args.out) / name / f"s{seed}", [*overrides(name, args), f"seed={seed}"])
 
 
 def main() -> None:
@@ -199,16 +88,10 @@ def main() -> None:
     for name in names:
         for seed in args.seeds:
             run_one(name, seed, args)
-            row = read_run(Path(args.out) / name / f"s{seed}")
-            print(
-                f"{name} seed {seed}: val AUC {row['val_roc_auc']:.4f} | test ACC {row['accuracy']:.4f} "
-                f"AUC {row['roc_auc']:.4f} sens {row['recall']:.4f} spec {row['specificity']:.4f} "
-                f"({row['wall_s'] or 0:.0f} s)",
-                flush=True,
-            )
+            print_run(name, read_run(Path(args.out) / name / f"s{seed}"))
         # after every variant, so an interrupted sweep keeps what it measured
-        runs = finished_runs(args)
-        table = summarise(runs, args)
+        runs = finished_runs(Path(args.out), NAMES)
+        table = summarise(runs, Path(args.out), lambda n: variant(n, args))
         result = {"args": vars(args), "runs": runs, "table": table, **select_on_val(table)}
         save(f"ablation_{args.arch}_{args.size}px_{args.epochs}ep", result)
     print_table(table)

@@ -1,9 +1,9 @@
 """How close to this CPU's arithmetic ceiling do the training steps run? Counts the FLOPs of one training step
 per image for every net of `bench_throughput.py` (torch's FlopCounterMode on the project's own step, at batch
 8; for GANs the D and G phases without lazy R1, which the counter cannot follow), measures the fp32 matmul
-peak of this CPU (2048², median of 3; the highest reading kept for the CPU model), and adds to each of this CPU's records in
-benchmarks/results/throughput.json: `gflop_per_image`, `achieved_gflops` (= the measured end-to-end images/s
-× GFLOP per image) and `fraction_of_matmul_peak`.
+peak of this CPU (2048², median of 3; the highest reading kept for the CPU model), and adds to each of this
+CPU's records in benchmarks/results/throughput.json: `gflop_per_image`, `achieved_gflops` (= the measured
+end-to-end images/s × GFLOP per image) and `fraction_of_matmul_peak`.
 Run it after bench_throughput.py; it times nothing but the matmul.
 
 Usage: python benchmarks/bench_flops.py

@@ -152,6 +152,18 @@ def ssl_pretrain(
     pretrain(_resolved_config(config, overrides, out), out, resume=resume, log=console.print)
 
 
+@classify_app.command("ensemble")
+def classify_ensemble(
+    members: Annotated[list[Path], typer.Argument(help="two or more classifier checkpoint folders (seeds, sizes)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="the ensemble's model folder")],
+) -> None:
+    """One model folder averaging the members' probabilities (each at its own resolution); its threshold and
+    calibration are chosen on val. predict, evaluate, serve, explain, TTA and export accept it."""
+    from pneumogan.classify.ensemble import build_ensemble
+
+    build_ensemble(members, out, log=console.print)
+
+
 @classify_app.command("evaluate")
 def classify_evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder (model.safetensors + meta.json)")],

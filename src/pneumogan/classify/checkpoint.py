@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pneumogan.classify.ensemble_model import ARCH as ENSEMBLE
+from pneumogan.classify.ensemble_model import MEMBERS, Ensemble
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import CLASSIFIER_WEIGHTS as WEIGHTS
 from pneumogan.layout import META
@@ -46,13 +48,16 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the architecture named in meta.json and load its safetensors weights (never pickles)."""
+    """Rebuild the architecture named in meta.json and load its safetensors weights (never pickles); an
+    ensemble folder loads as one `Ensemble` module."""
     from safetensors.torch import load_file
 
     from pneumogan.classify.models import build
 
     directory = Path(directory)
     meta = read_meta(directory)
+    if meta.get("arch") == ENSEMBLE:
+        return load_ensemble(directory, meta).to(device).eval(), meta
     if not (directory / WEIGHTS).is_file():
         raise PneumoganError(f"{directory} has no {WEIGHTS}")
     model = build(
@@ -60,3 +65,10 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     )
     model.load_state_dict(load_file(str(directory / WEIGHTS)))
     return model.to(device).eval(), meta
+
+
+def load_ensemble(directory: Path, meta: dict[str, Any]) -> Ensemble:
+    """The members stored in `directory`/members/<k>/ as one `Ensemble` module (`meta`: the ensemble's)."""
+    loaded = [load_checkpoint(directory / MEMBERS / str(k)) for k in range(len(meta["members"]))]
+    pre = [m["preprocessing"] for _, m in loaded]
+    return Ensemble([net for net, _ in loaded], [p["size"] for p in pre], [(p["mean"], p["std"]) for p in pre])

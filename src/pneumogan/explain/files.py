@@ -14,7 +14,7 @@ from pneumogan.classify.predict import Predictor, expand_inputs
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
 from pneumogan.data.images import read_image, square_resize
 from pneumogan.errors import ImageReadError, PneumoganError
-from pneumogan.explain.gradcam import CamExplainer, Method, overlay, thorax_mass_fraction
+from pneumogan.explain.gradcam import Method, explainer_for, overlay, thorax_mass_fraction
 from pneumogan.runs import atomic_write_csv
 
 DISPLAY_SIZE = 256  # overlays are drawn at this size so that a 32–64 px model's map is still readable
@@ -34,8 +34,7 @@ class Explainer:
         if target not in ("pneumonia", "predicted"):
             raise PneumoganError(f"unknown Grad-CAM target '{target}'; use pneumonia or predicted")
         self.predictor, self.target = predictor, target
-        pre = predictor.pre
-        self.cam = CamExplainer(predictor.model, predictor.meta["arch"], pre["mean"], pre["std"], method, layer)
+        self.cam = explainer_for(predictor.model, predictor.meta, method, layer)
 
     def target_class(self, pred: dict[str, Any]) -> int:
         names = self.predictor.names

@@ -63,6 +63,46 @@ class CamExplainer:
         return torch.stack(maps).numpy()
 
 
+class EnsembleCamExplainer:
+    """Grad-CAM(++) of an ensemble: each member's map at its own resolution, resized to the input size and
+    averaged, then min-max normalised per image; same interface as `CamExplainer`."""
+
+    def __init__(self, model: nn.Module, member_archs: list[str], method: Method = "gradcam") -> None:
+        self.size = model.size
+        self.parts = [
+            CamExplainer(member, arch, mean, std, method)
+            for member, arch, (mean, std) in zip(model.members, member_archs, model.norms, strict=True)
+        ]
+        self.sizes = model.sizes
+        self.layer = ", ".join(f"{arch}: {part.layer}" for arch, part in zip(member_archs, self.parts, strict=True))
+        self.method = method
+
+    def __call__(self, images: np.ndarray, class_idx: int | None = None) -> np.ndarray:
+        import torch.nn.functional as F
+
+        x = torch.from_numpy(np.array(images, dtype=np.float32))[:, None]
+        total = torch.zeros(x.shape, dtype=torch.float32)
+        for part, size in zip(self.parts, self.sizes, strict=True):
+            view = x if size == x.shape[-1] else F.interpolate(x, size=(size, size), mode="area")
+            maps = torch.from_numpy(part(view[:, 0].round().clamp(0, 255).to(torch.uint8).numpy(), class_idx))
+            total += F.interpolate(maps[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)
+        lo = total.amin(dim=(2, 3), keepdim=True)
+        hi = total.amax(dim=(2, 3), keepdim=True)
+        return ((total - lo) / (hi - lo).clamp_min(1e-12))[:, 0].numpy()
+
+
+def explainer_for(
+    model: nn.Module, meta: dict, method: Method = "gradcam", layer: str | None = None
+) -> CamExplainer | EnsembleCamExplainer:
+    """The explainer that fits a loaded checkpoint: one model's, or the averaged one of an ensemble."""
+    if meta.get("arch") == "ensemble":
+        if layer:
+            raise PneumoganError("an ensemble's Grad-CAM uses each member's own layer; do not pass --layer")
+        return EnsembleCamExplainer(model, [m["arch"] for m in meta["members"]], method)
+    pre = meta["preprocessing"]
+    return CamExplainer(model, meta["arch"], pre["mean"], pre["std"], method, layer)
+
+
 def thorax_mass_fraction(cam: np.ndarray, box: tuple[float, float, float, float] = THORAX_BOX) -> float:
     """Share of a map's total mass that falls inside the central thoracic box (uniform map: the box's area)."""
     rows, cols = box_slices(cam.shape, box)
@@ -116,8 +156,7 @@ def cam_examples(checkpoint, out_png, per_class: int = 4, method: Method = "grad
 
     model, meta = load_checkpoint(checkpoint)
     test = load_splits(Config.model_validate(meta["config"])).test
-    pre = meta["preprocessing"]
-    explainer = CamExplainer(model, meta["arch"], pre["mean"], pre["std"], method)
+    explainer = explainer_for(model, meta, method)
     images = np.asarray(test.images)
     pneumonia = images[test.labels == 1]
     shares = thorax_shares(explainer, pneumonia)

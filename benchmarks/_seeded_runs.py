@@ -1,0 +1,152 @@
+"""Recipes × seeds on the real data, shared by the studies that compare classifier training recipes
+(`bench_ablation.py`, `bench_classifier_recipes.py`).
+
+A run lives in <root>/<recipe>/s<seed>; one whose test metrics exist is never retrained, so a study killed
+mid-way resumes where it stopped. Differences from the baseline are paired by seed with a t-interval over the
+per-seed differences (training variance included); the image-only bootstrap is kept as `*_test_sampling`.
+The choice of a recipe is made on mean val ROC-AUC only.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+METRICS = ("accuracy", "roc_auc", "recall", "specificity")
+
+
+def train_and_test(out: Path, overrides: list[str], transductive: bool = False) -> None:
+    """Train one recipe × seed on the `quick` config with `overrides` and evaluate it on test, once."""
+    from pneumogan.classify.evaluate import evaluate_checkpoint
+    from pneumogan.classify.train import train
+    from pneumogan.config import load_config
+
+    if (out / "eval_test" / "metrics.json").exists():
+        return
+    cfg = load_config("quick", overrides)
+    start = time.perf_counter()
+    train(cfg, out, resume=True)  # continues a run killed mid-way
+    wall = time.perf_counter() - start
+    evaluate_checkpoint(out, "test", transductive=transductive)
+    (out / "bench_wall_s.txt").write_text(f"{wall:.1f}\n")
+
+
+def read_run(folder: Path) -> dict:
+    """One finished recipe × seed: its val and test metrics, epochs, training speed and wall time."""
+    res = json.loads((folder / "eval_test" / "metrics.json").read_text())
+    hist = json.loads((folder / "history.json").read_text())
+    meta = json.loads((folder / "meta.json").read_text())
+    wall_file = folder / "bench_wall_s.txt"
+    row = {
+        "seed": int(folder.name[1:]),
+        "threshold": res["threshold"],
+        "val_roc_auc": meta["val_metrics"]["roc_auc"],  # the selected epoch's, at the val-chosen threshold
+        "val_accuracy": meta["val_metrics"]["accuracy"],
+        **{k: res[k] for k in METRICS},
+        "ece": res["ece"],
+        "epochs_run": len(hist),
+        "train_images_per_s": statistics.median(h["images_per_s"] for h in hist),
+        "wall_s": float(wall_file.read_text()) if wall_file.exists() else None,
+    }
+    if "calibration" in res:  # evaluations made before calibration existed lack these
+        row["ece_after_temperature"] = res["calibration"]["after_temperature"]["ece"]
+        row["temperature"] = res["calibration"]["temperature"]
+        at = res["at_val_target_sensitivity"]
+        row["sensitivity_at_val_target"], row["specificity_at_val_target"] = at["recall"], at["specificity"]
+    if "transductive_prior_shift" in res:
+        row["transductive_prior_shift"] = res["transductive_prior_shift"]
+    return row
+
+
+def finished_runs(root: Path, names: list[str]) -> dict[str, list[dict]]:
+    """Every finished recipe × seed under `root` (also those of earlier invocations with other seeds)."""
+    runs: dict[str, list[dict]] = {}
+    for name in names:
+        for done in sorted(root.glob(f"{name}/s*/eval_test/metrics.json")):
+            runs.setdefault(name, []).append(read_run(done.parent.parent))
+    return runs
+
+
+def summarise(
+    runs: dict[str, list[dict]], root: Path, overrides_of: Callable[[str], list[str]], extra: tuple[str, ...] = ()
+) -> dict[str, dict]:
+    """Per recipe: mean and t-interval over seeds of each metric, and its paired difference from the baseline."""
+    import numpy as np
+
+    from pneumogan.pipeline.compare import Scores, interval_over_seeds, paired_difference, seed_summary
+
+    def load(name: str, r: dict) -> Scores:
+        z = np.load(root / name / f"s{r['seed']}" / "eval_test" / "scores.npz")
+        return Scores(y=z["y"], p=z["p"], threshold=r["threshold"])
+
+    scores = {name: [load(name, r) for r in rows] for name, rows in runs.items()}  # each file read once
+    table = {}
+    for name, rows in runs.items():
+        present = [m for m in (*METRICS, "val_roc_auc", *extra) if all(m in r for r in rows)]
+        entry = {m: seed_summary([r[m] for r in rows]) for m in present}
+        walls = [r["wall_s"] for r in rows if r["wall_s"]]
+        entry["wall_s_median"] = statistics.median(walls) if walls else None
+        entry["overrides"] = overrides_of(name)
+        if name != "baseline" and "baseline" in runs:
+            seeds = [r["seed"] for r in rows]
+            base = [s for s, r in zip(scores["baseline"], runs["baseline"], strict=True) if r["seed"] in seeds]
+            base_rows = {r["seed"]: r for r in runs["baseline"]}
+            if len(base) == len(rows):
+                for m in ("roc_auc", "accuracy", "val_roc_auc"):
+                    per_seed = [r[m] - base_rows[r["seed"]][m] for r in rows]
+                    entry[f"delta_{m}"] = interval_over_seeds(per_seed, m)
+                for m in ("roc_auc", "accuracy"):
+                    entry[f"delta_{m}_test_sampling"] = paired_difference(base, scores[name], m)
+        table[name] = entry
+    return table
+
+
+def select_on_val(table: dict[str, dict]) -> dict:
+    """The recipe with the best mean val ROC-AUC (the baseline wins ties): the choice never looks at test.
+    Each run was evaluated on test once, after training, for reporting."""
+    best = max(table, key=lambda name: (table[name]["val_roc_auc"]["mean"], name == "baseline"))
+    return {
+        "selection_split": "val",
+        "selection_metric": "mean val ROC-AUC over seeds",
+        "selected": best,
+        "test_evaluations": sum(e["accuracy"]["n_seeds"] for e in table.values()),
+    }
+
+
+def print_table(table: dict[str, dict]) -> None:
+    def pct(s: dict) -> str:
+        ci = f" [{100 * s['ci'][0]:.1f}, {100 * s['ci'][1]:.1f}]" if s["ci"] else ""
+        return f"{100 * s['mean']:.1f}{ci}"
+
+    def delta(d: dict | None) -> str:
+        if d is None:
+            return "—"
+        if not d["ci"]:
+            return f"{100 * d['difference']:+.1f} (1 seed)"
+        return f"{100 * d['difference']:+.1f} [{100 * d['ci'][0]:+.1f}, {100 * d['ci'][1]:+.1f}]"
+
+    print("| recipe | seeds | val AUC % | Δ val AUC | ACC % | ROC-AUC % | sens % | spec % | Δ AUC | Δ ACC |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, e in table.items():
+        cells = [
+            name,
+            str(e["accuracy"]["n_seeds"]),
+            pct(e["val_roc_auc"]),
+            delta(e.get("delta_val_roc_auc")),
+            *(pct(e[m]) for m in ("accuracy", "roc_auc", "recall", "specificity")),
+            delta(e.get("delta_roc_auc")),
+            delta(e.get("delta_accuracy")),
+        ]
+        print("| " + " | ".join(cells) + " |")
+
+
+def print_run(name: str, row: dict) -> None:
+    print(
+        f"{name} seed {row['seed']}: val AUC {row['val_roc_auc']:.4f} | test ACC {row['accuracy']:.4f} "
+        f"AUC {row['roc_auc']:.4f} sens {row['recall']:.4f} spec {row['specificity']:.4f} "
+        f"({row['wall_s'] or 0:.0f} s)",
+        flush=True,
+    )

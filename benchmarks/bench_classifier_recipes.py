@@ -1,0 +1,119 @@
+"""How good can the classifier get from the chest X-rays alone? Recipes × seeds on chest_xray_224 (patient-grouped
+val, the official 624-image test), each trained once and evaluated on test once, chosen on val only.
+
+    python benchmarks/bench_classifier_recipes.py --encoder runs/ssl64 --out runs/recipes
+    python benchmarks/bench_classifier_recipes.py ... --only baseline ssl_init    # a subset; resumes
+
+Recipes (the `quick` config's classifier at --size px for --epochs epochs, then one change each):
+- `baseline`: trained from random weights;
+- `ssl_init`: the backbone starts from the SimSiam encoder in --encoder (`pneumogan ssl pretrain`), one epoch of
+  linear probe, then the whole network fine-tunes (`classify.stage1_epochs=1`, `finetune_lr_scale=1`);
+- `size_x2`: twice the resolution (costly: about four times the compute per image).
+Every run also reports, without retraining: ECE after the val-fitted temperature (`+temperature` records), test
+specificity at the threshold that reached 95 % sensitivity on val, and — apart, `"transductive": true` — the EM
+prior-shift adjustment that looks at the unlabelled test images (`+prior_shift` records; never a headline).
+Saves benchmarks/results/classifier_recipes.json: `records` (one per recipe × seed, metrics as fractions),
+`table` (means, seed-aware intervals, paired differences from the baseline), `"selection_split": "val"`,
+`selected` and `test_evaluations`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA, save
+from _seeded_runs import finished_runs, print_run, print_table, read_run, select_on_val, summarise, train_and_test
+
+
+def recipes(args: argparse.Namespace) -> dict[str, list[str]]:
+    """Each recipe's setting changes on top of the common base."""
+    out: dict[str, list[str]] = {"baseline": []}
+    if args.encoder:
+        encoder = str(Path(args.encoder).resolve())
+        out["ssl_init"] = [f"classify.init_from={encoder}", "classify.stage1_epochs=1", "classify.finetune_lr_scale=1"]
+    out["size_x2"] = [f"data.size={2 * args.size}"]  # the costliest last
+    return out
+
+
+def base(args: argparse.Namespace) -> list[str]:
+    return [
+        f"data.source={args.data}",
+        f"data.size={args.size}",
+        f"classify.arch={args.arch}",
+        f"classify.epochs={args.epochs}",
+        *args.set,
+    ]
+
+
+def records(runs: dict[str, list[dict]]) -> list[dict]:
+    """The flat records of the study: each run as trained, its temperature-scaled calibration, and apart its
+    transductive prior-shift figures."""
+    out = []
+    for recipe, rows in runs.items():
+        for r in rows:
+            common = {"seed": r["seed"], "val_roc_auc": r["val_roc_auc"], "wall_s": r["wall_s"]}
+            plain = {k: r[k] for k in ("accuracy", "roc_auc", "specificity", "ece")}
+            out.append({"recipe": recipe, **common, **plain, "sensitivity": r["recall"], "transductive": False})
+            if "specificity_at_val_target" in r:
+                out[-1]["sensitivity_at_val_95"] = r["sensitivity_at_val_target"]
+                out[-1]["specificity_at_val_95"] = r["specificity_at_val_target"]
+                out.append(
+                    {**out[-1], "recipe": f"{recipe}+temperature", "ece": r["ece_after_temperature"]}
+                    | {"temperature": r["temperature"]}
+                )
+            shift = r.get("transductive_prior_shift")
+            if shift:
+                adj = shift["adjusted_at_0.5"]
+                out.append(
+                    {
+                        "recipe": f"{recipe}+prior_shift",
+                        **common,
+                        "accuracy": adj["accuracy"],
+                        "roc_auc": adj["roc_auc"],
+                        "sensitivity": adj["recall"],
+                        "specificity": adj["specificity"],
+                        "ece": adj["ece"],
+                        "estimated_positive_share": shift["estimated_positive_share"],
+                        "transductive": True,
+                    }
+                )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(SHARED_DATA / "chest_xray_224"))
+    ap.add_argument("--arch", default="simple_cnn")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--encoder", help="an `ssl pretrain` output folder (the ssl_init recipe needs it)")
+    ap.add_argument("--set", nargs="*", default=[], help="overrides for every recipe")
+    ap.add_argument("--only", nargs="+", help="run these recipes (default: all)")
+    ap.add_argument("--out", required=True, help="checkpoints go here, one folder per recipe and seed")
+    args = ap.parse_args()
+
+    table_of = recipes(args)
+    unknown = set(args.only or []) - set(table_of)
+    if unknown:
+        sys.exit(f"unknown recipe(s) {sorted(unknown)}; known: {sorted(table_of)} (ssl_init needs --encoder)")
+    root = Path(args.out)
+    for name in [n for n in table_of if not args.only or n in args.only]:
+        for seed in args.seeds:
+            folder = root / name / f"s{seed}"
+            train_and_test(folder, [*base(args), *table_of[name], f"seed={seed}"], transductive=True)
+            print_run(name, read_run(folder))
+        # after every recipe, so an interrupted study keeps what it measured
+        runs = finished_runs(root, list(table_of))
+        extra = ("ece", "ece_after_temperature", "specificity_at_val_target", "sensitivity_at_val_target")
+        table = summarise(runs, root, lambda n: table_of[n], extra=extra)
+        result = {"args": vars(args), "records": records(runs), "table": table, **select_on_val(table)}
+        save("classifier_recipes", result)
+    print_table(table)
+
+
+if __name__ == "__main__":
+    main()
