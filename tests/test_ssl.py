@@ -107,6 +107,21 @@ def test_pretrain_then_fine_tune_on_real_data(kaggle_224, tmp_path):
     history = json.loads((enc_dir / "history.json").read_text())
     assert [r["epoch"] for r in history] == [0, 1] and all(0 <= r["knn_val_auc"] <= 1 for r in history)
     assert 0 <= meta["initial_knn_val_auc"] <= 1 and meta["final_knn_val_auc"] == history[-1]["knn_val_auc"]
+    # The GAN metrics' label-free feature space: exactly the encoder's output (its weights, no head).
+    from safetensors.torch import load_file
+
+    from pneumogan.classify.inference import model_outputs
+    from pneumogan.gan.feature_spaces import encoder_extractor
+
+    extractor, info = encoder_extractor(enc_dir, torch.device("cpu"))
+    images = np.stack([xray_like(meta["image_size"], seed=i) for i in range(4)])
+    encoder, dim = models.build_encoder("simple_cnn", meta["image_size"])
+    encoder.load_state_dict(load_file(str(enc_dir / ENCODER_WEIGHTS)))
+    expected = model_outputs(
+        encoder, images, meta["preprocessing"]["mean"], meta["preprocessing"]["std"], torch.device("cpu")
+    )
+    assert info["space"] == "ssl_encoder" and extractor(images)[0].shape == (4, dim)
+    assert np.allclose(extractor(images)[0], expected, atol=1e-5)
     # Resuming a finished run trains nothing more and writes the same encoder.
     pretrain(cfg, enc_dir, log=lambda _: None)
     assert json.loads((enc_dir / "meta.json").read_text())["encoder_sha256"] == meta["encoder_sha256"]

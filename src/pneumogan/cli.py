@@ -250,13 +250,16 @@ def gan_evaluate(
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
     n: Annotated[int, typer.Option("--n", help="synthetic images per class")] = 500,
     reference: Annotated[Path | None, typer.Option(help="reference classifier checkpoint (default: train one)")] = None,
+    encoder: Annotated[
+        Path | None, typer.Option(help="an `ssl pretrain` folder: also measure in its label-free feature space")
+    ] = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
     """FD, KID, precision/recall, near-copies and class fidelity per class and overall."""
     from pneumogan.gan.evaluate import evaluate_gan
     from pneumogan.runs import atomic_write_json
 
-    res = evaluate_gan(checkpoint, n, reference, log=console.print, precision=precision)
+    res = evaluate_gan(checkpoint, n, reference, log=console.print, precision=precision, encoder=encoder)
     console.print(res["note"], style="yellow")
     console.print(f"{res['real_reference']}; {res['n_per_class']} synthetic images per class")
     for key in [k for k in (*res["classes"], "overall") if k in res]:
@@ -264,8 +267,14 @@ def gan_evaluate(
         console.print(
             f"{key:10s} n {r['n']}  FD {r['fd']:.3f}  KID {r['kid']:.4f} ± {r['kid_std']:.4f}  "
             f"precision {r['precision']:.3f}  recall {r['recall']:.3f}  near-copies {r['near_copy_fraction']:.2%}  "
-            f"class fidelity {r['class_fidelity']:.2%}"
+            f"class fidelity {r['class_fidelity']:.2%}  (classifier features)"
         )
+    for key, r in res.get("ssl_encoder", {}).items():
+        if isinstance(r, dict):
+            console.print(
+                f"{key:10s} n {r['n']}  FD {r['fd']:.3f}  KID {r['kid']:.4f} ± {r['kid_std']:.4f}  "
+                f"precision {r['precision']:.3f}  recall {r['recall']:.3f}  (self-supervised encoder features)"
+            )
     if json_path:
         atomic_write_json(json_path, res)
 

@@ -49,9 +49,11 @@ def evaluate_gan(
     seed: int = 10_000,
     log=print,
     precision: str = "auto",
+    encoder: str | Path | None = None,
 ) -> dict[str, Any]:
     """Metrics per class (and overall) of `n_per_class` samples; `precision` is the sampling's (features are
-    always computed in fp32)."""
+    always computed in fp32). The top-level per-class numbers are in the reference classifier's feature space;
+    with `encoder` (an `ssl pretrain` folder) the same metrics in its label-free space go under `ssl_encoder`."""
     checkpoint = Path(checkpoint)
     device = resolve_device("auto")
     sampling_precision = resolve_precision(precision, device)
@@ -77,7 +79,14 @@ def evaluate_gan(
         "n_per_class": n_per_class,
         "real_reference": "the full real training split of each class (equal n: the larger side subsampled)",
         "train_fraction_of_gan": cfg.data.train_fraction,
+        "feature_space": "classifier",
     }
+    second = None
+    if encoder:
+        from pneumogan.gan.feature_spaces import encoder_extractor
+
+        second, info = encoder_extractor(encoder, device)
+        results["ssl_encoder"] = {**info}
     fakes, reals = [], []
     for c, name in enumerate(names):
         seeds = [latent_seed(seed, c, i) for i in range(n_per_class)]
@@ -92,11 +101,17 @@ def evaluate_gan(
         res["class_fidelity"] = float(np.mean(positive == wants_positive))
         _montages(real, fake, res.pop("_pixel_nn"), name, out)
         results[name] = res
+        if second is not None:
+            in_second = compare(real, fake, second, seed=cfg.seed)
+            in_second.pop("_pixel_nn")
+            results["ssl_encoder"][name] = in_second
         fakes.append(fake)
         reals.append(real)
     if len(names) > 1:
         results["overall"] = _overall(reals, fakes, extractor, cfg.seed)
         results["overall"]["class_fidelity"] = float(np.mean([results[n]["class_fidelity"] for n in names]))
+        if second is not None:
+            results["ssl_encoder"]["overall"] = _overall(reals, fakes, second, cfg.seed)
     results["classes"] = names
     atomic_write_json(out / GAN_METRICS, results)
     return results
