@@ -173,3 +173,19 @@ def test_predict_cli_csv_and_exit_codes(trained, kaggle_224, tmp_path):
         text=True,
     )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_checkpoints_keep_the_ema_weights(cfg, tmp_path):
+    """With classify.ema_decay the checkpoint holds the averaged weights, not the last optimiser step's, and
+    the resume state carries the average."""
+    from safetensors.torch import load_file
+
+    ema_cfg = cfg.model_copy(deep=True)
+    ema_cfg.classify.ema_decay, ema_cfg.classify.epochs, ema_cfg.classify.patience = 0.9, 1, 5
+    out = train(ema_cfg, tmp_path / "ema", log=lambda *_: None)
+    saved = load_file(str(out / "model.safetensors"))
+    state = torch.load(out / "last_state.pt", weights_only=False)
+    averaged = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    name = next(k for k in saved if k.endswith("weight"))
+    assert torch.equal(saved[name], averaged[name])
+    assert not torch.equal(saved[name], state["model"][name])  # the raw weights moved on from the average

@@ -200,3 +200,28 @@ def test_explain_files_writes_overlays_and_lists_unreadable_files(tiny_checkpoin
     with Image.open(pngs[0]) as im:
         assert im.size == (2 * 256 + 8, 256)  # input | gap | overlay, at the display size
     assert [b["reason"] for b in res["bad"]] == ["not an image"]
+
+
+def test_focal_loss_is_cross_entropy_at_gamma_zero_and_spares_easy_images():
+    import torch
+
+    from pneumogan.classify.train import per_sample_loss
+    from pneumogan.config import ClassifyConfig
+
+    logits = torch.tensor([[4.0, -4.0], [0.2, -0.2], [-1.0, 1.0]])  # confident right, unsure, wrong
+    y, w = torch.tensor([0, 0, 0]), torch.ones(2)
+    ce = per_sample_loss(logits, y, w, ClassifyConfig())
+    assert torch.allclose(per_sample_loss(logits, y, w, ClassifyConfig(loss="focal", focal_gamma=0.0)), ce)
+    focal = per_sample_loss(logits, y, w, ClassifyConfig(loss="focal", focal_gamma=2.0))
+    ratio = focal / ce
+    assert torch.all(focal <= ce) and ratio[0] < 1e-6 < ratio[1] < ratio[2] < 1
+
+
+def test_warmup_ramps_the_learning_rate_before_the_schedule():
+    from pneumogan.classify.train import _lr_factor
+    from pneumogan.config import load_config
+
+    cfg = load_config("tiny", ["classify.epochs=10", "classify.warmup_epochs=4", "classify.schedule=none"])
+    assert [_lr_factor(cfg, e) for e in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    cosine = load_config("tiny", ["classify.epochs=10", "classify.warmup_epochs=2"])
+    assert _lr_factor(cosine, 0) == 0.5 * 0.5 * (1 + np.cos(0)) and _lr_factor(cosine, 5) < 1

@@ -112,6 +112,14 @@ class ClassifyConfig(_WithPrecision):
     step_size: int = Field(5, ge=1, description="step schedule: epochs between decays")
     gamma: float = Field(0.1, gt=0, le=1, description="step schedule: decay factor")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    warmup_epochs: int = Field(0, ge=0, description="linear learning-rate warm-up over the first N epochs")
+    loss: Literal["cross_entropy", "focal"] = Field(
+        "cross_entropy", description="focal: cross-entropy × (1 − p_true)^focal_gamma (Lin et al. 2017)"
+    )
+    focal_gamma: float = Field(2.0, ge=0, description="focal loss: how much easy images are down-weighted")
+    ema_decay: float = Field(
+        0.0, ge=0, lt=1, description="EMA of the weights (e.g. 0.999); val, checkpoints and the threshold use it"
+    )
     blank_border: float = Field(
         0.0, ge=0, lt=0.5, description="the model ignores this fraction of each image side (border-shortcut check)"
     )

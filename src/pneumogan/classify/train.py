@@ -47,11 +47,22 @@ Log = Callable[[str], None]
 
 def _lr_factor(cfg: Config, epoch: int) -> float:
     c = cfg.classify
+    warmup = min(1.0, (epoch + 1) / c.warmup_epochs) if c.warmup_epochs else 1.0
     if c.schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * epoch / c.epochs))
+        return warmup * 0.5 * (1 + math.cos(math.pi * epoch / c.epochs))
     if c.schedule == "step":
-        return c.gamma ** (epoch // c.step_size)
-    return 1.0
+        return warmup * c.gamma ** (epoch // c.step_size)
+    return warmup
+
+
+def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, c) -> torch.Tensor:
+    """Class-weighted (label-smoothed) cross-entropy per image, or its focal form: × (1 − p_true)^γ, which
+    shrinks the loss of images the model already gets right with confidence."""
+    ce = nn.functional.cross_entropy(logits, y, weight=weight, reduction="none", label_smoothing=c.label_smoothing)
+    if c.loss != "focal":
+        return ce
+    p_true = torch.softmax(logits, dim=1).gather(1, y[:, None])[:, 0]
+    return (1.0 - p_true).clamp_min(0.0).pow(c.focal_gamma) * ce
 
 
 def _param_groups(model: nn.Module, arch: models.ArchInfo, lr: float, scale: float) -> list[dict]:
@@ -112,6 +123,13 @@ class Training:
     resume_state: ResumeState
     precision: str = "fp32"  # resolved once per run (rank 0 decides under DDP) and kept on resume
     init: dict[str, Any] | None = None  # classify.init_from: the encoder folder and its weights' hash
+    ema: Any = None  # torch.optim.swa_utils.AveragedModel of `model` when classify.ema_decay > 0
+
+    @property
+    def scored(self) -> nn.Module:
+        """The weights val scores and checkpoints keep: the EMA's when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
     best_auc: float = -1.0
@@ -205,6 +223,11 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
     optimizer = torch.optim.AdamW(
         _param_groups(model, arch, c.lr, scale), lr=c.lr, weight_decay=c.weight_decay, **optimizer_options(device)
     )
+    ema = None
+    if c.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(c.ema_decay), use_buffers=True)
     augment = BatchAugment(cfg.augment, seed=cfg.seed) if cfg.augment.enabled else None
     batches = TrainBatches(train_set.images, y_train, augment, mean, std)
     return Training(
@@ -230,6 +253,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
         resume_state=ResumeState(out / CLASSIFIER_STATE, config_hash(cfg)),
         precision=precision,
         init=init,
+        ema=ema,
     )
 
 
@@ -259,6 +283,8 @@ def restore(run: Training) -> None:
         return
     run.model.load_state_dict(state["model"])  # BatchNorm and SyncBatchNorm share parameter names
     run.optimizer.load_state_dict(state["optimizer"])
+    if run.ema is not None:
+        run.ema.load_state_dict(state["ema"])
     torch.set_rng_state(state["rng"])
     run.history, run.start_epoch = state["history"], state["epoch"] + 1
     run.best_auc, run.best_epoch = state["best_auc"], state["best_epoch"]
@@ -318,9 +344,7 @@ def train_step(
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast(device, run.precision):
         logits = model(x)
-    per_sample = nn.functional.cross_entropy(
-        logits.float(), y, weight=run.class_weights, reduction="none", label_smoothing=c.label_smoothing
-    )
+    per_sample = per_sample_loss(logits.float(), y, run.class_weights, c)
     # The weighted mean over the *global* batch: DDP averages gradients over processes, so each process
     # divides by the global weight sum and multiplies by the number of processes.
     global_weight = distributed.all_sum([local_weight], run.dist, device)[0]
@@ -328,12 +352,14 @@ def train_step(
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
+    if run.ema is not None:
+        run.ema.update_parameters(run.model)  # the unwrapped model, also under DDP
     return per_sample.detach().sum(), local_weight, (logits.detach().argmax(1) == y).sum(), len(y)
 
 
 def validate(run: Training, epoch: int, stage: str, stats: EpochStats, seconds: float) -> dict[str, Any]:
     """Score val with the epoch's weights; every process does the same, so early stopping agrees."""
-    proba = predict_proba(run.model, run.val_set.images, run.mean, run.std, run.device)
+    proba = predict_proba(run.scored, run.val_set.images, run.mean, run.std, run.device)
     val_metrics = binary_metrics((run.val_labels > 0).astype(int), positive_score(proba), 0.5)
     log_proba = torch.log(torch.from_numpy(proba).clamp_min(1e-8))
     val_loss = float(nn.functional.nll_loss(log_proba, torch.from_numpy(run.val_labels)))
@@ -359,7 +385,7 @@ def end_epoch(run: Training, epoch: int, row: dict[str, Any]) -> None:
     if improved:
         run.best_auc, run.best_epoch = row["val_auc"], epoch
         if run.dist.main:
-            save_checkpoint(run.out, _plain(run.model), _meta(run, epoch, None))
+            save_checkpoint(run.out, _plain(run.scored), _meta(run, epoch, None))
     run.log(
         f"epoch {epoch + 1}: loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | val loss {row['val_loss']:.4f} "
         f"acc {row['val_acc']:.3f} AUC {row['val_auc']:.4f}{' *' if improved else ''} | "
@@ -376,6 +402,7 @@ def end_epoch(run: Training, epoch: int, row: dict[str, Any]) -> None:
                 "best_epoch": run.best_epoch,
                 "history": run.history,
                 "precision": run.precision,
+                "ema": run.ema.state_dict() if run.ema is not None else None,
             }
         )
         write_history(run.out, run.history)
