@@ -49,14 +49,17 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
-@pytest.mark.parametrize("family", ["dcgan", "cgan", "acgan"])
-@pytest.mark.parametrize("size", [28, 64])
+@pytest.mark.parametrize(
+    "family, size",
+    [(f, s) for f in ("dcgan", "cgan", "acgan") for s in (28, 64)] + [("fastgan", 32), ("fastgan", 64)],
+)
 def test_each_family_trains_with_finite_losses(family, size, kaggle_224, cache, tmp_path):
     extra = {"r1_gamma": 1.0, "r1_every": 2, "loss": "nonsaturating"} if family == "cgan" else {}
     out = train_gan(gan_cfg(kaggle_224, cache, family, size, **extra), tmp_path, **QUIET)
     history = json.loads((out / "history.json").read_text())
     assert history and all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_loss"]) for h in history)
     assert all("events" in h for h in history)  # monitor warnings are recorded per history row
+    assert all((h["recon"] > 0) == (family == "fastgan") for h in history)  # D's self-supervised loss
     g, meta = load_generator(out)
     assert meta["class_names"] == (["PNEUMONIA"] if family == "dcgan" else ["NORMAL", "PNEUMONIA"])
     assert (out / "grids" / "step_000002.png").is_file()
@@ -172,3 +175,43 @@ def test_near_copy_of_a_real_training_image_is_flagged(reference):
     res = near_copies(fake.reshape(40, -1) / 255.0, real.reshape(len(real), -1) / 255.0)
     flagged = np.flatnonzero(res["fake_nn"] <= res["threshold"])
     assert flagged.tolist() == [5] and res["fraction"] == pytest.approx(1 / 40)
+
+
+def test_fastgan_shapes_excitation_and_decoder():
+    from pneumogan.gan.fastgan import FastDiscriminator, FastGenerator
+
+    for size in (32, 64, 128):
+        g, d = build("fastgan", size, 2, 16, 8, 8)
+        assert isinstance(g, FastGenerator) and isinstance(d, FastDiscriminator) and g.targets
+        x = g(torch.randn(3, 16), torch.tensor([0, 1, 1]))
+        logit, aux = d(x, torch.tensor([0, 1, 1]))
+        assert x.shape == (3, 1, size, size) and logit.shape == (3,) and aux is None
+        assert d.features8.shape[-1] == 8 and d.reconstruction_loss(x).ndim == 0
+    # skip-layer excitation: the 4×4 map gates the large maps, so changing only the gates changes the image
+    torch.manual_seed(0)
+    g, _ = build("fastgan", 64, 0, 16, 8, 8)
+    g.eval()
+    z = torch.randn(2, 16)
+    before = g(z)
+    with torch.no_grad():
+        for p in g.sle.parameters():
+            p.add_(0.5)
+    assert not torch.allclose(before, g(z))
+    # D learns to rebuild reals: a few steps of the decoder loss alone lower it
+    from tests.corpus import xray_like
+
+    torch.manual_seed(0)
+    _, d = build("fastgan", 32, 0, 16, 8, 8)
+    real = torch.from_numpy(np.stack([xray_like(32, seed=i) for i in range(8)])).float()[:, None] / 127.5 - 1
+    opt = torch.optim.Adam(d.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        d(real)
+        loss = d.reconstruction_loss(real)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    with pytest.raises(Exception, match="power-of-two"):
+        build("fastgan", 28)

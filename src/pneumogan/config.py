@@ -152,7 +152,9 @@ class ClassifyConfig(_WithPrecision):
 class GanConfig(_WithPrecision):
     """GAN training. Every stabiliser can be switched on or off for comparison."""
 
-    family: Literal["dcgan", "cgan", "acgan"] = Field("acgan", description="dcgan is unconditional (one class)")
+    family: Literal["dcgan", "cgan", "acgan", "fastgan"] = Field(
+        "acgan", description="dcgan is unconditional (one class); fastgan: data-efficient (SLE, D decoder)"
+    )
     target_class: str = Field("PNEUMONIA", description="dcgan: the class it learns")
     num_classes: Literal[2, 3] = Field(2, description="conditional families: 2 or 3 (NORMAL/BACTERIAL/VIRAL)")
     z_dim: int = Field(128, ge=8)
@@ -173,6 +175,7 @@ class GanConfig(_WithPrecision):
     ema_decay: float = Field(0.999, gt=0, lt=1)
     diffaugment: str = Field("translation,cutout,color", description="comma list; empty = off")
     aux_weight: float = Field(1.0, ge=0, description="acgan: weight of the classification losses")
+    recon_weight: float = Field(1.0, ge=0, description="fastgan: weight of D's self-supervised reconstruction loss")
     sample_every: int = Field(500, ge=1, description="steps between sample grids")
     checkpoint_every: int = Field(500, ge=1, description="steps between resumable checkpoints")
     grid_per_class: int = Field(8, ge=1, description="images per class in sample grids")

@@ -60,6 +60,7 @@ class AdversarialLoss:
     ) -> None:
         self.g, self.d, self.cfg, self.policy, self.device = g, d, cfg, policy, device
         self.conditional = cfg.family != "dcgan"
+        self.reconstruct = cfg.family == "fastgan"
         self.precision = precision  # resolved (fp32 | bf16 | fp16); R1's double backward always runs in fp32
 
     def _condition(self, labels: torch.Tensor) -> torch.Tensor | None:
@@ -76,9 +77,11 @@ class AdversarialLoss:
                 fake = self.g(batch.z, self._condition(batch.y_fake))
             real_in = diff_augment(batch.real, self.policy, batch.rng)
             real_logit, real_aux = self.d(real_in, self._condition(batch.y_real))
+            # fastgan: D rebuilds the real images it just saw from its 8×8 features (before the fake pass)
+            recon = self.d.reconstruction_loss(real_in) if self.reconstruct else torch.zeros((), device=self.device)
             fake_in = diff_augment(fake, self.policy, batch.rng)
             fake_logit, _ = self.d(fake_in, self._condition(batch.y_fake))
-            loss = d_loss(real_logit.float(), fake_logit.float(), cfg.loss)
+            loss = d_loss(real_logit.float(), fake_logit.float(), cfg.loss) + cfg.recon_weight * recon
             aux = torch.zeros((), device=self.device)
             if real_aux is not None:
                 aux = F.cross_entropy(real_aux.float(), batch.y_real)
@@ -89,7 +92,7 @@ class AdversarialLoss:
             logit, _ = self.d(real, self._condition(batch.y_real))
             r1 = r1_penalty(logit.float(), real)
             loss = loss + 0.5 * cfg.r1_gamma * cfg.r1_every * r1
-        return {"loss": loss, "r1": r1, "aux": aux, "d_real": real_logit, "d_fake": fake_logit}
+        return {"loss": loss, "r1": r1, "aux": aux, "recon": recon, "d_real": real_logit, "d_fake": fake_logit}
 
     def generator(self, batch: Batch, z: torch.Tensor) -> torch.Tensor:
         """G's loss on fresh latents `z` (+ AC-GAN's class loss on the fakes' intended classes)."""

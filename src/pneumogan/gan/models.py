@@ -4,6 +4,8 @@
 - `cgan`: G conditioned by a label embedding concatenated to z; D conditioned by projection (Miyato &
   Koyama 2018): D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩.
 - `acgan`: conditional G as in cgan; D with a real/fake head and an auxiliary classifier head.
+- `fastgan`: a data-efficient family after FastGAN (skip-layer excitation in G, a self-supervised
+  reconstruction decoder in D), conditional by class embedding and projection (`gan/fastgan.py`).
 
 Generators upsample from a 4×4 (or 7×7 for 28 px) base with nearest-neighbour upsampling + 3×3 convs
 (no checkerboard artefacts of transposed convs); outputs are tanh images in [-1, 1] at 28, 32, 64 or 128 px.
@@ -20,7 +22,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from pneumogan.errors import PneumoganError
 
-FAMILIES = ("dcgan", "cgan", "acgan")
+FAMILIES = ("dcgan", "cgan", "acgan", "fastgan")
 
 
 def _base_and_blocks(size: int) -> tuple[int, int]:
@@ -106,9 +108,16 @@ def build(
     g_channels: int = 64,
     d_channels: int = 64,
     spectral_norm: bool = True,
-) -> tuple[Generator, Discriminator]:
+) -> tuple[nn.Module, nn.Module]:
     if family not in FAMILIES:
         raise PneumoganError(f"unknown GAN family '{family}'; choose one of: {', '.join(FAMILIES)}")
+    if family == "fastgan":
+        from pneumogan.gan.fastgan import FastDiscriminator, FastGenerator
+
+        return (
+            FastGenerator(size, z_dim, g_channels, num_classes),
+            FastDiscriminator(size, d_channels, num_classes, spectral_norm),
+        )
     conditional = family != "dcgan"
     g = Generator(size, z_dim, g_channels, num_classes if conditional else 0)
     mode = {"dcgan": "none", "cgan": "projection", "acgan": "aux"}[family]

@@ -42,7 +42,7 @@ from pneumogan.runs import ResumeState, atomic_write_json, median_images_per_s, 
 
 Log = Callable[[str], None]
 HISTORY_EVERY = 25  # steps averaged into one history row
-SCALARS = ("d_loss", "g_loss", "r1", "aux", "d_real", "d_fake")
+SCALARS = ("d_loss", "g_loss", "r1", "aux", "d_real", "d_fake", "recon")
 
 
 def total_steps(cfg: Config) -> int:
@@ -263,7 +263,7 @@ def update_ema(run: GanTraining, step: int) -> None:
 
 def record(run: GanTraining, step: int, d_out: dict[str, torch.Tensor], g_loss: torch.Tensor, status: Status) -> bool:
     """Losses reduced over processes into the monitor and the history; False when training diverged."""
-    tensors = (d_out["loss"], g_loss, d_out["r1"], d_out["aux"], d_out["d_real"], d_out["d_fake"])
+    tensors = (d_out["loss"], g_loss, d_out["r1"], d_out["aux"], d_out["d_real"], d_out["d_fake"], d_out["recon"])
     local = [float(t.detach().float().mean()) for t in tensors]
     values = dict(
         zip(SCALARS, (v / run.dist.world for v in distributed.all_sum(local, run.dist, run.device)), strict=True)
