@@ -78,8 +78,10 @@ def test_three_class_conditioning(kaggle_224, cache, tmp_path):
     assert sorted({(r.label, r.label3) for r in recs}) == [(0, 0), (1, 1), (1, 2)]
 
 
-def test_resume_continues_exactly(kaggle_224, cache, tmp_path):
-    cfg = gan_cfg(kaggle_224, cache, "acgan", 28, steps=4)
+@pytest.mark.parametrize("extra", [{}, {"ada_target": 0.01, "ada_interval": 1, "ada_kimg": 0.05}])
+def test_resume_continues_exactly(extra, kaggle_224, cache, tmp_path):
+    """Also with adaptive augmentation, whose probability changes every step here."""
+    cfg = gan_cfg(kaggle_224, cache, "acgan", 28, steps=4, **extra)
     full = train_gan(cfg, tmp_path / "full", **QUIET)
 
     class Stop(Exception):
@@ -94,6 +96,8 @@ def test_resume_continues_exactly(kaggle_224, cache, tmp_path):
     messages = []
     train_gan(cfg, tmp_path / "cut", log=messages.append)
     assert any("resuming GAN training at step 2" in m for m in messages)
+    if extra:  # the probability did move, so a resume that lost it would diverge
+        assert torch.load(full / "train_state.pt", weights_only=False)["ada"]["p"] > 0
     a, _ = load_generator(full)
     b, _ = load_generator(tmp_path / "cut")
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
@@ -215,3 +219,37 @@ def test_fastgan_shapes_excitation_and_decoder():
     assert losses[-1] < 0.5 * losses[0]
     with pytest.raises(Exception, match="power-of-two"):
         build("fastgan", 28)
+
+
+def test_augmentation_probability_zero_one_and_between():
+    x = torch.randn(64, 1, 16, 16)
+    policy = ["translation", "cutout", "color"]
+    assert torch.equal(diff_augment(x, policy, torch.Generator().manual_seed(0), p=0.0), x)
+    full = diff_augment(x, policy, torch.Generator().manual_seed(0))
+    assert torch.equal(diff_augment(x, policy, torch.Generator().manual_seed(0), p=1.0), full)
+    half = diff_augment(x, policy, torch.Generator().manual_seed(0), p=0.5)
+    untouched = (half == x).flatten(1).all(1).float().mean()
+    assert 0.02 < untouched < 0.4  # about (1 − 0.5)³ of the images escape all three policies
+
+
+def test_ada_heuristic_moves_p_towards_the_target():
+    from pneumogan.gan.augment import AdaptiveProbability
+
+    ada = AdaptiveProbability(target=0.6, interval=4, speed_images=1000)
+    ada.observe(sign_sum=200.0, seen=256)  # r_t ≈ 0.78 > 0.6: D is sure of the reals → more augmentation
+    ada.adjust()
+    assert ada.p == pytest.approx(0.256) and ada.seen == 0
+    ada.observe(sign_sum=0.0, seen=256)  # r_t = 0 < 0.6 → less
+    ada.adjust()
+    assert ada.p == pytest.approx(0.0)
+    ada.observe(sign_sum=-256.0, seen=256)
+    ada.adjust()
+    assert ada.p == 0.0  # clipped at 0
+
+
+def test_ada_training_records_p_and_resumes_it(kaggle_224, cache, tmp_path):
+    cfg = gan_cfg(kaggle_224, cache, "cgan", 28, steps=4, ada_target=0.01, ada_interval=1, ada_kimg=0.05)
+    out = train_gan(cfg, tmp_path / "a", **QUIET)
+    history = json.loads((out / "history.json").read_text())
+    state = torch.load(out / "train_state.pt", weights_only=False)
+    assert 0 <= state["ada"]["p"] <= 1 and history[-1]["augment_p"] == state["ada"]["p"]

@@ -174,6 +174,11 @@ class GanConfig(_WithPrecision):
     ema: bool = True
     ema_decay: float = Field(0.999, gt=0, lt=1)
     diffaugment: str = Field("translation,cutout,color", description="comma list; empty = off")
+    ada_target: float = Field(
+        0.0, ge=0, lt=1, description="adaptive augmentation: target E[sign D(real)], e.g. 0.6; 0 = off (p = 1)"
+    )
+    ada_interval: int = Field(4, ge=1, description="adaptive augmentation: steps between adjustments of p")
+    ada_kimg: float = Field(20.0, gt=0, description="adaptive augmentation: thousands of images for p to go 0 → 1")
     aux_weight: float = Field(1.0, ge=0, description="acgan: weight of the classification losses")
     recon_weight: float = Field(1.0, ge=0, description="fastgan: weight of D's self-supervised reconstruction loss")
     sample_every: int = Field(500, ge=1, description="steps between sample grids")

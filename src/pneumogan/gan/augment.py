@@ -2,9 +2,12 @@
 
 Policies: `translation` (shift by up to 1/8 of the side, zero padding), `cutout` (a square of half the
 side set to zero), `color` (brightness ±0.5 and contrast ×[0.5, 1.5] on [-1, 1] grayscale images).
+With `gan.ada_target` > 0 each policy applies to each image with a probability p that ADA's heuristic adapts.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -22,10 +25,51 @@ def parse_policy(text: str) -> list[str]:
     return names
 
 
-def diff_augment(x: torch.Tensor, policy: list[str], generator: torch.Generator | None = None) -> torch.Tensor:
+def diff_augment(
+    x: torch.Tensor, policy: list[str], generator: torch.Generator | None = None, p: float = 1.0
+) -> torch.Tensor:
+    """Each policy applied to the whole batch (p = 1, DiffAugment), or to each image with probability p (the
+    adaptive probability of ADA)."""
+    if p <= 0:
+        return x
     for name in policy:
-        x = _OPS[name](x, generator)
+        if p >= 1:
+            x = _OPS[name](x, generator)
+        else:
+            chosen = (_rand((len(x), 1, 1, 1), x, generator) < p).to(x.dtype)
+            x = chosen * _OPS[name](x, generator) + (1 - chosen) * x
     return x
+
+
+@dataclass
+class AdaptiveProbability:
+    """ADA's overfitting heuristic (Karras et al. 2020) driving the augmentation probability p: every `interval`
+    steps, r_t = E[sign D(real)] over the images seen; p moves up when r_t > `target` (D is too sure of the
+    reals: it overfits) and down otherwise, by (images seen) / `speed_images` per adjustment, within [0, 1]."""
+
+    target: float
+    interval: int
+    speed_images: float
+    p: float = 0.0
+    sign_sum: float = 0.0
+    seen: int = 0
+
+    def observe(self, sign_sum: float, seen: int) -> None:
+        self.sign_sum += sign_sum
+        self.seen += seen
+
+    def adjust(self) -> None:
+        if self.seen:
+            r_t = self.sign_sum / self.seen
+            step = self.seen / self.speed_images
+            self.p = min(1.0, max(0.0, self.p + (step if r_t > self.target else -step)))
+        self.sign_sum, self.seen = 0.0, 0
+
+    def state(self) -> dict[str, float]:
+        return {"p": self.p, "sign_sum": self.sign_sum, "seen": self.seen}
+
+    def load(self, state: dict[str, float]) -> None:
+        self.p, self.sign_sum, self.seen = state["p"], state["sign_sum"], int(state["seen"])
 
 
 def _rand(shape, x: torch.Tensor, generator) -> torch.Tensor:

@@ -61,6 +61,7 @@ class AdversarialLoss:
         self.g, self.d, self.cfg, self.policy, self.device = g, d, cfg, policy, device
         self.conditional = cfg.family != "dcgan"
         self.reconstruct = cfg.family == "fastgan"
+        self.p = 0.0 if cfg.ada_target > 0 else 1.0  # per-image augmentation probability; ADA moves it from 0
         self.precision = precision  # resolved (fp32 | bf16 | fp16); R1's double backward always runs in fp32
 
     def _condition(self, labels: torch.Tensor) -> torch.Tensor | None:
@@ -75,11 +76,11 @@ class AdversarialLoss:
         with self._autocast():
             with torch.no_grad():
                 fake = self.g(batch.z, self._condition(batch.y_fake))
-            real_in = diff_augment(batch.real, self.policy, batch.rng)
+            real_in = diff_augment(batch.real, self.policy, batch.rng, self.p)
             real_logit, real_aux = self.d(real_in, self._condition(batch.y_real))
             # fastgan: D rebuilds the real images it just saw from its 8×8 features (before the fake pass)
             recon = self.d.reconstruction_loss(real_in) if self.reconstruct else torch.zeros((), device=self.device)
-            fake_in = diff_augment(fake, self.policy, batch.rng)
+            fake_in = diff_augment(fake, self.policy, batch.rng, self.p)
             fake_logit, _ = self.d(fake_in, self._condition(batch.y_fake))
             loss = d_loss(real_logit.float(), fake_logit.float(), cfg.loss) + cfg.recon_weight * recon
             aux = torch.zeros((), device=self.device)
@@ -98,7 +99,7 @@ class AdversarialLoss:
         """G's loss on fresh latents `z` (+ AC-GAN's class loss on the fakes' intended classes)."""
         with self._autocast():
             fake = self.g(z, self._condition(batch.y_fake))
-            logit, aux = self.d(diff_augment(fake, self.policy, batch.rng), self._condition(batch.y_fake))
+            logit, aux = self.d(diff_augment(fake, self.policy, batch.rng, self.p), self._condition(batch.y_fake))
             loss = g_loss(logit.float(), self.cfg.loss)
             if aux is not None:
                 loss = loss + self.cfg.aux_weight * F.cross_entropy(aux.float(), batch.y_fake)

@@ -29,7 +29,7 @@ from pneumogan import distributed
 from pneumogan.config import Config, config_hash
 from pneumogan.data.sources import absolute_source
 from pneumogan.device import PRECISIONS, optimizer_options, resolve_device, resolve_precision
-from pneumogan.gan.augment import parse_policy
+from pneumogan.gan.augment import AdaptiveProbability, parse_policy
 from pneumogan.gan.checkpoint import save_gan
 from pneumogan.gan.data import training_images
 from pneumogan.gan.grids import save_grid
@@ -81,6 +81,7 @@ class GanTraining:
     summed_steps: int = 0
     window_start: float = 0.0
     pending_events: list[str] = field(default_factory=list)  # monitor warnings since the last history row
+    ada: AdaptiveProbability | None = None  # adaptive augmentation (gan.ada_target > 0)
 
     @property
     def mine(self) -> slice:
@@ -101,6 +102,7 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log: Log = prin
     for step in track(steps, len(steps), f"{gan_cfg.family} {cfg.data.size}px", status, run.dist.main):
         batch = draw_batch(run, step)
         d_out = discriminator_step(run, batch, with_r1=gan_cfg.r1_gamma > 0 and step % gan_cfg.r1_every == 0)
+        adapt_augmentation(run, step, d_out["d_real"])
         g_loss = generator_step(run, batch)
         update_ema(run, step)
         if not record(run, step, d_out, g_loss, status):
@@ -192,7 +194,14 @@ def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
         monitor=CollapseMonitor(real_diversity=sample_diversity(images[pick], labels[pick])),
         meta=meta,
         resume_state=ResumeState(out / GAN_STATE, config_hash(cfg)),
+        ada=_adaptive(gan_cfg),
     )
+
+
+def _adaptive(gan_cfg) -> AdaptiveProbability | None:
+    if gan_cfg.ada_target <= 0:
+        return None
+    return AdaptiveProbability(gan_cfg.ada_target, gan_cfg.ada_interval, gan_cfg.ada_kimg * 1000)
 
 
 def restore(run: GanTraining) -> None:
@@ -208,6 +217,9 @@ def restore(run: GanTraining) -> None:
     run.start, run.history = state["step"], state["history"]
     run.monitor.events, run.monitor.best_diversity = state["events"], state["best_diversity"]
     run.loss.precision = run.meta["precision"] = state.get("precision", run.loss.precision)  # kept on resume
+    if run.ada is not None and state.get("ada"):
+        run.ada.load(state["ada"])
+        run.loss.p = run.ada.p
     run.log(f"resuming GAN training at step {run.start}/{run.steps}")
 
 
@@ -229,6 +241,18 @@ def discriminator_step(run: GanTraining, batch: Batch, with_r1: bool) -> dict[st
     distributed.average_gradients(run.d, run.dist)
     run.opt_d.step()
     return out
+
+
+def adapt_augmentation(run: GanTraining, step: int, d_real: torch.Tensor) -> None:
+    """ADA: collect sign(D(real)); every `gan.ada_interval` steps move the augmentation probability."""
+    if run.ada is None:
+        return
+    run.ada.observe(float(torch.sign(d_real.detach().float()).sum()), d_real.numel())
+    if (step + 1) % run.cfg.gan.ada_interval == 0:
+        total, seen = distributed.all_sum([run.ada.sign_sum, float(run.ada.seen)], run.dist, run.device)
+        run.ada.sign_sum, run.ada.seen = total, round(seen)
+        run.ada.adjust()
+        run.loss.p = run.ada.p
 
 
 def generator_step(run: GanTraining, batch: Batch) -> torch.Tensor:
@@ -284,6 +308,7 @@ def record(run: GanTraining, step: int, d_out: dict[str, torch.Tensor], g_loss: 
         elapsed = time.perf_counter() - run.window_start
         row = {"step": done, **{k: v / run.summed_steps for k, v in run.sums.items()}}
         row["images_per_s"] = run.summed_steps * run.cfg.gan.batch_size / max(elapsed, 1e-9)
+        row["augment_p"] = run.loss.p
         row["events"] = ";".join(run.pending_events)
         run.history.append(row)
         run.pending_events.clear()
@@ -327,6 +352,7 @@ def checkpoint(run: GanTraining, step: int) -> None:
             "events": run.monitor.events,
             "best_diversity": run.monitor.best_diversity,
             "precision": run.loss.precision,
+            "ada": run.ada.state() if run.ada is not None else None,
         }
     )
     write_history(run.out, run.history)
