@@ -67,6 +67,20 @@ def test_resume_state_is_used_only_for_the_same_fingerprint(tmp_path):
     assert ResumeState(tmp_path / "missing.pt", "abc").load(messages.append) is None
 
 
+def test_resume_fingerprints_ignore_sections_a_job_does_not_read():
+    from pneumogan.config import CLASSIFY_SECTIONS, GAN_SECTIONS, SSL_SECTIONS, config_hash, load_config
+
+    base = load_config("tiny")
+    new_classifier_option = load_config("tiny", ["classify.warmup_epochs=3"])
+    new_gan_option = load_config("tiny", ["gan.lr_g=0.001"])
+    assert config_hash(base, SSL_SECTIONS) == config_hash(new_classifier_option, SSL_SECTIONS)
+    assert config_hash(base, GAN_SECTIONS) == config_hash(new_classifier_option, GAN_SECTIONS)
+    assert config_hash(base, CLASSIFY_SECTIONS) != config_hash(new_classifier_option, CLASSIFY_SECTIONS)
+    assert config_hash(base, GAN_SECTIONS) != config_hash(new_gan_option, GAN_SECTIONS)
+    assert config_hash(base) != config_hash(new_gan_option)  # the whole config when no sections are named
+    assert config_hash(base, SSL_SECTIONS) != config_hash(load_config("tiny", ["data.size=40"]), SSL_SECTIONS)
+
+
 # ---------------------------------------------------------------- progress.py
 
 

@@ -314,6 +314,19 @@ def dump_config(cfg: Config) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
-def config_hash(cfg: Config) -> str:
-    """A short fingerprint of every setting: resume state is only used for the config it was written for."""
-    return hashlib.sha256(dump_config(cfg).encode()).hexdigest()[:16]
+def config_hash(cfg: Config, sections: tuple[str, ...] | None = None) -> str:
+    """A short fingerprint of the settings a job reads: resume state is only used for the config it was written for.
+
+    `sections` names the top-level keys the job depends on (all when None), so adding or changing a key in
+    another section (a new classifier option, say) does not throw away a half-finished GAN or SSL run.
+    """
+    dumped = cfg.model_dump(mode="json")
+    if sections is not None:
+        dumped = {key: dumped[key] for key in sections}
+    return hashlib.sha256(yaml.safe_dump(dumped, sort_keys=False).encode()).hexdigest()[:16]
+
+
+# the top-level config keys each training job reads (its resume fingerprint)
+SSL_SECTIONS = ("seed", "data", "split", "ssl")
+GAN_SECTIONS = ("seed", "data", "split", "gan")
+CLASSIFY_SECTIONS = ("seed", "data", "split", "augment", "classify")

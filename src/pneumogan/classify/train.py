@@ -28,7 +28,7 @@ from pneumogan.classify import models
 from pneumogan.classify.checkpoint import load_checkpoint, save_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.classify.pretrained import IMAGENET_GRAY
-from pneumogan.config import Config, config_hash
+from pneumogan.config import CLASSIFY_SECTIONS, Config, config_hash
 from pneumogan.data.augment import BatchAugment
 from pneumogan.data.datasets import TrainBatches
 from pneumogan.data.labels import class_names, targets
@@ -250,7 +250,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
         val_labels=y_val[keep_val],
         mean=mean,
         std=std,
-        resume_state=ResumeState(out / CLASSIFIER_STATE, config_hash(cfg)),
+        resume_state=ResumeState(out / CLASSIFIER_STATE, config_hash(cfg, CLASSIFY_SECTIONS)),
         precision=precision,
         init=init,
         ema=ema,

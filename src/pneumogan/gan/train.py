@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from pneumogan import distributed
-from pneumogan.config import Config, config_hash
+from pneumogan.config import GAN_SECTIONS, Config, config_hash
 from pneumogan.data.sources import absolute_source
 from pneumogan.device import PRECISIONS, optimizer_options, resolve_device, resolve_precision
 from pneumogan.gan.augment import AdaptiveProbability, parse_policy
@@ -193,7 +193,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
         y_fixed=y_fixed,
         monitor=CollapseMonitor(real_diversity=sample_diversity(images[pick], labels[pick])),
         meta=meta,
-        resume_state=ResumeState(out / GAN_STATE, config_hash(cfg)),
+        resume_state=ResumeState(out / GAN_STATE, config_hash(cfg, GAN_SECTIONS)),
         ada=_adaptive(gan_cfg),
     )
 

@@ -21,7 +21,7 @@ import torch
 
 from pneumogan.classify.inference import model_outputs
 from pneumogan.classify.models import use_channels_last
-from pneumogan.config import Config, config_hash
+from pneumogan.config import SSL_SECTIONS, Config, config_hash
 from pneumogan.data.datasets import normalise
 from pneumogan.data.loading import SplitData, load_splits
 from pneumogan.data.sources import absolute_source
@@ -128,7 +128,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> Pretraining:
         images=images,
         model=model,
         optimizer=optimizer,
-        resume_state=ResumeState(out / SSL_STATE, config_hash(cfg)),
+        resume_state=ResumeState(out / SSL_STATE, config_hash(cfg, SSL_SECTIONS)),
         steps_per_epoch=steps_per_epoch,
     )
 
