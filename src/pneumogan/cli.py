@@ -196,13 +196,15 @@ def predict(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Predict files and folders; unreadable files are listed with their reason. Research use only."""
-    from pneumogan.classify.predict import predict_files
+    from pneumogan.classify.predict import for_csv, predict_files
     from pneumogan.runs import atomic_write_csv, atomic_write_json
 
     res = predict_files(checkpoint, [str(p) for p in paths], precision=precision)
     rows, bad = res["predictions"], res["bad"]
     for row in rows:
         console.print(f"{row['file']}: {row['label']} (P(pneumonia) {row['p_pneumonia']:.3f})")
+        for warning in row["warnings"]:
+            console.print(f"  [yellow]warning[/yellow]: {warning}")
     for item in bad:
         err_console.print(f"{item['file']}: [red]{item['reason']}[/red] {item['detail']}")
     console.print(f"{len(rows)} predicted, {len(bad)} unreadable. Research software, not a medical device.")
@@ -211,9 +213,21 @@ def predict(
     elif out:
         fields = ["file", *[k for k in (rows[0] if rows else {}) if k != "file"], "error"]
         errors = [{"file": b["file"], "error": f"{b['reason']}: {b['detail']}"} for b in bad]
-        atomic_write_csv(out, rows + errors, fields)
+        atomic_write_csv(out, [for_csv(r) for r in rows] + errors, fields)
     if not rows:
         raise typer.Exit(1)
+
+
+@classify_app.command("fit-ood")
+def classify_fit_ood(
+    checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint or ensemble folder")],
+    quantile: Annotated[float, typer.Option(help="thresholds at this quantile of the val images' distances")] = 0.995,
+    data: Annotated[str | None, typer.Option(help="data source, when it moved since training")] = None,
+) -> None:
+    """Fit the out-of-distribution check beside a checkpoint (training does it; this is for older ones)."""
+    from pneumogan.classify.ood import fit_checkpoint_ood
+
+    fit_checkpoint_ood(checkpoint, quantile, data, log=console.print)
 
 
 @gan_app.command("train")

@@ -3,6 +3,7 @@ synthetic sets and experiment runs. Code that reads or writes them asks here ins
 
 ```
 <classifier checkpoint>/          model.safetensors  meta.json  history.{json,csv}  curves.png  last_state.pt
+                                   ood.safetensors  ood.json (the out-of-distribution check)
     eval_<split>/                  metrics.json  scores.npz  roc.png  pr.png  confusion.png  reliability.png
 <GAN folder>/                     generator.safetensors  discriminator.safetensors  meta.json
                                    history.{json,csv}  events.json  train_state.pt  grids/step_NNNNNN.png
@@ -33,6 +34,8 @@ HISTORY_JSON = "history.json"
 HISTORY_CSV = "history.csv"
 EVAL_METRICS = "metrics.json"
 EVAL_SCORES = "scores.npz"
+OOD_WEIGHTS = "ood.safetensors"  # the out-of-distribution check fitted on the training images
+OOD_META = "ood.json"
 
 # GAN folders.
 GENERATOR_WEIGHTS = "generator.safetensors"

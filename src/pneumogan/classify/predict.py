@@ -10,8 +10,9 @@ import torch
 
 from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
-from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
-from pneumogan.data.images import load_for_model
+from pneumogan.classify.ood import FeatureTap, decoding_warnings, load_ood
+from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DecodedImage
+from pneumogan.data.images import load_for_model, read_image, square_resize
 from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.errors import ImageReadError, PneumoganError
 
@@ -28,27 +29,49 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
     return files
 
 
+def for_csv(row: dict[str, Any]) -> dict[str, Any]:
+    """A prediction row with its `warnings` list joined into one cell ("; " between sentences)."""
+    return {**row, "warnings": "; ".join(row["warnings"])} if isinstance(row.get("warnings"), list) else row
+
+
 class Predictor:
-    """A loaded checkpoint that turns any supported input into probabilities and a thresholded label."""
+    """A loaded checkpoint that turns any supported input into probabilities, a thresholded label and
+    `warnings` (the out-of-distribution check: empty when the image looks like the training X-rays)."""
 
     def __init__(self, checkpoint: str | Path, device: str = "auto", precision: str = "auto") -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
+        self.checkpoint = Path(checkpoint)
         self.model, self.meta = load_checkpoint(checkpoint, self.device)
         self.pre = self.meta["preprocessing"]
         self.names: list[str] = self.meta["class_names"]
         stored = self.meta.get("threshold")
         self.threshold: float = 0.5 if stored is None else float(stored)  # None: training never finished
+        self.ood = load_ood(checkpoint)  # None for checkpoints from before the check existed
 
     def to_array(self, src: Any, name: str = "") -> np.ndarray:
         return load_for_model(src, self.pre["size"], self.pre.get("max_pixels", DEFAULT_MAX_PIXELS), name=name)
 
-    def predict_arrays(self, arrays: np.ndarray) -> list[dict[str, Any]]:
-        proba = predict_proba(
-            self.model, arrays, self.pre["mean"], self.pre["std"], self.device, precision=self.precision
-        )
+    def decode(self, src: Any, name: str = "") -> DecodedImage:
+        return read_image(src, max_pixels=self.pre.get("max_pixels", DEFAULT_MAX_PIXELS), name=name)
+
+    def read(self, src: Any, name: str = "") -> tuple[np.ndarray, list[str]]:
+        """The model-size array and what decoding noticed (colour, a lateral DICOM view)."""
+        image = self.decode(src, name)
+        return square_resize(image.array, self.pre["size"]), decoding_warnings(image)
+
+    def predict_arrays(self, arrays: np.ndarray, notes: list[list[str]] | None = None) -> list[dict[str, Any]]:
+        """Rows of probabilities, label, threshold and `warnings` (`notes`: decoding warnings per image)."""
+        tap = FeatureTap(self.model) if self.ood is not None else None
+        if tap is not None:
+            with tap:
+                proba = self._proba(arrays)
+            found = self.ood.warnings(tap.features(), arrays)
+        else:
+            proba, found = self._proba(arrays), [[] for _ in arrays]
+        notes = notes or [[] for _ in arrays]
         rows = []
-        for pr in proba:
+        for pr, before, after in zip(proba, notes, found, strict=True):
             p_pos = float(positive_score(pr))
             label = "PNEUMONIA" if p_pos >= self.threshold else "NORMAL"
             if len(self.names) > 2 and label == "PNEUMONIA":
@@ -59,9 +82,15 @@ class Predictor:
                     "p_pneumonia": p_pos,
                     "label": label,
                     "threshold": self.threshold,
+                    "warnings": [*before, *after],
                 }
             )
         return rows
+
+    def _proba(self, arrays: np.ndarray) -> np.ndarray:
+        return predict_proba(
+            self.model, arrays, self.pre["mean"], self.pre["std"], self.device, precision=self.precision
+        )
 
 
 @torch.no_grad()
@@ -74,18 +103,15 @@ def predict_files(
         raise PneumoganError("no input files found")
     rows: list[dict[str, Any]] = []
     bad: list[dict[str, str]] = []
-    good: list[tuple[Path, np.ndarray]] = []
+    good: list[tuple[Path, np.ndarray, list[str]]] = []
     for path in files:
         try:
-            good.append((path, predictor.to_array(path)))
+            good.append((path, *predictor.read(path)))
         except ImageReadError as exc:
             bad.append({"file": str(path), "reason": exc.reason, "detail": exc.detail})
     for start in range(0, len(good), batch_size):
         chunk = good[start : start + batch_size]
-        preds = predictor.predict_arrays(np.stack([a for _, a in chunk]))
-        rows += [{"file": str(p), **pred} for (p, _), pred in zip(chunk, preds, strict=True)]
-    return {
-        "predictions": rows,
-        "bad": bad,
-        "model": {"arch": predictor.meta["arch"], "threshold": predictor.threshold, "classes": predictor.names},
-    }
+        preds = predictor.predict_arrays(np.stack([a for _, a, _ in chunk]), [w for _, _, w in chunk])
+        rows += [{"file": str(p), **pred} for (p, _, _), pred in zip(chunk, preds, strict=True)]
+    model = {"arch": predictor.meta["arch"], "threshold": predictor.threshold, "classes": predictor.names}
+    return {"predictions": rows, "bad": bad, "model": {**model, "ood_check": predictor.ood is not None}}

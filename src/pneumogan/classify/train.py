@@ -27,6 +27,7 @@ from pneumogan import distributed
 from pneumogan.classify import models
 from pneumogan.classify.checkpoint import load_checkpoint, save_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
+from pneumogan.classify.ood import describe, feature_extractor, fit_ood
 from pneumogan.classify.pretrained import IMAGENET_GRAY
 from pneumogan.config import CLASSIFY_SECTIONS, Config, config_hash
 from pneumogan.data.augment import BatchAugment
@@ -429,11 +430,19 @@ def finish(run: Training, started: float) -> Path:
     meta["processes"] = run.dist.world
     meta.pop("versions", None)
     save_checkpoint(run.out, best, meta)
+    detector = fit_ood(
+        feature_extractor(best, run.mean, run.std, run.device),
+        run.batches.images.numpy(),
+        run.val_set.images,
+        seed=run.cfg.seed,
+    )
+    detector.save(run.out)
     write_history(run.out, run.history)
     from pneumogan.evaluate.plots import plot_training_curves
 
     plot_training_curves(run.history, run.out / CURVES)
     lo, hi = meta["threshold_interval"]
+    run.log(describe(detector))
     run.log(
         f"best epoch {run.best_epoch + 1}: val AUC {run.best_auc:.4f}; threshold {threshold:.4f} ({c.threshold}; "
         f"95 % bootstrap over val {lo:.3f}–{hi:.3f}) → {run.out}"

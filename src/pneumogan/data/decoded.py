@@ -38,6 +38,19 @@ class DecodedImage:
     height: int
     format: str
     notes: list[str] = field(default_factory=list)
+    colour: float = 0.0  # mean spread between the colour channels before conversion, in [0, 1] (0: gray)
+    view_position: str | None = None  # DICOM ViewPosition (PA, AP, LL, …) when the file says
+
+
+def channel_spread(rgb: np.ndarray) -> float:
+    """Mean over pixels of (max − min) across the colour channels, in [0, 1]: 0 for a gray image stored as RGB."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[-1] < 3:
+        return 0.0
+    channels = rgb[..., :3].astype(np.float32)
+    spread = channels.max(axis=-1) - channels.min(axis=-1)
+    top = 255.0 if rgb.dtype == np.uint8 else max(float(channels.max()) - float(channels.min()), 1e-12)
+    return float(spread.mean() / top)
 
 
 def check_pixels(width: int, height: int, max_pixels: int) -> None:

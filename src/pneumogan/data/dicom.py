@@ -15,6 +15,7 @@ from pneumogan.data.decoded import (
     MULTI_FRAME,
     NOT_IMAGE,
     DecodedImage,
+    channel_spread,
     check_pixels,
     scale_to_uint8,
 )
@@ -63,7 +64,7 @@ def read_dicom(data: bytes, max_pixels: int) -> DecodedImage:
     if pixels.ndim == 3:  # colour DICOM (RGB/YBR): average to gray; rare for radiographs
         notes.append("colour DICOM averaged to grayscale")
         values = np.asarray(pixels, dtype=np.float64).mean(axis=-1)
-        return _decoded(scale_to_uint8(values), ds, notes)
+        return _decoded(scale_to_uint8(values), ds, notes, channel_spread(scale_to_uint8(pixels)))
 
     values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
     has_voi = "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds)
@@ -92,7 +93,8 @@ def _voi_output_range(ds, bits: int) -> tuple[float, float]:
     return 0.0, float(2**bits - 1)
 
 
-def _decoded(gray: np.ndarray, ds, notes: list[str]) -> DecodedImage:
+def _decoded(gray: np.ndarray, ds, notes: list[str], colour: float = 0.0) -> DecodedImage:
+    view = str(ds.get("ViewPosition", "") or "").strip()
     return DecodedImage(
         array=np.ascontiguousarray(gray),
         mode=str(ds.get("PhotometricInterpretation", "")),
@@ -100,4 +102,6 @@ def _decoded(gray: np.ndarray, ds, notes: list[str]) -> DecodedImage:
         height=int(gray.shape[0]),
         format="DICOM",
         notes=notes,
+        colour=colour,
+        view_position=view or None,
     )

@@ -24,6 +24,7 @@ from pneumogan.data.decoded import (
     TRUNCATED,
     UNREADABLE,
     DecodedImage,
+    channel_spread,
     check_pixels,
     scale_to_uint8,
 )
@@ -95,7 +96,11 @@ def _from_pil(im: Image.Image, max_pixels: int) -> DecodedImage:
     except Exception:  # broken EXIF must not cost us an otherwise valid image
         notes.append("EXIF orientation ignored (unreadable)")
     array = _pil_to_gray(im, notes)
-    return DecodedImage(array=array, mode=mode, width=width, height=height, format=fmt, notes=notes)
+    colour = channel_spread(np.asarray(im.convert("RGB"))) if im.mode not in GRAY_MODES else 0.0
+    return DecodedImage(array=array, mode=mode, width=width, height=height, format=fmt, notes=notes, colour=colour)
+
+
+GRAY_MODES = frozenset({"L", "LA", "1", "I;16", "I;16B", "I;16L", "I", "F"})
 
 
 def _pil_to_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
@@ -118,6 +123,7 @@ def _pil_to_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
 def _from_array(array: np.ndarray) -> DecodedImage:
     notes: list[str] = []
     arr = np.asarray(array)
+    colour = channel_spread(arr) if arr.ndim == 3 and arr.shape[-1] in (3, 4) else 0.0
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         notes.append("colour array averaged to grayscale")
         arr = arr[..., :3].mean(axis=-1)
@@ -135,6 +141,7 @@ def _from_array(array: np.ndarray) -> DecodedImage:
         height=arr.shape[0],
         format="array",
         notes=notes,
+        colour=colour,
     )
 
 

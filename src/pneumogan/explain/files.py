@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pneumogan.classify.predict import Predictor, expand_inputs
-from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
-from pneumogan.data.images import read_image, square_resize
+from pneumogan.classify.ood import decoding_warnings
+from pneumogan.classify.predict import Predictor, expand_inputs, for_csv
+from pneumogan.data.images import square_resize
 from pneumogan.errors import ImageReadError, PneumoganError
 from pneumogan.explain.gradcam import Method, explainer_for, overlay, thorax_mass_fraction
 from pneumogan.runs import atomic_write_csv
@@ -43,9 +43,12 @@ class Explainer:
         # PNEUMONIA; for a 3-class model the likelier of its two pneumonia classes
         return 1 if len(names) == 2 else 1 + int(pred[f"p_{names[2]}"] > pred[f"p_{names[1]}"])
 
-    def explain_array(self, array: np.ndarray, display: np.ndarray | None = None) -> dict[str, Any]:
-        """`array`: the model-size uint8 image; `display`: a larger copy of the same image to draw on."""
-        pred = self.predictor.predict_arrays(array[None])[0]
+    def explain_array(
+        self, array: np.ndarray, display: np.ndarray | None = None, notes: list[str] | None = None
+    ) -> dict[str, Any]:
+        """`array`: the model-size uint8 image; `display`: a larger copy of the same image to draw on; `notes`:
+        what decoding noticed (they join the prediction's `warnings`)."""
+        pred = self.predictor.predict_arrays(array[None], [notes or []])[0]
         class_idx = self.target_class(pred)
         cam = self.cam(array[None], class_idx=class_idx)[0]
         shown = array if display is None else display
@@ -64,9 +67,9 @@ class Explainer:
 
     def explain_source(self, src: Any, name: str = "") -> dict[str, Any]:
         """Any supported input (path, bytes, file object); raises ImageReadError for unusable input."""
-        pre = self.predictor.pre
-        image = read_image(src, max_pixels=pre.get("max_pixels", DEFAULT_MAX_PIXELS), name=name)
-        return self.explain_array(square_resize(image.array, pre["size"]), square_resize(image.array, DISPLAY_SIZE))
+        image = self.predictor.decode(src, name)
+        model_size = square_resize(image.array, self.predictor.pre["size"])
+        return self.explain_array(model_size, square_resize(image.array, DISPLAY_SIZE), decoding_warnings(image))
 
 
 def side_by_side(display: np.ndarray, over: np.ndarray) -> np.ndarray:
@@ -110,5 +113,5 @@ def explain_files(
             }
         )
     if rows:
-        atomic_write_csv(out / "predictions.csv", rows)
+        atomic_write_csv(out / "predictions.csv", [for_csv(r) for r in rows])
     return {"predictions": rows, "bad": bad}

@@ -90,6 +90,7 @@ class ModelService:
             "data_fingerprint": m.get("data_fingerprint"),
             "checkpoint": self.checkpoint.name,
             "compute_precision": self.predictor.precision,
+            "ood_check": self.predictor.ood is not None,
         }
 
     def predict(self, src: Any, name: str = "", gradcam: bool = True) -> dict[str, Any]:
@@ -98,8 +99,8 @@ class ModelService:
             if gradcam:
                 res = self.explainer.explain_source(src, name=name)
             else:
-                arr = self.predictor.to_array(src, name=name)
-                res = {**self.predictor.predict_arrays(arr[None])[0], "display": arr}
+                arr, notes = self.predictor.read(src, name=name)
+                res = {**self.predictor.predict_arrays(arr[None], [notes])[0], "display": arr}
         probs = {n: res[f"p_{n}"] for n in self.predictor.names}
         if len(probs) > 2:
             probs["PNEUMONIA"] = res["p_pneumonia"]
@@ -107,6 +108,7 @@ class ModelService:
             "probabilities": probs,
             "label": res["label"],
             "threshold": res["threshold"],
+            "warnings": res["warnings"],
             "model": self.model_info(),
             "notice": NOTICE,
         }

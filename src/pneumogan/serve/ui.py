@@ -39,9 +39,20 @@ def example_images(service: ModelService, per_class: int = 3) -> list[str]:
     return found
 
 
+def _warning_banner(warnings: list[str]) -> str:
+    """A visible block above the decision when the input does not look like a frontal chest X-ray."""
+    if not warnings:
+        return ""
+    items = "\n".join(f"> - {w}" for w in warnings)
+    return (
+        "> ### ⚠️ This does not look like a chest X-ray the model was trained on\n"
+        f"{items}\n> \n> Do not read the output below as meaningful for this image.\n\n"
+    )
+
+
 def _decision_text(res: dict[str, Any]) -> str:
     p = res["probabilities"].get("PNEUMONIA", 0.0)
-    return (
+    return _warning_banner(res.get("warnings", [])) + (
         f"**Model output: {res['label']}** — P(pneumonia) = {p:.4f}; decision threshold "
         f"{res['threshold']:.4f} (chosen on validation data). The heat map shows the regions that raised "
         f"P({res['gradcam']['target']}).\n\n_{NOTICE}_"

@@ -1,0 +1,328 @@
+"""Is this a frontal chest X-ray at all? An out-of-distribution check fitted on the training images.
+
+A classifier gives a confident label to anything, a cat included. Three independent signals guard it:
+
+- **features**: the Mahalanobis distance of the classifier's penultimate features to the training images'
+  (one Gaussian with a Ledoit-Wolf shrunk covariance; Lee et al. 2018), the network's own notion of "unlike
+  anything I was trained on";
+- **statistics**: the same distance over a dozen image statistics (intensity percentiles, dark and bright
+  fractions, edge strength, left-right symmetry, histogram entropy), which catch noise, text and blank
+  images whatever the network makes of them;
+- **decoding**: a colour image (channels that differ), a DICOM whose `ViewPosition` is lateral.
+
+The two distances get thresholds at a high quantile of the *validation* images' distances (never test), so
+the false-alarm rate on in-distribution images is about 1 − quantile per signal. Each signal over its
+threshold adds one sentence to `warnings`; an empty list means nothing looked unusual.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pneumogan.data.decoded import DecodedImage
+from pneumogan.errors import PneumoganError
+from pneumogan.layout import OOD_META, OOD_WEIGHTS
+from pneumogan.runs import atomic_save, atomic_write_json
+
+DEFAULT_QUANTILE = 0.995
+FIT_LIMIT = 6000  # training images the Gaussians are fitted on (a seeded sample above this)
+#: Mean spread between the colour channels, in [0, 1], above which an input counts as a colour image. A
+#: radiograph saved as RGB differs between channels only by JPEG chroma noise (< 0.01).
+COLOUR_LIMIT = 0.04
+LATERAL_VIEWS = frozenset({"LL", "RL", "LAT", "LATERAL", "LLD", "RLD"})
+STATISTICS = (
+    "mean",
+    "std",
+    "p02",
+    "p50",
+    "p98",
+    "dark_fraction",
+    "bright_fraction",
+    "edge_strength",
+    "edge_to_contrast",
+    "mirror_correlation",
+    "centre_minus_border",
+    "top_minus_bottom",
+    "entropy",
+)
+
+
+def image_statistics(images: np.ndarray) -> np.ndarray:
+    """(N, S, S) uint8 → (N, len(STATISTICS)) float64: cheap descriptors of what a radiograph looks like."""
+    x = np.asarray(images, dtype=np.float64).reshape(len(images), images.shape[-2], images.shape[-1]) / 255.0
+    flat = x.reshape(len(x), -1)
+    p02, p50, p98 = np.percentile(flat, [2, 50, 98], axis=1)
+    std = flat.std(axis=1)
+    edges = 0.5 * (np.abs(np.diff(x, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(x, axis=2)).mean(axis=(1, 2)))
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    mirrored = x[:, :, ::-1].reshape(len(x), -1) - flat.mean(axis=1, keepdims=True)
+    mirror = (centred * mirrored).sum(axis=1) / np.maximum((centred**2).sum(axis=1), 1e-12)
+    s = x.shape[-1]
+    q = s // 4
+    centre = x[:, q : s - q, q : s - q].mean(axis=(1, 2))
+    border = (x.sum(axis=(1, 2)) - x[:, q : s - q, q : s - q].sum(axis=(1, 2))) / max(s * s - (s - 2 * q) ** 2, 1)
+    half = x.shape[1] // 2
+    hist = np.stack([np.histogram(row, bins=32, range=(0.0, 1.0))[0] for row in flat]) / flat.shape[1]
+    entropy = -(hist * np.log(np.where(hist > 0, hist, 1.0))).sum(axis=1) / np.log(32)
+    return np.stack(
+        [
+            flat.mean(axis=1),
+            std,
+            p02,
+            p50,
+            p98,
+            (flat < 10 / 255).mean(axis=1),
+            (flat > 245 / 255).mean(axis=1),
+            edges,
+            edges / np.maximum(std, 1e-3),
+            mirror,
+            centre - border,
+            x[:, :half].mean(axis=(1, 2)) - x[:, half:].mean(axis=(1, 2)),
+            entropy,
+        ],
+        axis=1,
+    )
+
+
+class FeatureTap:
+    """Collects the input of each member's last Linear layer (the penultimate features) while the model runs.
+
+    Used as a context manager around ordinary inference, so the OOD check costs no extra forward pass; for an
+    ensemble the members' features are concatenated.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        members = list(model.members) if isinstance(getattr(model, "members", None), nn.ModuleList) else [model]
+        self.layers = []
+        for member in members:
+            linears = [m for m in member.modules() if isinstance(m, nn.Linear)]
+            if not linears:
+                raise PneumoganError(f"{type(member).__name__} has no Linear layer to take features from")
+            self.layers.append(linears[-1])
+        self.batches: list[list[torch.Tensor]] = [[] for _ in self.layers]
+        self.handles: list[Any] = []
+
+    def __enter__(self) -> FeatureTap:
+        for k, layer in enumerate(self.layers):
+            self.handles.append(layer.register_forward_hook(self._keeper(k)))
+        return self
+
+    def _keeper(self, k: int):
+        def keep(_module: nn.Module, inputs: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+            self.batches[k].append(inputs[0].detach().float().flatten(1).cpu())
+
+        return keep
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+    def features(self) -> np.ndarray:
+        """(N, D) float64 of everything seen so far, then forget it."""
+        parts = [torch.cat(b).numpy().astype(np.float64) for b in self.batches]
+        self.batches = [[] for _ in self.layers]
+        return np.concatenate(parts, axis=1)
+
+
+@dataclass
+class Gaussian:
+    """A mean and a (shrunk) precision matrix: `distance(x)` is the Mahalanobis distance per row / √D."""
+
+    mean: np.ndarray
+    precision: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Gaussian:
+        from sklearn.covariance import LedoitWolf
+
+        lw = LedoitWolf().fit(x)
+        return cls(lw.location_.astype(np.float64), lw.precision_.astype(np.float64))
+
+    def distance(self, x: np.ndarray) -> np.ndarray:
+        d = np.asarray(x, dtype=np.float64) - self.mean
+        squared = np.einsum("nd,de,ne->n", d, self.precision, d)
+        return np.sqrt(np.maximum(squared, 0.0) / len(self.mean))
+
+
+@dataclass
+class OodDetector:
+    """The fitted check: two Gaussians, their thresholds (chosen on validation images) and how they were set."""
+
+    features: Gaussian
+    statistics: Gaussian
+    feature_threshold: float
+    statistics_threshold: float
+    info: dict[str, Any]
+
+    def scores(self, features: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "feature_distance": self.features.distance(features),
+            "statistics_distance": self.statistics.distance(image_statistics(images)),
+        }
+
+    def flags(self, features: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
+        s = self.scores(features, images)
+        return {
+            "features": s["feature_distance"] > self.feature_threshold,
+            "statistics": s["statistics_distance"] > self.statistics_threshold,
+        }
+
+    def warnings(self, features: np.ndarray, images: np.ndarray) -> list[list[str]]:
+        """One list of sentences per image (empty: in distribution)."""
+        s = self.scores(features, images)
+        out: list[list[str]] = []
+        for fd, sd in zip(s["feature_distance"], s["statistics_distance"], strict=True):
+            found = []
+            if fd > self.feature_threshold:
+                found.append(
+                    f"does not look like the chest X-rays the model was trained on (feature distance {fd:.2f} > "
+                    f"{self.feature_threshold:.2f}); the prediction is unreliable"
+                )
+            if sd > self.statistics_threshold:
+                found.append(
+                    f"its brightness, contrast or texture are unlike a chest X-ray's (statistics distance {sd:.2f} "
+                    f"> {self.statistics_threshold:.2f})"
+                )
+            out.append(found)
+        return out
+
+    def save(self, directory: str | Path) -> None:
+        from safetensors.numpy import save_file
+
+        directory = Path(directory)
+        arrays = {
+            "feature_mean": self.features.mean,
+            "feature_precision": self.features.precision,
+            "statistics_mean": self.statistics.mean,
+            "statistics_precision": self.statistics.precision,
+        }
+        atomic_save(directory / OOD_WEIGHTS, lambda tmp: save_file(arrays, str(tmp)))
+        thresholds = {"feature_threshold": self.feature_threshold, "statistics_threshold": self.statistics_threshold}
+        atomic_write_json(directory / OOD_META, {**thresholds, **self.info})
+
+
+def load_ood(directory: str | Path) -> OodDetector | None:
+    """The detector saved beside a checkpoint, or None when it has none (older checkpoints)."""
+    directory = Path(directory)
+    if not (directory / OOD_WEIGHTS).is_file() or not (directory / OOD_META).is_file():
+        return None
+    from safetensors.numpy import load_file
+
+    arrays = load_file(str(directory / OOD_WEIGHTS))
+    info = json.loads((directory / OOD_META).read_text())
+    return OodDetector(
+        Gaussian(arrays["feature_mean"], arrays["feature_precision"]),
+        Gaussian(arrays["statistics_mean"], arrays["statistics_precision"]),
+        float(info.pop("feature_threshold")),
+        float(info.pop("statistics_threshold")),
+        info,
+    )
+
+
+def fit_ood(
+    extract: Any,
+    train_images: np.ndarray,
+    val_images: np.ndarray,
+    quantile: float = DEFAULT_QUANTILE,
+    seed: int = 0,
+) -> OodDetector:
+    """Fit on (a sample of) the training images; thresholds at `quantile` of the validation images' distances.
+
+    `extract(images) -> (N, D)` gives the classifier's penultimate features for uint8 images.
+    """
+    if not 0.5 < quantile < 1:
+        raise PneumoganError(f"the OOD quantile must lie in (0.5, 1), not {quantile}")
+    if len(train_images) < 20 or len(val_images) < 20:
+        raise PneumoganError("the OOD check needs at least 20 training and 20 validation images")
+    rng = np.random.default_rng(seed)
+    if len(train_images) > FIT_LIMIT:
+        train_images = train_images[np.sort(rng.choice(len(train_images), FIT_LIMIT, replace=False))]
+    train_images, val_images = np.asarray(train_images), np.asarray(val_images)
+    features = Gaussian.fit(extract(train_images))
+    statistics = Gaussian.fit(image_statistics(train_images))
+    val_features = features.distance(extract(val_images))
+    val_statistics = statistics.distance(image_statistics(val_images))
+    feature_threshold = float(np.quantile(val_features, quantile))
+    statistics_threshold = float(np.quantile(val_statistics, quantile))
+    either = (val_features > feature_threshold) | (val_statistics > statistics_threshold)
+    info = {
+        "method": "Mahalanobis distance (Ledoit-Wolf) of penultimate features and of image statistics",
+        "statistics": list(STATISTICS),
+        "quantile": quantile,
+        "threshold_split": "val",
+        "n_fit": len(train_images),
+        "n_val": len(val_images),
+        "feature_dim": len(features.mean),
+        "val_false_alarm_rate": float(either.mean()),
+        "colour_limit": COLOUR_LIMIT,
+    }
+    return OodDetector(features, statistics, feature_threshold, statistics_threshold, info)
+
+
+def feature_extractor(model: nn.Module, mean: float, std: float, device: torch.device, precision: str = "fp32"):
+    """`extract(images) -> features` for `fit_ood`: ordinary inference with a `FeatureTap` around it."""
+    from pneumogan.classify.inference import model_outputs
+
+    def extract(images: np.ndarray) -> np.ndarray:
+        with FeatureTap(model) as tap:
+            model_outputs(model, images, mean, std, device, precision=precision)
+        return tap.features()
+
+    return extract
+
+
+def decoding_warnings(image: DecodedImage) -> list[str]:
+    """What the decoder saw that a frontal radiograph would not show: colour, a lateral DICOM view."""
+    found = []
+    if image.colour > COLOUR_LIMIT:
+        found.append(
+            f"a colour image (channel spread {image.colour:.2f}); radiographs are grayscale — is this a chest X-ray?"
+        )
+    view = (image.view_position or "").strip().upper()
+    if view in LATERAL_VIEWS:
+        found.append(f"the DICOM ViewPosition is '{view}' (lateral); the model was trained on frontal views only")
+    return found
+
+
+def fit_checkpoint_ood(
+    checkpoint: str | Path,
+    quantile: float = DEFAULT_QUANTILE,
+    data_source: str | None = None,
+    log: Any = print,
+) -> OodDetector:
+    """Fit the check for a saved checkpoint (single model or ensemble) on the data its meta.json names, and save
+    it beside the weights: what `classify fit-ood` runs for checkpoints trained before the check existed."""
+    from pneumogan.classify.checkpoint import load_checkpoint
+    from pneumogan.config import Config
+    from pneumogan.data.loading import load_splits
+    from pneumogan.device import resolve_device
+
+    device = resolve_device("auto")
+    model, meta = load_checkpoint(checkpoint, device)
+    cfg = Config.model_validate(meta["config"])
+    if data_source:
+        cfg.data.source = data_source
+    data = load_splits(cfg)
+    pre = meta["preprocessing"]
+    extract = feature_extractor(model, pre["mean"], pre["std"], device)
+    detector = fit_ood(extract, data.train.images, data.val.images, quantile, seed=cfg.seed)
+    detector.save(checkpoint)
+    log(describe(detector))
+    return detector
+
+
+def describe(detector: OodDetector) -> str:
+    i = detector.info
+    return (
+        f"out-of-distribution check fitted on {i['n_fit']} training images; thresholds at the "
+        f"{i['quantile']:.1%} quantile of {i['n_val']} val images (features {detector.feature_threshold:.2f}, "
+        f"statistics {detector.statistics_threshold:.2f}): {i['val_false_alarm_rate']:.1%} of val flagged"
+    )
