@@ -19,6 +19,7 @@ def make_dicom(
     bits_stored: int = 12,
     window: tuple[float, float] | None = None,
     compressed: bool = False,
+    view_position: str | None = None,
 ) -> Path:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = DIGITAL_XRAY
@@ -30,6 +31,8 @@ def make_dicom(
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.Modality = "DX"
     ds.PatientID = "TEST"
+    if view_position is not None:
+        ds.ViewPosition = view_position
     rows, cols = pixels.shape if pixels is not None else (16, 16)
     ds.Rows, ds.Columns = rows, cols
     ds.SamplesPerPixel = 1

@@ -95,6 +95,28 @@ def test_healthz_and_good_image_with_gradcam(server, test_xrays):
     assert "gradcam" not in assert_good(post(server, test_xrays[0].name, test_xrays[0].read_bytes()))
 
 
+def test_warnings_field_flags_a_photograph_and_a_lateral_dicom_not_a_test_xray(server, test_xrays, tmp_path):
+    assert assert_good(post(server, test_xrays[0].name, test_xrays[0].read_bytes()))["warnings"] == []
+    rng = np.random.default_rng(0)
+    photo = np.stack([np.full((80, 80), 200), rng.integers(0, 256, (80, 80)), np.full((80, 80), 30)], -1)
+    buf = io.BytesIO()
+    Image.fromarray(photo.astype(np.uint8)).save(buf, format="PNG")
+    assert any("colour" in w for w in assert_good(post(server, "photo.png", buf.getvalue()))["warnings"])
+    xray = np.asarray(Image.open(test_xrays[0]).convert("L"), dtype=np.uint16) * 16
+    make_dicom(tmp_path / "lateral.dcm", xray, view_position="LL")
+    body = assert_good(post(server, "lateral.dcm", (tmp_path / "lateral.dcm").read_bytes()))
+    assert any("lateral" in w for w in body["warnings"])
+
+
+def test_openapi_schema_documents_the_model_card_warnings_and_401(server):
+    schema = httpx.get(f"{server}/openapi.json").json()
+    predict = schema["paths"]["/api/v1/predict"]["post"]
+    assert {"200", "401", "413", "415", "422"} <= set(predict["responses"])
+    assert "warnings" in schema["components"]["schemas"]["Prediction"]["properties"]
+    assert "401" in schema["paths"]["/api/v1/model"]["get"]["responses"]
+    assert "file" in predict["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+
+
 def _bad_inputs(tmp: Path) -> dict[str, tuple[bytes, set[int]]]:
     files = write_bad_corpus(tmp)
     expected = {

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pneumogan.data import dicom, images
@@ -19,6 +20,42 @@ from pneumogan.errors import ImageReadError
 from pneumogan.serve.service import DEFAULT_MAX_UPLOAD, ModelService, overlay_base64
 
 log = logging.getLogger("pneumogan.serve")
+
+
+class ApiError(BaseModel):
+    error: str = Field(description="a short, stable reason")
+    detail: str = Field("", description="what happened and what to do")
+
+
+class GradCam(BaseModel):
+    overlay_png_base64: str = Field(description="the Grad-CAM heat map over the input, a base64 PNG")
+    layer: str
+    method: str
+    target: str = Field(description="the class whose evidence is mapped")
+
+
+class Prediction(BaseModel):
+    probabilities: dict[str, float] = Field(description="per class; PNEUMONIA = 1 − P(NORMAL) for 3-class models")
+    label: str = Field(description="the thresholded decision")
+    threshold: float = Field(description="decision threshold on P(PNEUMONIA), chosen on validation data")
+    warnings: list[str] = Field(
+        description="out-of-distribution warnings: the image does not look like a frontal chest X-ray the model "
+        "was trained on (colour, lateral DICOM view, unusual features or statistics). Empty when nothing looked "
+        "unusual; when not empty, do not read the label as meaningful"
+    )
+    model: dict[str, Any] = Field(description="architecture, classes, image size, threshold, `ood_check`")
+    notice: str = Field(description="research software, not a medical device")
+    gradcam: GradCam | None = Field(None, description="only when the request asked for gradcam=true")
+
+
+UNAUTHORIZED = {401: {"model": ApiError, "description": "a token guards this server and the request lacked it"}}
+PREDICT_ERRORS = {
+    **UNAUTHORIZED,
+    400: {"model": ApiError, "description": "malformed form data or no `file` field"},
+    413: {"model": ApiError, "description": "upload larger than the server's limit"},
+    415: {"model": ApiError, "description": "not multipart, or a file that is not a supported image"},
+    422: {"model": ApiError, "description": "an image that cannot be read (truncated, empty, oversized, …)"},
+}
 # Reasons an image cannot be used that mean "not an image we understand" rather than "a broken image".
 UNSUPPORTED_REASONS = {images.NOT_IMAGE, images.MULTI_FRAME, dicom.UNSUPPORTED_COMPRESSION}
 
@@ -74,17 +111,40 @@ def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD, prote
         log.exception("unexpected error on %s", request.url.path)
         return _error(500, "internal error", "the server could not process this request")
 
-    @app.get("/healthz")
+    @app.get("/healthz", description="open even when a token guards the API; then it reveals only the status")
     def healthz() -> dict[str, Any]:
         return {"status": "ok"} if protected else {"status": "ok", "model": service.model_info()}
 
-    @app.get("/api/v1/model")
+    @app.get("/api/v1/model", responses=UNAUTHORIZED)
     def model_card() -> dict[str, Any]:
         """The model card: architecture, classes, threshold, training data, test metrics with CIs (or null)."""
         return service.model_card_data()
 
-    @app.post("/api/v1/predict")
+    @app.post(
+        "/api/v1/predict",
+        response_model=None,
+        responses={200: {"model": Prediction, "description": "the prediction"}, **PREDICT_ERRORS},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary", "description": "PNG, JPEG or DICOM"},
+                                "gradcam": {"type": "boolean", "default": False},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
     async def predict(request: Request) -> JSONResponse:
+        """Probabilities, thresholded label and out-of-distribution `warnings` for one image (Grad-CAM on
+        request). Research use only."""
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith("multipart/form-data"):
             return _error(415, "unsupported content type", "send multipart/form-data with the image in field 'file'")
