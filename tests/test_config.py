@@ -19,6 +19,13 @@ def test_bundled_configs_load(name):
     assert cfg.name == name
 
 
+def test_the_default_run_can_answer_the_question():
+    """`pneumogan run` with no arguments: enough seeds for a seed-aware verdict, and the low-data fraction."""
+    run = load_config("quick").run
+    assert len(set(run.seeds)) >= 3 and 0.1 in run.fractions
+    assert {"real", "rebalanced", "enlarged", "synthetic_only"} <= set(run.conditions)
+
+
 def test_yaml_roundtrip(tmp_path):
     cfg = load_config("tiny", ["data.size=48", "split.seed=7"])
     path = tmp_path / "c.yaml"

@@ -190,7 +190,7 @@ def classify_evaluate(
 
 @app.command()
 def predict(
-    checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint folder")],
+    checkpoint: Annotated[str, typer.Argument(help="classifier checkpoint folder, or `bundled`")],
     paths: Annotated[list[Path], typer.Argument(help="image files and folders (PNG/JPEG/DICOM)")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write results to FILE.csv or FILE.json")] = None,
     precision: PrecisionOpt = "auto",
@@ -295,7 +295,7 @@ def gan_evaluate(
 
 @app.command()
 def explain(
-    checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint folder")],
+    checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint folder, or `bundled`")],
     paths: Annotated[list[Path], typer.Argument(help="image files and folders (PNG/JPEG/DICOM)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for the overlays and predictions.csv")],
     method: Annotated[str, typer.Option(help="gradcam or gradcam++")] = "gradcam",
@@ -328,7 +328,9 @@ def explain(
 
 @app.command()
 def serve(
-    checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint folder")],
+    checkpoint: Annotated[
+        str | None, typer.Argument(help="classifier checkpoint folder; omitted or `bundled`: the bundled model")
+    ] = None,
     host: Annotated[str, typer.Option(help="interface to bind; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 7860,
     gan: Annotated[Path | None, typer.Option(help="GAN checkpoint: adds the synthetic X-rays tab")] = None,

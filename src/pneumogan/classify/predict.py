@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pneumogan.bundled import resolve_checkpoint
 from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.classify.ood import FeatureTap, decoding_warnings, load_ood
@@ -41,7 +42,7 @@ class Predictor:
     def __init__(self, checkpoint: str | Path, device: str = "auto", precision: str = "auto") -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
-        self.checkpoint = Path(checkpoint)
+        self.checkpoint = checkpoint = resolve_checkpoint(checkpoint)
         self.model, self.meta = load_checkpoint(checkpoint, self.device)
         self.pre = self.meta["preprocessing"]
         self.names: list[str] = self.meta["class_names"]

@@ -8,7 +8,7 @@ from pneumogan.serve.service import DEFAULT_MAX_UPLOAD, ModelService
 
 
 def create_app(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     gan: str | Path | None = None,
     max_upload: int = DEFAULT_MAX_UPLOAD,
     ui: bool = True,
@@ -48,7 +48,7 @@ def create_app(
 
 
 def serve(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     host: str = "127.0.0.1",
     port: int = 7860,
     gan: str | Path | None = None,
@@ -59,9 +59,16 @@ def serve(
 ) -> None:
     import uvicorn
 
+    from pneumogan.bundled import BUNDLED, classifier_path
     from pneumogan.serve.access import server_token
 
     required = server_token(host, token, insecure)  # refuses an exposed server without a token
+    if checkpoint is None or str(checkpoint) == BUNDLED:
+        print(
+            f"no checkpoint given: serving the bundled model ({classifier_path()}; its model card says how it was "
+            "trained). Research software, not a medical device.",
+            flush=True,
+        )
     app = create_app(checkpoint, gan, max_upload, precision=precision, token=required)
     access = "token required" if required else "open (loopback only)" if not insecure else "open, --insecure"
     print(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pneumogan.bundled import DATA_ATTRIBUTION, generator_path, is_bundled, resolve_checkpoint
 from pneumogan.classify.predict import Predictor
 from pneumogan.data.sources import locate_source
 from pneumogan.explain.files import Explainer
@@ -60,10 +61,19 @@ CARD_LIMITATIONS = (
 
 class ModelService:
     def __init__(
-        self, checkpoint: str | Path, gan: str | Path | None = None, device: str = "auto", precision: str = "auto"
+        self,
+        checkpoint: str | Path | None = None,
+        gan: str | Path | None = None,
+        device: str = "auto",
+        precision: str = "auto",
     ) -> None:
-        self.checkpoint = Path(checkpoint)
-        self.predictor = Predictor(checkpoint, device, precision)
+        """`checkpoint` None or `bundled`: the classifier that ships with the package (and, without `gan`, its
+        generator for the synthetic tab)."""
+        self.checkpoint = resolve_checkpoint(checkpoint)
+        self.bundled = is_bundled(self.checkpoint)
+        if gan is None and self.bundled:
+            gan = generator_path()
+        self.predictor = Predictor(self.checkpoint, device, precision)
         self.explainer = Explainer(self.predictor)
         self.meta = self.predictor.meta
         self.lock = threading.Lock()
@@ -141,8 +151,13 @@ class ModelService:
             "intended_use": CARD_INTENDED_USE,
             "limitations": CARD_LIMITATIONS,
             "notice": NOTICE,
+            "bundled": self.bundled,
+            "out_of_distribution_check": self.predictor.ood.info if self.predictor.ood is not None else None,
             "test_metrics": None,
         }
+        if self.bundled:
+            card["built_by"] = "scripts/build_bundled_models.py (see MODEL_CARD.md in the package)"
+            card["data_licence"] = DATA_ATTRIBUTION
         t = self.test_metrics
         if t is None:
             card["test_metrics_reason"] = (
@@ -166,6 +181,7 @@ class ModelService:
         data = card["training_data"]
         synthetic = ", ".join(data["synthetic_sets"]) or "none"
         lines = [
+            *(["**The bundled model** that ships with PneumoGAN (`scripts/build_bundled_models.py`)."] * self.bundled),
             f"**Architecture** `{card['arch']}` ({card['initialisation']}), {card['image_size']} px grayscale input, "
             f"classes {', '.join(card['classes'])}.",
             f"**Training data** `{data['source'] or '?'}`; real training split "
@@ -185,7 +201,18 @@ class ModelService:
                 + ", ".join(parts)
                 + "."
             )
+        if card["out_of_distribution_check"] is None:
+            lines.append("**Out-of-distribution check**: none fitted (`pneumogan classify fit-ood` adds one).")
+        else:
+            q = card["out_of_distribution_check"]["quantile"]
+            lines.append(
+                "**Out-of-distribution check**: images unlike the training X-rays (features or image statistics "
+                f"beyond the {q:.1%} quantile of validation images), colour images and lateral DICOM views get a "
+                "warning."
+            )
         lines += [f"**Intended use**: {CARD_INTENDED_USE}", f"**Limitations**: {CARD_LIMITATIONS}"]
+        if self.bundled:
+            lines.append(f"**Data licence**: {DATA_ATTRIBUTION}")
         return "\n\n".join(lines)
 
 

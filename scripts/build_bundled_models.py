@@ -1,0 +1,198 @@
+"""Build the models that ship inside the package (`src/pneumogan/bundled/`), reproducibly.
+
+    python scripts/build_bundled_models.py                     # train both from the recipes below (~30 min, 2 cores)
+    python scripts/build_bundled_models.py --classifier-from DIR --generator-from DIR   # package trained ones
+
+The classifier: trained on the real training split (patient-grouped val picks its epoch and threshold and fits
+its out-of-distribution check), evaluated once on the official test split; its weights, meta.json, OOD check
+and test metrics are copied in. The generator: a conditional GAN (both classes in one model) for the UI's
+synthetic tab. `MODEL_CARD.md` records the recipe, the test metrics with CIs, the commit, the CPU, the wall
+time and the data licence. Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = (REPO / ".." / "shared" / "data" / "chest_xray_224").resolve()
+LIMIT_BYTES = 10 * 1024 * 1024
+
+# The recipes (on top of the `quick` config). The classifier is the recipe study's baseline at 64 px; the
+# generator a small conditional GAN at 64 px.
+CLASSIFIER_RECIPE = ["data.size=64", "classify.epochs=8", "seed=0"]
+GENERATOR_RECIPE = [
+    "data.size=64",
+    "gan.family=cgan",
+    "gan.g_channels=32",
+    "gan.d_channels=32",
+    "gan.batch_size=32",
+    "gan.steps=3000",
+    "gan.sample_every=500",
+    "gan.checkpoint_every=250",
+    "seed=0",
+]
+CLASSIFIER_FILES = ["model.safetensors", "meta.json", "ood.safetensors", "ood.json"]
+GENERATOR_FILES = ["generator.safetensors", "meta.json"]
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def train_classifier(data: Path, work: Path, overrides: list[str]) -> Path:
+    from pneumogan.classify.train import train
+    from pneumogan.config import load_config
+
+    cfg = load_config("quick", [f"data.source={data}", *CLASSIFIER_RECIPE, *overrides])
+    return train(cfg, work / "classifier")
+
+
+def train_generator(data: Path, work: Path, overrides: list[str]) -> Path:
+    from pneumogan.config import load_config
+    from pneumogan.gan.train import train_gan
+
+    cfg = load_config("quick", [f"data.source={data}", *GENERATOR_RECIPE, *overrides])
+    out = work / "generator"
+    train_gan(cfg, out)
+    return out
+
+
+def package_classifier(checkpoint: Path, target: Path) -> dict[str, Any]:
+    from pneumogan.classify.evaluate import evaluate_checkpoint
+    from pneumogan.classify.ood import fit_checkpoint_ood, load_ood
+    from pneumogan.layout import EVAL_METRICS
+
+    if load_ood(checkpoint) is None:
+        fit_checkpoint_ood(checkpoint)
+    metrics_file = checkpoint / "eval_test" / EVAL_METRICS
+    if not metrics_file.is_file():  # the one test evaluation of this model
+        evaluate_checkpoint(checkpoint, "test", checkpoint / "eval_test")
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "eval_test").mkdir(parents=True)
+    for name in CLASSIFIER_FILES:
+        shutil.copy2(checkpoint / name, target / name)
+    shutil.copy2(metrics_file, target / "eval_test" / EVAL_METRICS)
+    return json.loads(metrics_file.read_text())
+
+
+def package_generator(gan_dir: Path, target: Path) -> None:
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for name in GENERATOR_FILES:
+        shutil.copy2(gan_dir / name, target / name)
+
+
+def size_of(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def model_card(
+    metrics: dict[str, Any], classifier: dict[str, Any], generator: dict[str, Any] | None, facts: dict
+) -> str:
+    from pneumogan.bundled import DATA_ATTRIBUTION
+    from pneumogan.serve.service import CARD_INTENDED_USE, CARD_LIMITATIONS, NOTICE
+
+    ci = metrics.get("ci", {})
+
+    def pct(key: str) -> str:
+        lo, hi = ci.get(key, [float("nan")] * 2)
+        return f"{metrics[key] * 100:.1f} % [{lo * 100:.1f}, {hi * 100:.1f}]"
+
+    c = classifier["config"]
+    lines = [
+        "# The bundled models",
+        "",
+        f"> {NOTICE}",
+        "",
+        "## Classifier (`pneumogan serve`, `pneumogan predict bundled …`)",
+        "",
+        f"- architecture `{classifier['arch']}`, {classifier['image_size']} px grayscale, from scratch (no external "
+        f"weights), {c['classify']['epochs']} epochs, seed {c['seed']}; best epoch {classifier.get('epoch')} and "
+        f"decision threshold {classifier['threshold']:.3f} chosen on the patient-grouped validation split",
+        f"- test split ({metrics['n']} images, evaluated once; 95 % bootstrap CIs over test images): accuracy "
+        f"{pct('accuracy')}, ROC-AUC {pct('roc_auc')}, sensitivity {pct('recall')}, specificity {pct('specificity')}",
+        "- an out-of-distribution check (features and image statistics, thresholds on validation images) warns "
+        "on images that do not look like the training X-rays",
+        f"- source: {facts['classifier_source']}",
+    ]
+    if generator is not None:
+        g = generator["config"]["gan"]
+        lines += [
+            "",
+            "## Generator (the UI's synthetic tab)",
+            "",
+            f"- `{g['family']}` at {generator['config']['data']['size']} px, {g['g_channels']} channels, "
+            f"{generator.get('step', g['steps'])} steps of batch {g['batch_size']}; both classes in one model",
+            f"- source: {facts['generator_source']}",
+        ]
+    lines += [
+        "",
+        "## How they were built",
+        "",
+        f"- command: `{facts['command']}`",
+        f"- commit {facts['commit']}, CPU {facts['cpu_model']}, wall time {facts['wall_s'] / 60:.1f} min",
+        f"- size in the package: {facts['bytes'] / 1e6:.1f} MB",
+        "",
+        f"**Intended use**: {CARD_INTENDED_USE}",
+        "",
+        f"**Limitations**: {CARD_LIMITATIONS}",
+        "",
+        f"**Data licence**: {DATA_ATTRIBUTION}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the Kermany folder (Kaggle layout)")
+    ap.add_argument("--work", type=Path, default=REPO / "runs" / "bundled", help="where training runs go")
+    ap.add_argument("--classifier-from", type=Path, help="package this trained checkpoint instead of training")
+    ap.add_argument("--generator-from", type=Path, help="package this GAN folder instead of training")
+    ap.add_argument("--no-generator", action="store_true", help="ship only the classifier")
+    ap.add_argument("--override", action="append", default=[], help="extra config overrides for both trainings")
+    args = ap.parse_args()
+
+    from pneumogan.bundled import CLASSIFIER, GENERATOR, MODEL_CARD, ROOT
+    from pneumogan.classify.checkpoint import read_meta
+    from pneumogan.device import cpu_model
+
+    started = time.perf_counter()
+    checkpoint = args.classifier_from or train_classifier(args.data, args.work, args.override)
+    metrics = package_classifier(checkpoint, CLASSIFIER)
+    generator_meta = None
+    if not args.no_generator:
+        gan_dir = args.generator_from or train_generator(args.data, args.work, args.override)
+        package_generator(gan_dir, GENERATOR)
+        generator_meta = json.loads((GENERATOR / "meta.json").read_text())
+    else:
+        shutil.rmtree(GENERATOR, ignore_errors=True)
+    total = size_of(ROOT / "classifier") + (size_of(GENERATOR) if GENERATOR.is_dir() else 0)
+    if total > LIMIT_BYTES:
+        sys.exit(f"the bundled models take {total / 1e6:.1f} MB, over the 10 MB limit: choose smaller ones")
+    facts = {
+        "command": " ".join(["python", "scripts/build_bundled_models.py", *sys.argv[1:]]),
+        "commit": commit(),
+        "cpu_model": cpu_model(),
+        "wall_s": time.perf_counter() - started,
+        "bytes": total,
+        "classifier_source": "trained by this script" if args.classifier_from is None else str(args.classifier_from),
+        "generator_source": "trained by this script" if args.generator_from is None else str(args.generator_from),
+    }
+    MODEL_CARD.write_text(model_card(metrics, read_meta(CLASSIFIER), generator_meta, facts))
+    print(f"bundled models written to {ROOT} ({total / 1e6:.1f} MB); model card {MODEL_CARD}")
+
+
+if __name__ == "__main__":
+    main()
