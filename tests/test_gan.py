@@ -253,3 +253,25 @@ def test_ada_training_records_p_and_resumes_it(kaggle_224, cache, tmp_path):
     history = json.loads((out / "history.json").read_text())
     state = torch.load(out / "train_state.pt", weights_only=False)
     assert 0 <= state["ada"]["p"] <= 1 and history[-1]["augment_p"] == state["ada"]["p"]
+
+
+def test_truncation_scales_latents_towards_the_mean():
+    from pneumogan.errors import PneumoganError
+    from pneumogan.gan.sample import generate
+
+    seen: list[torch.Tensor] = []
+
+    class Recorder(torch.nn.Module):  # a "generator" that shows us its latents as images
+        z_dim, num_classes = 16, 0
+
+        def forward(self, z, y=None):
+            seen.append(z.clone())
+            return torch.tanh(z[:, :16].reshape(-1, 1, 4, 4))
+
+    g = Recorder()
+    full = generate(g, None, [1, 2, 3], torch.device("cpu"))
+    half = generate(g, None, [1, 2, 3], torch.device("cpu"), truncation=0.5)
+    assert torch.allclose(seen[1], 0.5 * seen[0])
+    assert np.abs(half.astype(float) - 127.5).mean() < np.abs(full.astype(float) - 127.5).mean()
+    with pytest.raises(PneumoganError, match="truncation"):
+        generate(g, None, [1], torch.device("cpu"), truncation=1.5)

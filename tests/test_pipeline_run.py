@@ -121,3 +121,30 @@ def test_interrupted_run_resumes_skipping_finished_stages_with_same_results(full
     run_pipeline(_tiny(kaggle_224, "run.gan_eval_per_class=20"), out, log=logs.append)
     ran = [m[len("[run ] ") :] for m in logs if m.startswith("[run ]")]
     assert ran and all(name.startswith("gan-eval") for name in ran), ran
+
+
+def test_weighted_condition_and_truncated_sampling_reuse_the_finished_stages(full_run, tmp_path):
+    """A copy of the finished run, with the down-weighted condition and truncated latents: only the new
+    synthetic set and the new classifier run; the classifier weighs its synthetic images at run.synthetic_weight."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(full_run, out)
+    source = json.loads((full_run / "results.json").read_text())["config"]["data"]["source"]
+    logs: list[str] = []
+    cfg = load_config(
+        "tiny",
+        [f"data.source={source}", "run.conditions=[real,weighted]", "run.truncation=0.8", "run.synthetic_weight=0.25"],
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PNEUMOGAN_CACHE_DIR", str(full_run.parent / "cache"))
+        results = run_pipeline(cfg, out, log=logs.append)
+    ran = sorted(m[len("[run ] ") :].split("-")[0] for m in logs if m.startswith("[run ]"))
+    assert ran == ["classify", "synthetic"], ran
+    assert "weighted" in results["fractions"]["100pct"]["conditions"]
+    stage = out / results["fractions"]["100pct"]["conditions"]["weighted"]["seeds"]["0"]["stage"]
+    meta = json.loads((stage / "model" / "meta.json").read_text())
+    assert meta["config"]["classify"]["synthetic_weight"] == 0.25
+    manifest = next((out / "stages").glob("synthetic-weighted-*")) / "set" / "manifest.csv"
+    rows = manifest.read_text().splitlines()
+    assert rows[0].endswith("truncation") and all(r.endswith(",0.8") for r in rows[1:])

@@ -112,6 +112,7 @@ def test_synthetic_counts_per_condition():
     assert synthetic_counts(real, "real", run) == {}
     assert synthetic_counts(real, "rebalanced", run) == {"NORMAL": 200}
     assert synthetic_counts(real, "enlarged", run) == {"NORMAL": 50, "PNEUMONIA": 150}
+    assert synthetic_counts(real, "weighted", run) == synthetic_counts(real, "enlarged", run)
     assert synthetic_counts(real, "synthetic_only", run) == real
     assert synthetic_counts(real, "synthetic_only", RunConfig(synthetic_only_per_class=7)) == {
         "NORMAL": 7,

@@ -239,3 +239,45 @@ def test_warmup_ramps_the_learning_rate_before_the_schedule():
     assert [_lr_factor(cfg, e) for e in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
     cosine = load_config("tiny", ["classify.epochs=10", "classify.warmup_epochs=2"])
     assert _lr_factor(cosine, 0) == 0.5 * 0.5 * (1 + np.cos(0)) and _lr_factor(cosine, 5) < 1
+
+
+# ---------------------------------------------------------------- classify/train.py: per-image loss weights
+
+
+def test_a_zero_weight_image_does_not_move_the_weights():
+    """train_step with weights [1, 0] is the step on the first image alone (the synthetic_weight mechanism)."""
+    from types import SimpleNamespace
+
+    from pneumogan.classify.models import build
+    from pneumogan.classify.train import train_step
+    from pneumogan.config import ClassifyConfig
+    from pneumogan.distributed import Dist
+
+    torch.manual_seed(0)
+    x, y = torch.randn(2, 1, 32, 32), torch.tensor([1, 0])
+
+    def step(batch_x, batch_y, weights):
+        model = build("simple_cnn", 2)
+        model.load_state_dict(base.state_dict())
+        model.eval()  # batch norm without batch statistics: the two batches see the same normalisation
+        run = SimpleNamespace(
+            cfg=SimpleNamespace(classify=ClassifyConfig(channels_last=False)),
+            device=torch.device("cpu"),
+            class_weights=torch.tensor([1.0, 2.0]),
+            class_weights_cpu=torch.tensor([1.0, 2.0]),
+            precision="fp32",
+            dist=Dist(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            ema=None,
+        )
+        loss_sum, weight_sum, _, _ = train_step(run, model, batch_x, batch_y, weights)
+        return model, float(loss_sum), weight_sum
+
+    base = build("simple_cnn", 2)
+    alone, loss_alone, w_alone = step(x[:1], y[:1], None)
+    masked, loss_masked, w_masked = step(x, y, torch.tensor([1.0, 0.0]))
+    both, _, _ = step(x, y, None)
+    assert w_masked == w_alone == 2.0 and loss_masked == pytest.approx(loss_alone, rel=1e-5)
+    for a, b in zip(alone.parameters(), masked.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert any(not torch.allclose(a, c, atol=1e-6) for a, c in zip(alone.parameters(), both.parameters(), strict=True))

@@ -249,12 +249,15 @@ def gan_sample(
     out: Annotated[Path, typer.Option("--out", "-o", help="new folder for the synthetic set")],
     per_class: Annotated[int, typer.Option("--per-class", help="images per class")] = 100,
     seed: Annotated[int, typer.Option(help="latent seed of the set")] = 0,
+    truncation: Annotated[
+        float, typer.Option(help="ψ in (0, 1]: latents scaled towards the mean (cleaner, less varied images)")
+    ] = 1.0,
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Write a Kaggle-layout folder of synthetic PNGs with manifest.csv (a data source for classifiers)."""
     from pneumogan.gan.sample import sample_set
 
-    path = sample_set(checkpoint, per_class, out, seed=seed, precision=precision)
+    path = sample_set(checkpoint, per_class, out, seed=seed, precision=precision, truncation=truncation)
     console.print(f"synthetic set written to {path} (manifest.csv lists file, class, latent seed, generator)")
 
 

@@ -120,6 +120,9 @@ class ClassifyConfig(_WithPrecision):
     ema_decay: float = Field(
         0.0, ge=0, lt=1, description="EMA of the weights (e.g. 0.999); val, checkpoints and the threshold use it"
     )
+    synthetic_weight: float = Field(
+        1.0, ge=0, description="loss weight of synthetic training images (from data.extra_train) relative to real ones"
+    )
     blank_border: float = Field(
         0.0, ge=0, lt=0.5, description="the model ignores this fraction of each image side (border-shortcut check)"
     )
@@ -224,10 +227,11 @@ class SslConfig(_WithPrecision):
 class RunConfig(_Section):
     """`pneumogan run`: which training conditions, seeds and real-data fractions the experiment covers."""
 
-    conditions: list[Literal["real", "rebalanced", "enlarged", "synthetic_only"]] = Field(
+    conditions: list[Literal["real", "rebalanced", "enlarged", "synthetic_only", "weighted"]] = Field(
         default_factory=lambda: list(CONDITIONS),
         description="real: baseline; rebalanced: + synthetic minority to balance; enlarged: + synthetic of "
-        "both classes at enlarge_ratio; synthetic_only: train on synthetic, test on real",
+        "both classes at enlarge_ratio; synthetic_only: train on synthetic, test on real; weighted: as "
+        "enlarged, with the synthetic images' loss weighted by synthetic_weight (not run by default)",
     )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="classifier seeds per condition")
     fractions: list[float] = Field(
@@ -242,7 +246,7 @@ class RunConfig(_Section):
         description="train every condition and fraction for the optimizer steps of the full-data baseline "
         "(classify.epochs epochs of all real images), so that more images do not also mean more training",
     )
-    primary_condition: Literal["auto", "rebalanced", "enlarged", "synthetic_only"] = Field(
+    primary_condition: Literal["auto", "rebalanced", "enlarged", "synthetic_only", "weighted"] = Field(
         "auto",
         description="the condition of the one primary comparison (vs real, at the lowest fraction); auto: "
         "enlarged when it runs (GAN images added to the real data, the use people ask about), else the first "
@@ -250,6 +254,12 @@ class RunConfig(_Section):
     )
     primary_metric: Literal["roc_auc", "accuracy"] = Field("roc_auc", description="metric of the primary comparison")
     sample_seed: int = Field(0, ge=0, description="latent seed of the synthetic sets")
+    truncation: float = Field(
+        1.0, gt=0, le=1, description="synthetic sets: latents scaled towards the mean latent (1 = no truncation)"
+    )
+    synthetic_weight: float = Field(
+        0.5, gt=0, description="weighted: loss weight of each synthetic image relative to a real one"
+    )
     gan_eval_per_class: int = Field(200, ge=10, description="synthetic images per class for the GAN metrics")
 
 

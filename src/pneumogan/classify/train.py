@@ -125,6 +125,7 @@ class Training:
     precision: str = "fp32"  # resolved once per run (rank 0 decides under DDP) and kept on resume
     init: dict[str, Any] | None = None  # classify.init_from: the encoder folder and its weights' hash
     ema: Any = None  # torch.optim.swa_utils.AveragedModel of `model` when classify.ema_decay > 0
+    sample_weights: torch.Tensor | None = None  # per training image (synthetic ones at classify.synthetic_weight)
 
     @property
     def scored(self) -> nn.Module:
@@ -231,6 +232,11 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(c.ema_decay), use_buffers=True)
     augment = BatchAugment(cfg.augment, seed=cfg.seed) if cfg.augment.enabled else None
     batches = TrainBatches(train_set.images, y_train, augment, mean, std)
+    sample_weights = None
+    if c.synthetic_weight != 1.0:
+        synthetic = np.asarray(train_set.provenance) == "synthetic"
+        sample_weights = torch.from_numpy(np.where(synthetic, c.synthetic_weight, 1.0).astype(np.float32))
+        log(f"{int(synthetic.sum())} synthetic training images weigh {c.synthetic_weight:g} in the loss")
     return Training(
         cfg=cfg,
         out=out,
@@ -255,6 +261,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
         precision=precision,
         init=init,
         ema=ema,
+        sample_weights=sample_weights,
     )
 
 
@@ -320,10 +327,14 @@ def train_epoch(run: Training, model: nn.Module, epoch: int) -> EpochStats:
     model.train()
     stats, status, start = EpochStats(), Status(), time.perf_counter()
     batches = run.batches.epoch(sampler.indices, local_batch, epoch)
+    order = np.asarray(sampler.indices, dtype=np.int64)
     for step, (x, y) in enumerate(
         track(batches, n_batches, f"epoch {epoch + 1}/{c.epochs}", status, enabled=run.dist.main)
     ):
-        stats.add(*train_step(run, model, x, y))
+        weights = None
+        if run.sample_weights is not None:
+            weights = run.sample_weights[torch.from_numpy(order[step * local_batch : (step + 1) * local_batch])]
+        stats.add(*train_step(run, model, x, y, weights))
         if step % STATUS_EVERY == 0 or step == n_batches - 1:  # reading the sums syncs a GPU: not every step
             speed = stats.seen * run.dist.world / max(time.perf_counter() - start, 1e-9)
             loss, acc = float(stats.loss_sum) / stats.weight_sum, float(stats.correct) / stats.seen
@@ -334,18 +345,21 @@ def train_epoch(run: Training, model: nn.Module, epoch: int) -> EpochStats:
 
 
 def train_step(
-    run: Training, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+    run: Training, model: nn.Module, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, float, torch.Tensor, int]:
     """One optimiser step on a batch; returns (weighted loss sum, weight sum, correct, images) of the batch,
-    the loss sum and correct count as device tensors (no host sync)."""
+    the loss sum and correct count as device tensors (no host sync). `weights`: per-image loss weights (host)."""
     c, device = run.cfg.classify, run.device
-    local_weight = float(run.class_weights_cpu[y].sum())  # labels are still on the host: no sync
+    per_image = run.class_weights_cpu[y] if weights is None else run.class_weights_cpu[y] * weights
+    local_weight = float(per_image.sum())  # labels are still on the host: no sync
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     if models.use_channels_last(c.arch, c.channels_last):
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast(device, run.precision):
         logits = model(x)
     per_sample = per_sample_loss(logits.float(), y, run.class_weights, c)
+    if weights is not None:
+        per_sample = per_sample * weights.to(device, non_blocking=True)
     # The weighted mean over the *global* batch: DDP averages gradients over processes, so each process
     # divides by the global weight sum and multiplies by the number of processes.
     global_weight = distributed.all_sum([local_weight], run.dist, device)[0]

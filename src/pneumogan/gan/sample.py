@@ -31,11 +31,20 @@ def latent_seed(seed: int, class_index: int, i: int) -> int:
 
 @torch.no_grad()
 def generate(
-    generator, class_index: int | None, seeds: list[int], device: torch.device, precision: str = "fp32"
+    generator,
+    class_index: int | None,
+    seeds: list[int],
+    device: torch.device,
+    precision: str = "fp32",
+    truncation: float = 1.0,
 ) -> np.ndarray:
     """uint8 images (N, S, S) for the given latent seeds (and class, for conditional generators); `precision`
-    is a resolved one (fp32 | bf16)."""
+    is a resolved one (fp32 | bf16). `truncation` ψ < 1 scales each latent towards the mean latent (0 for our
+    Gaussian prior): typical, cleaner images at the cost of variety (the truncation trick of BigGAN/StyleGAN)."""
+    if not 0 < truncation <= 1:
+        raise PneumoganError(f"truncation must lie in (0, 1], not {truncation}")
     z = torch.stack([torch.randn(generator.z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
+    z = z * truncation
     y = None if not generator.num_classes else torch.full((len(seeds),), class_index, dtype=torch.long)
     with autocast(device, precision):
         return to_uint8(generator(z.to(device), None if y is None else y.to(device)))
@@ -49,6 +58,7 @@ def sample_set(
     batch_size: int = 64,
     classes: list[str] | None = None,
     precision: str = "auto",
+    truncation: float = 1.0,
 ) -> Path:
     """Write `per_class` images of every class of the generator (or of `classes`) to `out`."""
     _, meta = load_generator(checkpoint, torch.device("cpu"))
@@ -57,7 +67,7 @@ def sample_set(
     unknown = [c for c in wanted if c not in names]
     if unknown:
         raise PneumoganError(f"this generator makes {names}, not {unknown}")
-    specs = [SampleSpec(Path(checkpoint), c, per_class) for c in wanted]
+    specs = [SampleSpec(Path(checkpoint), c, per_class, truncation=truncation) for c in wanted]
     return write_synthetic_set(specs, out, seed, batch_size, precision)
 
 
@@ -69,6 +79,7 @@ class SampleSpec:
     class_name: str
     count: int
     seed_index: int | None = None  # class index in the latent seed; default: the class's index in the generator
+    truncation: float = 1.0  # ψ: latents scaled towards the mean latent (1: none)
 
 
 def write_synthetic_set(
@@ -97,7 +108,8 @@ def write_synthetic_set(
             seeds = [latent_seed(seed, k, i) for i in range(spec.count)]
             chunks = [seeds[j : j + batch_size] for j in range(0, spec.count, batch_size)]
             for chunk in track(chunks, len(chunks), f"sampling {spec.class_name}"):
-                for s, img in zip(chunk, generate(g, c, chunk, device, precision), strict=True):
+                images = generate(g, c, chunk, device, precision, spec.truncation)
+                for s, img in zip(chunk, images, strict=True):
                     name = f"synthetic_{spec.class_name.lower()}_{s - latent_seed(seed, k, 0):06d}.png"
                     Image.fromarray(img).save(folder / name)
                     rows.append(
@@ -106,7 +118,8 @@ def write_synthetic_set(
                             "class": spec.class_name,
                             "latent_seed": s,
                             "generator": ghash,
+                            "truncation": spec.truncation,
                         }
                     )
-        atomic_write_csv(tmp / SYNTHETIC_MANIFEST, rows, ["file", "class", "latent_seed", "generator"])
+        atomic_write_csv(tmp / SYNTHETIC_MANIFEST, rows, ["file", "class", "latent_seed", "generator", "truncation"])
     return out

@@ -56,7 +56,7 @@ def synthetic_counts(real_counts: dict[str, int], condition: str, run: RunConfig
         minority = min(real_counts, key=lambda c: (real_counts[c], c))
         gap = max(real_counts.values()) - real_counts[minority]
         return {minority: gap} if gap > 0 else {}
-    if condition == "enlarged":
+    if condition in ("enlarged", "weighted"):
         return {c: max(1, round(run.enlarge_ratio * n)) for c, n in real_counts.items()}
     if condition == "synthetic_only":
         return {c: run.synthetic_only_per_class or n for c, n in real_counts.items()}
@@ -259,9 +259,12 @@ def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str) -> tupl
         if condition == "rebalanced":
             exp.log("rebalanced: the classes are already balanced; it equals the baseline")
         return None, None
-    seed = exp.cfg.run.sample_seed
-    key = stage_key("synthetic", {cls: (plan.gans[cls][1], n) for cls, n in counts.items()}, seed)
-    specs = [SampleSpec(plan.gans[cls][0], cls, n, seed_index=BINARY_CLASSES.index(cls)) for cls, n in counts.items()]
+    seed, psi = exp.cfg.run.sample_seed, exp.cfg.run.truncation
+    key = stage_key("synthetic", {cls: (plan.gans[cls][1], n) for cls, n in counts.items()}, seed, *[psi] * (psi < 1))
+    specs = [
+        SampleSpec(plan.gans[cls][0], cls, n, seed_index=BINARY_CLASSES.index(cls), truncation=psi)
+        for cls, n in counts.items()
+    ]
 
     def sample(folder: Path) -> dict[str, Any]:
         target = StageFolder(folder).synthetic_set
@@ -292,6 +295,8 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
         seed_cfg = stage_config(cfg, plan.fraction, seed)
         seed_cfg.data.train_real = condition != "synthetic_only"
         seed_cfg.classify.epochs = epochs
+        if condition == "weighted":
+            seed_cfg.classify.synthetic_weight = cfg.run.synthetic_weight
         sections = config_sections(seed_cfg, "data", "split", "augment", "classify", "seed")
         key = stage_key("classify", sections, synthetic_key, plan.data.fingerprint)
         if synthetic_dir is not None:

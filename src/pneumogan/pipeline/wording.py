@@ -9,6 +9,7 @@ CONDITION_TITLES = {
     "rebalanced": "B rebalanced",
     "enlarged": "C enlarged",
     "synthetic_only": "D synthetic only",
+    "weighted": "E enlarged, synthetic loss down-weighted",
 }
 
 
