@@ -149,7 +149,7 @@ def score(predictor, items: list[tuple[str, str, bytes | Path]]) -> list[dict]:
         )
     arrays_np = np.stack(arrays)
     with FeatureTap(predictor.model) as tap:
-        proba = predictor._proba(arrays_np)
+        proba = predictor.proba(arrays_np)
     distances = predictor.ood.scores(tap.features(), arrays_np)
     for k, row in enumerate(rows):
         row["feature_distance"] = float(distances["feature_distance"][k])
@@ -173,7 +173,7 @@ def quantile_sweep(predictor, test: list[dict], non_xray: list[dict]) -> list[di
     _, _, _, data = trained_model(predictor.checkpoint)
     val = np.asarray(data.val.images)
     with FeatureTap(predictor.model) as tap:
-        predictor._proba(val)
+        predictor.proba(val)
     d_val = predictor.ood.scores(tap.features(), val)
     out = []
     for q in (0.99, 0.995, 0.999, 1.0):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -123,9 +124,10 @@ def test_interrupted_run_resumes_skipping_finished_stages_with_same_results(full
     assert ran and all(name.startswith("gan-eval") for name in ran), ran
 
 
-def test_weighted_condition_and_truncated_sampling_reuse_the_finished_stages(full_run, tmp_path):
-    """A copy of the finished run, with the down-weighted condition and truncated latents: only the new
-    synthetic set and the new classifier run; the classifier weighs its synthetic images at run.synthetic_weight."""
+def test_new_synthetic_uses_reuse_the_finished_stages(full_run, tmp_path):
+    """A copy of the finished run with truncated latents, the down-weighted condition and pretraining on
+    synthetic images: only the stages that depend on them run; the weighted classifier weighs its synthetic
+    images at run.synthetic_weight, pretrain_synthetic starts from the synthetic_only model of its seed."""
     import shutil
 
     out = tmp_path / "copy"
@@ -134,17 +136,36 @@ def test_weighted_condition_and_truncated_sampling_reuse_the_finished_stages(ful
     logs: list[str] = []
     cfg = load_config(
         "tiny",
-        [f"data.source={source}", "run.conditions=[real,weighted]", "run.truncation=0.8", "run.synthetic_weight=0.25"],
+        [
+            f"data.source={source}",
+            "run.conditions=[real,synthetic_only,weighted,pretrain_synthetic,filtered]",
+            "run.truncation=0.8",
+            "run.synthetic_weight=0.25",
+        ],
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PNEUMOGAN_CACHE_DIR", str(full_run.parent / "cache"))
         results = run_pipeline(cfg, out, log=logs.append)
     ran = sorted(m[len("[run ] ") :].split("-")[0] for m in logs if m.startswith("[run ]"))
-    assert ran == ["classify", "synthetic"], ran
-    assert "weighted" in results["fractions"]["100pct"]["conditions"]
-    stage = out / results["fractions"]["100pct"]["conditions"]["weighted"]["seeds"]["0"]["stage"]
-    meta = json.loads((stage / "model" / "meta.json").read_text())
-    assert meta["config"]["classify"]["synthetic_weight"] == 0.25
+    assert ran == ["classify"] * 4 + ["synthetic"] * 3, ran  # synthetic_only's set changed with the truncation
+    conditions = results["fractions"]["100pct"]["conditions"]
+    assert set(conditions) == {"real", "synthetic_only", "weighted", "pretrain_synthetic", "filtered"}
+    assert "vs_real" in conditions["pretrain_synthetic"] and "vs_real" in conditions["weighted"]
+
+    def meta(condition: str) -> dict:
+        stage = out / conditions[condition]["seeds"]["0"]["stage"]
+        return json.loads((stage / "model" / "meta.json").read_text())
+
+    assert meta("weighted")["config"]["classify"]["synthetic_weight"] == 0.25
+    start = Path(meta("pretrain_synthetic")["config"]["classify"]["init_from"])
+    assert start == (out / conditions["synthetic_only"]["seeds"]["0"]["stage"] / "model").resolve()
+    assert meta("pretrain_synthetic")["config"]["data"]["extra_train"] == []
     manifest = next((out / "stages").glob("synthetic-weighted-*")) / "set" / "manifest.csv"
     rows = manifest.read_text().splitlines()
     assert rows[0].endswith("truncation") and all(r.endswith(",0.8") for r in rows[1:])
+    filtered = next((out / "stages").glob("synthetic-filtered-*")) / "set" / "manifest.csv"
+    with filtered.open() as f:
+        kept = list(csv.DictReader(f))
+    planned = results["fractions"]["100pct"]["synthetic_counts"]["filtered"]
+    assert {c: sum(r["class"] == c for r in kept) for c in planned} == planned
+    assert all(0 <= float(r["filter_score"]) <= 1 for r in kept)

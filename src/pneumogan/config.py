@@ -97,7 +97,9 @@ class ClassifyConfig(_WithPrecision):
     arch: str = Field("simple_cnn", description="simple_cnn | vgg16 | vgg16_bn | densenet121 | resnet18")
     pretrained: bool = Field(False, description="start from torchvision ImageNet weights (torch hub cache)")
     init_from: str | None = Field(
-        None, description="start from a self-supervised encoder folder (`pneumogan ssl pretrain --out DIR`)"
+        None,
+        description="start from a self-supervised encoder folder (`pneumogan ssl pretrain --out DIR`), or from "
+        "all weights of a trained classifier checkpoint of the same architecture",
     )
     num_classes: Literal[2, 3] = Field(2, description="2: NORMAL/PNEUMONIA; 3: NORMAL/BACTERIAL/VIRAL")
     epochs: int = Field(15, ge=1, description="total epochs, including stage 1 of fine-tuning")
@@ -195,7 +197,10 @@ class GanConfig(_WithPrecision):
     channels_last: bool = Field(True, description="NHWC memory format (measured faster on CPU for these nets)")
 
 
-CONDITIONS = ("real", "rebalanced", "enlarged", "synthetic_only")
+CONDITIONS = ("real", "rebalanced", "enlarged", "synthetic_only")  # the default run's
+ConditionName = Literal[
+    "real", "rebalanced", "enlarged", "synthetic_only", "weighted", "pretrain_synthetic", "filtered"
+]
 
 
 class SslConfig(_WithPrecision):
@@ -227,11 +232,14 @@ class SslConfig(_WithPrecision):
 class RunConfig(_Section):
     """`pneumogan run`: which training conditions, seeds and real-data fractions the experiment covers."""
 
-    conditions: list[Literal["real", "rebalanced", "enlarged", "synthetic_only", "weighted"]] = Field(
+    conditions: list[ConditionName] = Field(
         default_factory=lambda: list(CONDITIONS),
         description="real: baseline; rebalanced: + synthetic minority to balance; enlarged: + synthetic of "
         "both classes at enlarge_ratio; synthetic_only: train on synthetic, test on real; weighted: as "
-        "enlarged, with the synthetic images' loss weighted by synthetic_weight (not run by default)",
+        "enlarged, with the synthetic images' loss weighted by synthetic_weight; pretrain_synthetic: the "
+        "synthetic_only models fine-tuned on the real data (needs synthetic_only before it); filtered: as "
+        "enlarged, keeping of filter_oversample × as many candidates those the real baseline's classifier finds "
+        "most typical of their class (needs real before it). The last three are not run by default",
     )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="classifier seeds per condition")
     fractions: list[float] = Field(
@@ -246,7 +254,7 @@ class RunConfig(_Section):
         description="train every condition and fraction for the optimizer steps of the full-data baseline "
         "(classify.epochs epochs of all real images), so that more images do not also mean more training",
     )
-    primary_condition: Literal["auto", "rebalanced", "enlarged", "synthetic_only", "weighted"] = Field(
+    primary_condition: Literal["auto"] | ConditionName = Field(
         "auto",
         description="the condition of the one primary comparison (vs real, at the lowest fraction); auto: "
         "enlarged when it runs (GAN images added to the real data, the use people ask about), else the first "
@@ -259,6 +267,9 @@ class RunConfig(_Section):
     )
     synthetic_weight: float = Field(
         0.5, gt=0, description="weighted: loss weight of each synthetic image relative to a real one"
+    )
+    filter_oversample: float = Field(
+        2.0, ge=1, description="filtered: candidates drawn per kept synthetic image (the best-scored are kept)"
     )
     gan_eval_per_class: int = Field(200, ge=10, description="synthetic images per class for the GAN metrics")
 

@@ -72,3 +72,29 @@ def load_ensemble(directory: Path, meta: dict[str, Any]) -> Ensemble:
     loaded = [load_checkpoint(directory / MEMBERS / str(k)) for k in range(len(meta["members"]))]
     pre = [m["preprocessing"] for _, m in loaded]
     return Ensemble([net for net, _ in loaded], [p["size"] for p in pre], [(p["mean"], p["std"]) for p in pre])
+
+
+def init_from_classifier(model: nn.Module, arch: str, directory: str | Path) -> dict[str, Any]:
+    """Load every weight of a trained classifier checkpoint (same architecture and classes) into `model`: the
+    start of fine-tuning a model trained elsewhere (e.g. on synthetic images only, then on real ones). Returns
+    the facts `classify.init_from` records, shaped like an encoder's meta."""
+    import hashlib
+
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    meta = read_meta(directory)
+    if meta.get("arch") != arch:
+        raise PneumoganError(f"{directory} holds a {meta.get('arch')} classifier; set classify.arch={meta.get('arch')}")
+    state = load_file(str(directory / WEIGHTS))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise PneumoganError(f"the classifier in {directory} does not fit this model: {str(exc)[:300]}") from None
+    return {
+        "method": "trained classifier checkpoint",
+        "epochs": (meta.get("epoch") or 0) + 1,
+        "image_size": meta["image_size"],
+        "preprocessing": meta["preprocessing"],
+        "encoder_sha256": hashlib.sha256((directory / WEIGHTS).read_bytes()).hexdigest(),
+    }

@@ -66,10 +66,10 @@ class Predictor:
         tap = FeatureTap(self.model) if self.ood is not None else None
         if tap is not None:
             with tap:
-                proba = self._proba(arrays)
+                proba = self.proba(arrays)
             found = self.ood.warnings(tap.features(), arrays)
         else:
-            proba, found = self._proba(arrays), [[] for _ in arrays]
+            proba, found = self.proba(arrays), [[] for _ in arrays]
         notes = notes or [[] for _ in arrays]
         rows = []
         for pr, before, after in zip(proba, notes, found, strict=True):
@@ -88,7 +88,7 @@ class Predictor:
             )
         return rows
 
-    def _proba(self, arrays: np.ndarray) -> np.ndarray:
+    def proba(self, arrays: np.ndarray) -> np.ndarray:
         return predict_proba(
             self.model, arrays, self.pre["mean"], self.pre["std"], self.device, precision=self.precision
         )

@@ -266,13 +266,19 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
 
 
 def _init_from_encoder(model: nn.Module, cfg: Config, log: Log) -> dict[str, Any] | None:
-    """`classify.init_from`: the backbone's weights from a self-supervised encoder folder; None without one."""
+    """`classify.init_from`: the backbone's weights from a self-supervised encoder folder, or all weights from a
+    trained classifier checkpoint; None without one."""
     c = cfg.classify
     if not c.init_from:
         return None
+    from pneumogan.classify.checkpoint import init_from_classifier
+    from pneumogan.layout import CLASSIFIER_WEIGHTS
     from pneumogan.ssl.encoder import init_from_encoder
 
-    meta = init_from_encoder(model, c.arch, c.init_from)
+    if (Path(c.init_from) / CLASSIFIER_WEIGHTS).is_file():
+        meta = init_from_classifier(model, c.arch, c.init_from)
+    else:
+        meta = init_from_encoder(model, c.arch, c.init_from)
     if meta["image_size"] != cfg.data.size:
         log(f"note: the encoder was pretrained at {meta['image_size']} px; this classifier trains at {cfg.data.size}")
     log(f"backbone initialised from {c.init_from} ({meta['method']}, {meta['epochs']} epochs)")

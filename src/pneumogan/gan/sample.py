@@ -7,6 +7,8 @@ source like any other: the classifier's data layer reads it (provenance "synthet
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,44 +84,83 @@ class SampleSpec:
     truncation: float = 1.0  # ψ: latents scaled towards the mean latent (1: none)
 
 
+#: `score(class_name, images) -> scores`: how much a filter trusts each candidate image (higher: keep first).
+Scorer = Callable[[str, np.ndarray], np.ndarray]
+
+
 def write_synthetic_set(
-    specs: list[SampleSpec], out: str | Path, seed: int = 0, batch_size: int = 64, precision: str = "auto"
+    specs: list[SampleSpec],
+    out: str | Path,
+    seed: int = 0,
+    batch_size: int = 64,
+    precision: str = "auto",
+    score: Scorer | None = None,
+    oversample: float = 1.0,
 ) -> Path:
-    """One synthetic set from one or several generators (e.g. a DCGAN per class), written atomically."""
+    """One synthetic set from one or several generators (e.g. a DCGAN per class), written atomically.
+
+    With `score`, each class draws `oversample` × its count of candidates and keeps the best-scored ones (the
+    manifest records every kept image's score)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise PneumoganError(f"{out} exists and is not empty; choose a new folder")
+    if oversample < 1:
+        raise PneumoganError(f"oversample must be at least 1, not {oversample}")
     device = resolve_device("auto")
     precision = resolve_precision(precision, device)
-    rows = []
+    rows: list[dict] = []
     with atomic_directory(out) as tmp:
         for spec in specs:
-            if not 0 < spec.count <= MAX_PER_CLASS:
-                raise PneumoganError(f"images per class must be in 1..{MAX_PER_CLASS}, got {spec.count}")
-            g, meta = load_generator(spec.checkpoint, device)
-            names: list[str] = meta["class_names"]
-            if spec.class_name not in names:
-                raise PneumoganError(f"{spec.checkpoint} makes {names}, not {spec.class_name}")
-            c = names.index(spec.class_name)
-            k = c if spec.seed_index is None else spec.seed_index
-            ghash = generator_hash(spec.checkpoint)
-            folder = tmp / "train" / spec.class_name
-            folder.mkdir(parents=True, exist_ok=True)
-            seeds = [latent_seed(seed, k, i) for i in range(spec.count)]
-            chunks = [seeds[j : j + batch_size] for j in range(0, spec.count, batch_size)]
-            for chunk in track(chunks, len(chunks), f"sampling {spec.class_name}"):
-                images = generate(g, c, chunk, device, precision, spec.truncation)
-                for s, img in zip(chunk, images, strict=True):
-                    name = f"synthetic_{spec.class_name.lower()}_{s - latent_seed(seed, k, 0):06d}.png"
-                    Image.fromarray(img).save(folder / name)
-                    rows.append(
-                        {
-                            "file": f"train/{spec.class_name}/{name}",
-                            "class": spec.class_name,
-                            "latent_seed": s,
-                            "generator": ghash,
-                            "truncation": spec.truncation,
-                        }
-                    )
-        atomic_write_csv(tmp / SYNTHETIC_MANIFEST, rows, ["file", "class", "latent_seed", "generator", "truncation"])
+            rows += _write_class(spec, tmp, seed, batch_size, device, precision, score, oversample)
+        fields = ["file", "class", "latent_seed", "generator", "truncation", *["filter_score"] * (score is not None)]
+        atomic_write_csv(tmp / SYNTHETIC_MANIFEST, rows, fields)
     return out
+
+
+def _write_class(
+    spec: SampleSpec,
+    tmp: Path,
+    seed: int,
+    batch_size: int,
+    device: torch.device,
+    precision: str,
+    score: Scorer | None,
+    oversample: float,
+) -> list[dict]:
+    wanted = spec.count if score is None else math.ceil(spec.count * oversample)
+    if not 0 < spec.count <= MAX_PER_CLASS or wanted > MAX_PER_CLASS:
+        raise PneumoganError(f"images per class must be in 1..{MAX_PER_CLASS}, got {spec.count} (× {oversample})")
+    g, meta = load_generator(spec.checkpoint, device)
+    names: list[str] = meta["class_names"]
+    if spec.class_name not in names:
+        raise PneumoganError(f"{spec.checkpoint} makes {names}, not {spec.class_name}")
+    c = names.index(spec.class_name)
+    k = c if spec.seed_index is None else spec.seed_index
+    ghash = generator_hash(spec.checkpoint)
+    folder = tmp / "train" / spec.class_name
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = [latent_seed(seed, k, i) for i in range(wanted)]
+    chunks = [seeds[j : j + batch_size] for j in range(0, wanted, batch_size)]
+    images = np.concatenate(
+        [
+            generate(g, c, chunk, device, precision, spec.truncation)
+            for chunk in track(chunks, len(chunks), f"sampling {spec.class_name}")
+        ]
+    )
+    scores = None if score is None else np.asarray(score(spec.class_name, images), dtype=np.float64)
+    kept = range(wanted) if scores is None else sorted(np.argsort(-scores, kind="stable")[: spec.count])
+    rows = []
+    for i in kept:
+        name = f"synthetic_{spec.class_name.lower()}_{seeds[i] - latent_seed(seed, k, 0):06d}.png"
+        Image.fromarray(images[i]).save(folder / name)
+        row = {
+            "file": f"train/{spec.class_name}/{name}",
+            "class": spec.class_name,
+            "latent_seed": seeds[i],
+            "generator": ghash,
+            "truncation": spec.truncation,
+        }
+        if scores is not None:
+            row["filter_score"] = round(float(scores[i]), 6)
+        rows.append(row)
+    return rows

@@ -50,13 +50,13 @@ def fraction_label(fraction: float) -> str:
 
 def synthetic_counts(real_counts: dict[str, int], condition: str, run: RunConfig) -> dict[str, int]:
     """How many synthetic images of each class a condition adds (empty for the real baseline)."""
-    if condition == "real":
+    if condition in ("real", "pretrain_synthetic"):  # pretrain_synthetic reuses synthetic_only's models
         return {}
     if condition == "rebalanced":
         minority = min(real_counts, key=lambda c: (real_counts[c], c))
         gap = max(real_counts.values()) - real_counts[minority]
         return {minority: gap} if gap > 0 else {}
-    if condition in ("enlarged", "weighted"):
+    if condition in ("enlarged", "weighted", "filtered"):
         return {c: max(1, round(run.enlarge_ratio * n)) for c, n in real_counts.items()}
     if condition == "synthetic_only":
         return {c: run.synthetic_only_per_class or n for c, n in real_counts.items()}
@@ -103,6 +103,18 @@ def check_supported(cfg: Config) -> None:
         raise PneumoganError("pneumogan run compares binary NORMAL/PNEUMONIA classifiers: set classify.num_classes=2")
     if cfg.gan.family != "dcgan" and cfg.gan.num_classes != 2:
         raise PneumoganError("pneumogan run needs a binary conditional GAN: set gan.num_classes=2")
+    conditions = cfg.run.conditions
+    if "filtered" in conditions and (
+        "real" not in conditions or conditions.index("real") > conditions.index("filtered")
+    ):
+        raise PneumoganError("filtered uses the real baseline's classifier: list real before it in run.conditions")
+    if "pretrain_synthetic" in conditions and (
+        "synthetic_only" not in conditions
+        or conditions.index("synthetic_only") > conditions.index("pretrain_synthetic")
+    ):
+        raise PneumoganError(
+            "pretrain_synthetic fine-tunes the synthetic_only models: list synthetic_only before it in run.conditions"
+        )
 
 
 @dataclass
@@ -259,8 +271,15 @@ def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str) -> tupl
         if condition == "rebalanced":
             exp.log("rebalanced: the classes are already balanced; it equals the baseline")
         return None, None
-    seed, psi = exp.cfg.run.sample_seed, exp.cfg.run.truncation
-    key = stage_key("synthetic", {cls: (plan.gans[cls][1], n) for cls, n in counts.items()}, seed, *[psi] * (psi < 1))
+    run = exp.cfg.run
+    seed, psi = run.sample_seed, run.truncation
+    extra: list[Any] = [psi] * (psi < 1)
+    score, oversample = None, 1.0
+    if condition == "filtered":  # the real baseline's first-seed classifier judges the candidates
+        judge = StageFolder(plan.models["real"][run.seeds[0]]).model
+        score, oversample = class_confidence(judge), run.filter_oversample
+        extra += [judge.parent.name, oversample]
+    key = stage_key("synthetic", {cls: (plan.gans[cls][1], n) for cls, n in counts.items()}, seed, *extra)
     specs = [
         SampleSpec(plan.gans[cls][0], cls, n, seed_index=BINARY_CLASSES.index(cls), truncation=psi)
         for cls, n in counts.items()
@@ -269,11 +288,25 @@ def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str) -> tupl
     def sample(folder: Path) -> dict[str, Any]:
         target = StageFolder(folder).synthetic_set
         if not (target / SYNTHETIC_MANIFEST).is_file():  # a kill after the rename but before the marker
-            write_synthetic_set(specs, target, seed=seed)
+            write_synthetic_set(specs, target, seed=seed, score=score, oversample=oversample)
         return {"counts": {spec.class_name: spec.count for spec in specs}}
 
     folder, _ = exp.runner.run(f"synthetic-{condition}-{plan.label}", key, sample)
     return StageFolder(folder).synthetic_set, key
+
+
+def class_confidence(checkpoint: Path) -> Callable[[str, np.ndarray], np.ndarray]:
+    """A synthetic-image filter: the classifier's probability that each image shows the class it was drawn for."""
+
+    def score(class_name: str, images: np.ndarray) -> np.ndarray:
+        from pneumogan.classify.predict import Predictor
+
+        predictor = Predictor(checkpoint, device="cpu", precision="fp32")
+        proba = predictor.proba(images)
+        p_pneumonia = 1.0 - proba[:, 0]
+        return p_pneumonia if class_name != "NORMAL" else 1.0 - p_pneumonia
+
+    return score
 
 
 def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> None:
@@ -297,8 +330,16 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
         seed_cfg.classify.epochs = epochs
         if condition == "weighted":
             seed_cfg.classify.synthetic_weight = cfg.run.synthetic_weight
+        start = None
+        if condition == "pretrain_synthetic":  # fine-tune the synthetic-only model of the same seed
+            start = plan.models["synthetic_only"][seed]
+            seed_cfg.classify.init_from = str(StageFolder(start).model.resolve())
         sections = config_sections(seed_cfg, "data", "split", "augment", "classify", "seed")
-        key = stage_key("classify", sections, synthetic_key, plan.data.fingerprint)
+        origin = []
+        if start is not None:  # the start model's stage (name and key), not its absolute path, makes the key
+            sections["classify"].pop("init_from")
+            origin = [start.name]
+        key = stage_key("classify", sections, synthetic_key, plan.data.fingerprint, *origin)
         if synthetic_dir is not None:
             seed_cfg.data.extra_train = [str(synthetic_dir.resolve())]
 

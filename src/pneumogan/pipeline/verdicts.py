@@ -17,7 +17,7 @@ from pneumogan.pipeline.compare import MIN_SEEDS, classify_verdict, holm_adjust,
 SCHEMA_VERSION = 2
 ALPHA = 0.05
 METRIC_WORDS = {"roc_auc": "ROC-AUC", "accuracy": "accuracy"}
-SYNTHETIC_CONDITIONS = ("rebalanced", "enlarged", "synthetic_only", "weighted")
+SYNTHETIC_CONDITIONS = ("rebalanced", "enlarged", "synthetic_only", "weighted", "pretrain_synthetic", "filtered")
 
 
 def primary_condition(run: RunConfig) -> str | None:

@@ -10,6 +10,8 @@ CONDITION_TITLES = {
     "enlarged": "C enlarged",
     "synthetic_only": "D synthetic only",
     "weighted": "E enlarged, synthetic loss down-weighted",
+    "pretrain_synthetic": "F pretrained on synthetic, fine-tuned on real",
+    "filtered": "G enlarged with classifier-filtered synthetic images",
 }
 
 
