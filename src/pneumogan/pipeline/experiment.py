@@ -380,7 +380,8 @@ def gan_metric_stages(exp: Experiment, plan: FractionPlan) -> None:
     reference_model = StageFolder(reference).model if reference else None
     per_class = exp.cfg.run.gan_eval_per_class
     for gan_dir, gan_key in {folder: key for folder, key in plan.gans.values()}.items():
-        key = stage_key("gan-eval", gan_key, str(reference_model), per_class)
+        # the reference classifier's stage name (which holds its key), not its path: a moved run stays cached
+        key = stage_key("gan-eval", gan_key, reference.name if reference else None, per_class)
 
         def measure(folder: Path, gan_dir: Path = gan_dir) -> dict[str, Any]:
             return evaluate_gan(gan_dir, per_class, reference_model, out_dir=folder, seed=10_000, log=exp.log)
