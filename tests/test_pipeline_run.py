@@ -171,3 +171,29 @@ def test_new_synthetic_uses_reuse_the_finished_stages(full_run, tmp_path):
     planned = results["fractions"]["100pct"]["synthetic_counts"]["filtered"]
     assert {c: sum(r["class"] == c for r in kept) for c in planned} == planned
     assert all(0 <= float(r["filter_score"]) <= 1 for r in kept)
+
+
+def test_ssl_pretraining_stage_starts_every_classifier_from_the_fractions_encoder(full_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(full_run, out)
+    source = json.loads((full_run / "results.json").read_text())["config"]["data"]["source"]
+    cfg = load_config(
+        "tiny", [f"data.source={source}", "run.conditions=[real]", "run.ssl_pretrain=true", "ssl.epochs=1"]
+    )
+    logs: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PNEUMOGAN_CACHE_DIR", str(full_run.parent / "cache"))
+        results = run_pipeline(cfg, out, log=logs.append)
+    ran = sorted(m[len("[run ] ") :].split("-")[0] for m in logs if m.startswith("[run ]"))
+    assert ran == ["classify", "ssl"], [m for m in logs if m.startswith("[run ]")]
+    encoder = next((out / "stages").glob("ssl-*"))
+    assert (encoder / "encoder.safetensors").is_file()
+    stage = out / results["fractions"]["100pct"]["conditions"]["real"]["seeds"]["0"]["stage"]
+    meta = json.loads((stage / "model" / "meta.json").read_text())
+    assert Path(meta["config"]["classify"]["init_from"]) == encoder.resolve()
+    with pytest.raises(Exception, match=r"ssl\.arch"):
+        run_pipeline(
+            load_config("tiny", [f"data.source={source}", "run.ssl_pretrain=true", "ssl.arch=resnet18"]), tmp_path / "x"
+        )

@@ -268,6 +268,11 @@ class RunConfig(_Section):
     synthetic_weight: float = Field(
         0.5, gt=0, description="weighted: loss weight of each synthetic image relative to a real one"
     )
+    ssl_pretrain: bool = Field(
+        False,
+        description="pretrain a self-supervised encoder (the ssl section) on each fraction's real training images, "
+        "as a cached stage, and start every classifier from it (classify.init_from)",
+    )
     filter_oversample: float = Field(
         2.0, ge=1, description="filtered: candidates drawn per kept synthetic image (the best-scored are kept)"
     )

@@ -103,6 +103,11 @@ def check_supported(cfg: Config) -> None:
         raise PneumoganError("pneumogan run compares binary NORMAL/PNEUMONIA classifiers: set classify.num_classes=2")
     if cfg.gan.family != "dcgan" and cfg.gan.num_classes != 2:
         raise PneumoganError("pneumogan run needs a binary conditional GAN: set gan.num_classes=2")
+    if cfg.run.ssl_pretrain and (cfg.ssl.arch != cfg.classify.arch or cfg.classify.pretrained):
+        raise PneumoganError(
+            "run.ssl_pretrain starts the classifiers from the encoder: set ssl.arch = classify.arch "
+            f"(now {cfg.ssl.arch} and {cfg.classify.arch}) and classify.pretrained=false"
+        )
     conditions = cfg.run.conditions
     if "filtered" in conditions and (
         "real" not in conditions or conditions.index("real") > conditions.index("filtered")
@@ -142,6 +147,7 @@ class FractionPlan:
     result: dict[str, Any] = field(default_factory=dict)
     gans: dict[str, tuple[Path, str]] = field(default_factory=dict)  # class → (GAN folder, its stage key)
     models: dict[str, dict[int, Path]] = field(default_factory=dict)  # condition → seed → classifier stage
+    encoder: Path | None = None  # run.ssl_pretrain: this fraction's self-supervised encoder stage
 
 
 def run_pipeline(
@@ -227,6 +233,8 @@ def plan_fraction(exp: Experiment, fraction: float) -> FractionPlan:
 
 
 def run_fraction(exp: Experiment, plan: FractionPlan) -> None:
+    if exp.cfg.run.ssl_pretrain:
+        plan.encoder = ssl_stage(exp, plan)
     gan_stages(exp, plan)
     for condition in exp.cfg.run.conditions:
         condition_stages(exp, plan, condition)
@@ -234,6 +242,20 @@ def run_fraction(exp: Experiment, plan: FractionPlan) -> None:
         summarise(plan, exp.cfg.run, exp.cfg.classify.bootstrap, exp.cfg.seed)
     gradcam_stage(exp, plan)
     gan_metric_stages(exp, plan)
+
+
+def ssl_stage(exp: Experiment, plan: FractionPlan) -> Path:
+    """SimSiam on this fraction's real training images (never val or test); every classifier starts from it."""
+    from pneumogan.ssl.train import pretrain
+
+    key = stage_key("ssl", config_sections(plan.config, "data", "split", "ssl", "seed"), plan.data.fingerprint)
+
+    def fit(folder: Path) -> dict[str, Any]:
+        pretrain(plan.config, folder, log=exp.log)
+        return {"encoder": folder.name}
+
+    folder, _ = exp.runner.run(f"ssl-{plan.label}", key, fit)
+    return folder
 
 
 def gan_stages(exp: Experiment, plan: FractionPlan) -> None:
@@ -334,6 +356,9 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
         if condition == "pretrain_synthetic":  # fine-tune the synthetic-only model of the same seed
             start = plan.models["synthetic_only"][seed]
             seed_cfg.classify.init_from = str(StageFolder(start).model.resolve())
+        elif plan.encoder is not None:  # run.ssl_pretrain: start from this fraction's encoder
+            start = plan.encoder
+            seed_cfg.classify.init_from = str(start.resolve())
         sections = config_sections(seed_cfg, "data", "split", "augment", "classify", "seed")
         origin = []
         if start is not None:  # the start model's stage (name and key), not its absolute path, makes the key
