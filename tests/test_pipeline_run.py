@@ -187,7 +187,7 @@ def test_ssl_pretraining_stage_starts_every_classifier_from_the_fractions_encode
         mp.setenv("PNEUMOGAN_CACHE_DIR", str(full_run.parent / "cache"))
         results = run_pipeline(cfg, out, log=logs.append)
     ran = sorted(m[len("[run ] ") :].split("-")[0] for m in logs if m.startswith("[run ]"))
-    assert ran == ["classify", "ssl"], [m for m in logs if m.startswith("[run ]")]
+    assert ran == ["classify", "gradcam", "ssl"], [m for m in logs if m.startswith("[run ]")]  # gradcam: a new model
     encoder = next((out / "stages").glob("ssl-*"))
     assert (encoder / "encoder.safetensors").is_file()
     stage = out / results["fractions"]["100pct"]["conditions"]["real"]["seeds"]["0"]["stage"]
