@@ -101,7 +101,7 @@ def model_card(
     metrics: dict[str, Any], classifier: dict[str, Any], generator: dict[str, Any] | None, facts: dict
 ) -> str:
     from pneumogan.bundled import DATA_ATTRIBUTION
-    from pneumogan.serve.service import CARD_INTENDED_USE, CARD_LIMITATIONS, NOTICE
+    from pneumogan.serve.service import CARD_INTENDED_USE, CARD_LIMITATIONS, NOTICE, initialisation
 
     ci = metrics.get("ci", {})
 
@@ -117,14 +117,15 @@ def model_card(
         "",
         "## Classifier (`pneumogan serve`, `pneumogan predict bundled …`)",
         "",
-        f"- architecture `{classifier['arch']}`, {classifier['image_size']} px grayscale, from scratch (no external "
-        f"weights), {c['classify']['epochs']} epochs, seed {c['seed']}; best epoch {classifier.get('epoch')} and "
+        f"- architecture `{classifier['arch']}`, {classifier['image_size']} px grayscale, "
+        f"{initialisation(classifier)}, {c['classify']['epochs']} epochs, seed {c['seed']}; "
+        f"best epoch {classifier.get('epoch')} and "
         f"decision threshold {classifier['threshold']:.3f} chosen on the patient-grouped validation split",
         f"- test split ({metrics['n']} images, evaluated once; 95 % bootstrap CIs over test images): accuracy "
         f"{pct('accuracy')}, ROC-AUC {pct('roc_auc')}, sensitivity {pct('recall')}, specificity {pct('specificity')}",
         "- an out-of-distribution check (features and image statistics, thresholds on validation images) warns "
         "on images that do not look like the training X-rays",
-        f"- source: {facts['classifier_source']}",
+        f"- source: {facts['classifier_source']}{'; ' + facts['why'] if facts['why'] else ''}",
     ]
     if generator is not None:
         g = generator["config"]["gan"]
@@ -162,6 +163,7 @@ def main() -> None:
     ap.add_argument("--generator-from", type=Path, help="package this GAN folder instead of training")
     ap.add_argument("--no-generator", action="store_true", help="ship only the classifier")
     ap.add_argument("--override", action="append", default=[], help="extra config overrides for both trainings")
+    ap.add_argument("--why", default="", help="a sentence for the model card: why this classifier was chosen")
     args = ap.parse_args()
 
     from pneumogan.bundled import CLASSIFIER, GENERATOR, MODEL_CARD, ROOT
@@ -189,6 +191,7 @@ def main() -> None:
         "bytes": total,
         "classifier_source": "trained by this script" if args.classifier_from is None else str(args.classifier_from),
         "generator_source": "trained by this script" if args.generator_from is None else str(args.generator_from),
+        "why": args.why,
     }
     MODEL_CARD.write_text(model_card(metrics, read_meta(CLASSIFIER), generator_meta, facts))
     print(f"bundled models written to {ROOT} ({total / 1e6:.1f} MB); model card {MODEL_CARD}")

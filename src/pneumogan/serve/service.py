@@ -137,7 +137,7 @@ class ModelService:
         m, data = self.meta, self.meta.get("config", {}).get("data", {})
         card: dict[str, Any] = {
             **self.model_info(),
-            "initialisation": "ImageNet" if m.get("pretrained") else "from scratch",
+            "initialisation": initialisation(m),
             "threshold_method": m.get("threshold_method"),
             "threshold_chosen_on": "patient-grouped validation split",
             "best_epoch": m.get("epoch"),
@@ -214,6 +214,15 @@ class ModelService:
         if self.bundled:
             lines.append(f"**Data licence**: {DATA_ATTRIBUTION}")
         return "\n\n".join(lines)
+
+
+def initialisation(meta: dict[str, Any]) -> str:
+    """Where a classifier's weights started, in words: ImageNet, another checkpoint or encoder, or nothing."""
+    if meta.get("pretrained"):
+        return "ImageNet"
+    if meta.get("init_from"):
+        return f"pretrained on the training X-rays only (from `{Path(meta['init_from']).name}`, no external weights)"
+    return "from scratch"
 
 
 def _percent_with_ci(entry: dict[str, Any]) -> str:
