@@ -13,7 +13,7 @@ from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.classify.ood import FeatureTap, decoding_warnings, load_ood
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DecodedImage
-from pneumogan.data.images import load_for_model, read_image, square_resize
+from pneumogan.data.images import read_image, square_resize
 from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.errors import ImageReadError, PneumoganError
 
@@ -51,7 +51,7 @@ class Predictor:
         self.ood = load_ood(checkpoint)  # None for checkpoints from before the check existed
 
     def to_array(self, src: Any, name: str = "") -> np.ndarray:
-        return load_for_model(src, self.pre["size"], self.pre.get("max_pixels", DEFAULT_MAX_PIXELS), name=name)
+        return self.read(src, name)[0]
 
     def decode(self, src: Any, name: str = "") -> DecodedImage:
         return read_image(src, max_pixels=self.pre.get("max_pixels", DEFAULT_MAX_PIXELS), name=name)
