@@ -88,6 +88,8 @@ def test_tiny_run_produces_report_and_results_for_all_conditions(full_run):
     assert "<script" not in html and "https://" not in html
     for verdict in results["verdicts"]:
         assert verdict in md
+    assert results["answer"].startswith("Did GAN augmentation help here? This run cannot tell.")
+    assert md.index(results["answer"]) < md.index("## Data")  # the answer opens the report
     for name in ("curves_100pct.png", "roc_100pct.png", "confusion_100pct.png"):
         assert (full_run / "report_assets" / name).stat().st_size > 1000
     # the synthetic set of the rebalanced condition holds exactly the planned images, with a manifest

@@ -65,6 +65,24 @@ def test_three_seeds_primary_by_interval_secondaries_holm_corrected():
     assert "no detectable difference" in flat and "smaller than about 2.0 points" in flat and "3 seeds" in flat
 
 
+def test_the_answer_paragraph_follows_the_computed_verdicts():
+    from pneumogan.pipeline.verdicts import answer, comparison_records
+
+    improved = {"roc_auc": _diff(0.021, [0.004, 0.038], 3, 0.03)}
+    worse_elsewhere = {"roc_auc": _diff(-0.05, [-0.06, -0.04], 3, 0.001)}
+    records = comparison_records(
+        _results({(0.1, "enlarged"): improved, (1.0, "enlarged"): worse_elsewhere}),
+        RunConfig(conditions=["real", "enlarged"]),
+    )
+    text = answer(records)
+    assert text.startswith("Did GAN augmentation help here? Yes, by the primary measure.")
+    assert "[95 % CI +0.4, +3.8], 3 seeds" in text
+    assert "Of the 1 secondary comparisons (Holm-corrected), 0 improved, 1 were worse" in text
+    one_seed = comparison_records(_results({(0.1, "enlarged"): {"roc_auc": _diff(0.02, None, 1, None)}}), RunConfig())
+    assert answer(one_seed).startswith("Did GAN augmentation help here? This run cannot tell.")
+    assert "no synthetic-data condition" in answer([])
+
+
 def test_primary_condition_can_be_declared():
     from pneumogan.pipeline.verdicts import primary_condition
 

@@ -27,7 +27,7 @@ from pneumogan.layout import EVAL_SCORES, RUN_CONFIG, SYNTHETIC_MANIFEST, RunFol
 from pneumogan.pipeline import wording
 from pneumogan.pipeline.compare import Scores, paired_difference, seed_paired_difference, seed_summary
 from pneumogan.pipeline.stages import StageRunner, stage_key
-from pneumogan.pipeline.verdicts import SCHEMA_VERSION, SYNTHETIC_CONDITIONS, comparison_records, sentence
+from pneumogan.pipeline.verdicts import SCHEMA_VERSION, SYNTHETIC_CONDITIONS, answer, comparison_records, sentence
 from pneumogan.runs import atomic_write_json, atomic_write_text
 
 SUMMARY_METRICS = ("accuracy", "roc_auc", "pr_auc", "recall", "specificity", "f1", "precision", "brier", "ece")
@@ -427,6 +427,7 @@ def finish(exp: Experiment, results: dict[str, Any]) -> dict[str, Any]:
     results["stages"] = exp.runner.timings
     results["comparisons"] = comparison_records(results, exp.cfg.run)
     results["verdicts"] = [sentence(record) for record in results["comparisons"]]
+    results["answer"] = answer(results["comparisons"])
     write_report(results, exp.folder.root, exp.log)
     atomic_write_json(exp.folder.results, results)
     exp.log(f"report: {exp.folder.report_html}")

@@ -132,6 +132,8 @@ def table(header: list[str], rows: list[list[str]]) -> Block:
 
 def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
     blocks: list[Block] = [("h1", f"PneumoGAN experiment: {results['name']}"), ("note", NOTICE)]
+    if results.get("answer"):
+        blocks.append(paragraph(results["answer"]))
     blocks += _data_blocks(results)
     blocks.append(("h2", "Verdicts (computed from seed-aware intervals, not written by hand)"))
     blocks.append(

@@ -114,3 +114,33 @@ def sentence(record: dict[str, Any]) -> str:
         f"{role} — {where}: no detectable difference ({span}); differences smaller than about {smallest:.1f} "
         "points could not be detected with this many seeds."
     )
+
+
+def answer(records: list[dict[str, Any]]) -> str:
+    """One paragraph answering "did GAN augmentation help here?" from the computed records: the primary
+    comparison's verdict with its interval and seed count, then a count of the secondary verdicts."""
+    primary = next((r for r in records if r["primary"]), None)
+    if primary is None:
+        return "Did GAN augmentation help here? This run compared no synthetic-data condition with the baseline."
+    opening = {
+        "improved": "Yes, by the primary measure.",
+        "worse": "No: by the primary measure it made the classifier worse.",
+        "no_detectable_difference": "Not detectably, by the primary measure.",
+        "inconclusive": "This run cannot tell.",
+    }[primary["verdict"]]
+    text = f"Did GAN augmentation help here? {opening} {sentence(primary)}"
+    secondary = [r for r in records if not r["primary"]]
+    if secondary:
+        counts = {v: sum(r["verdict"] == v for r in secondary) for v in ("improved", "worse")}
+        where = [
+            f"{r['condition']} at {r['fraction'] * 100:g} % ({METRIC_WORDS.get(r['metric'], r['metric'])})"
+            for r in secondary
+            if r["verdict"] == "improved"
+        ]
+        others = len(secondary) - counts["improved"] - counts["worse"]
+        text += (
+            f" Of the {len(secondary)} secondary comparisons (Holm-corrected), {counts['improved']} improved"
+            + (f" ({'; '.join(where)})" if where else "")
+            + f", {counts['worse']} were worse and {others} showed no detectable difference or were inconclusive."
+        )
+    return text
