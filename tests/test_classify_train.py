@@ -22,9 +22,8 @@ pytestmark = pytest.mark.realdata
 
 
 @pytest.fixture(scope="module")
-def cfg(kaggle_224, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    return load_config("tiny", [f"data.source={kaggle_224}", f"data.cache_dir={cache}", "classify.epochs=2"])
+def cfg(kaggle_224, shared_prepared):
+    return load_config("tiny", [f"data.source={kaggle_224}", f"data.cache_dir={shared_prepared}", "classify.epochs=2"])
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from tests.corpus import write_bad_corpus, write_kaggle_folder
+from tests.shared_cache import with_shared_prepared
 
 
 def run_cli(*args: str, env_cache: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PNEUMOGAN_CACHE_DIR": env_cache, "COLUMNS": "200"}
+    env = {**os.environ, "PNEUMOGAN_CACHE_DIR": str(with_shared_prepared(Path(env_cache))), "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "pneumogan", *args], capture_output=True, text=True, env=env, timeout=120
     )
@@ -55,6 +57,7 @@ def test_bad_source_is_one_clear_line(tmp_path, make_path):
 
 
 @pytest.mark.realdata
+@pytest.mark.slow  # over 45 s; the default run keeps a shorter end-to-end test of the same path
 def test_tiny_config_smoke_runs_through_the_cli(kaggle_224, tmp_path):
     """`configs/tiny.yaml` trains a classifier and a GAN from the command line, then samples a set."""
     cache = str(tmp_path / "c")
@@ -76,6 +79,7 @@ def test_tiny_config_smoke_runs_through_the_cli(kaggle_224, tmp_path):
 
 
 @pytest.mark.realdata
+@pytest.mark.slow  # over 45 s; the default run keeps a shorter end-to-end test of the same path
 def test_gan_evaluate_command_compares_equal_numbers_against_the_full_split(kaggle_224, tiny_checkpoint, tmp_path):
     """A GAN trained on half the real data is measured against every real training image of each class."""
     from pneumogan.config import load_config

@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.shared_cache import with_shared_prepared
 
 pytestmark = pytest.mark.realdata
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    return {**os.environ, "PNEUMOGAN_CACHE_DIR": str(tmp / "cache"), "OMP_NUM_THREADS": "1"}
+    return {**os.environ, "PNEUMOGAN_CACHE_DIR": str(with_shared_prepared(tmp / "cache")), "OMP_NUM_THREADS": "1"}
 
 
 def launch(tmp: Path, nproc: int, *args: str, wait: bool = True):
@@ -83,6 +84,7 @@ def test_classifier_two_processes_match_one(kaggle_224, tmp_path):
     assert json.loads((tmp_path / "two" / "meta.json").read_text())["processes"] == 2
 
 
+@pytest.mark.slow  # over 45 s; the default run keeps a shorter end-to-end test of the same path
 def test_gan_two_processes_match_one(kaggle_224, tmp_path):
     args = [*_common(kaggle_224), "gan.steps=25", "gan.diffaugment=", "gan.batch_size=16"]
     launch(tmp_path, 1, "gan", "train", "--out", str(tmp_path / "one"), *args)
@@ -97,6 +99,7 @@ def test_gan_two_processes_match_one(kaggle_224, tmp_path):
     assert grids[0] == grids[1] > 0
 
 
+@pytest.mark.slow  # over 45 s; the default run keeps a shorter end-to-end test of the same path
 def test_two_process_classifier_run_resumes_after_a_kill(kaggle_224, tmp_path):
     out = tmp_path / "run"
     args = ["classify", "train", "--out", str(out), *_common(kaggle_224), "classify.epochs=4"]

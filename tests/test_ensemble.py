@@ -18,13 +18,14 @@ pytestmark = pytest.mark.realdata
 
 
 @pytest.fixture(scope="module")
-def small_member(kaggle_224, tmp_path_factory):
+def small_member(kaggle_224, tmp_path_factory, shared_prepared):
     """A second member: another seed at half the resolution of `tiny_checkpoint` (64 px)."""
     from pneumogan.classify.train import train
     from pneumogan.config import load_config
 
-    cache = tmp_path_factory.mktemp("cache32")
-    cfg = load_config("tiny", [f"data.source={kaggle_224}", f"data.cache_dir={cache}", "data.size=32", "seed=1"])
+    cfg = load_config(
+        "tiny", [f"data.source={kaggle_224}", f"data.cache_dir={shared_prepared}", "data.size=32", "seed=1"]
+    )
     return train(cfg, tmp_path_factory.mktemp("member32") / "model", log=lambda *_: None)
 
 

@@ -45,8 +45,8 @@ def gan_cfg(source, cache, family: str, size: int, steps: int = 3, **extra):
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def cache(shared_prepared):
+    return shared_prepared
 
 
 @pytest.mark.parametrize(

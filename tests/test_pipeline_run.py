@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.shared_cache import with_shared_prepared
 
 from pneumogan.config import load_config
 from pneumogan.pipeline.experiment import run_pipeline
@@ -29,7 +30,7 @@ def full_run(kaggle_224, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "uninterrupted"
     console: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PNEUMOGAN_CACHE_DIR", str(out.parent / "cache"))
+        mp.setenv("PNEUMOGAN_CACHE_DIR", str(with_shared_prepared(out.parent / "cache")))
         run_pipeline(_tiny(kaggle_224), out, log=console.append)
     (out.parent / "console.txt").write_text("\n".join(console))
     return out
@@ -98,6 +99,7 @@ def test_tiny_run_produces_report_and_results_for_all_conditions(full_run):
     assert len((sdir / "manifest.csv").read_text().splitlines()) == 115
 
 
+@pytest.mark.slow  # over 45 s; the default run keeps a shorter end-to-end test of the same path
 def test_interrupted_run_resumes_skipping_finished_stages_with_same_results(full_run, kaggle_224, tmp_path):
     out = tmp_path / "interrupted"
 
@@ -126,6 +128,7 @@ def test_interrupted_run_resumes_skipping_finished_stages_with_same_results(full
     assert ran and all(name.startswith("gan-eval") for name in ran), ran
 
 
+@pytest.mark.slow  # 25 s (copies the tiny run and adds stages); stage caching stays tested by the default run
 def test_new_synthetic_uses_reuse_the_finished_stages(full_run, tmp_path):
     """A copy of the finished run with truncated latents, the down-weighted condition and pretraining on
     synthetic images: only the stages that depend on them run; the weighted classifier weighs its synthetic
@@ -146,7 +149,7 @@ def test_new_synthetic_uses_reuse_the_finished_stages(full_run, tmp_path):
         ],
     )
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PNEUMOGAN_CACHE_DIR", str(full_run.parent / "cache"))
+        mp.setenv("PNEUMOGAN_CACHE_DIR", str(with_shared_prepared(full_run.parent / "cache")))
         results = run_pipeline(cfg, out, log=logs.append)
     ran = sorted(m[len("[run ] ") :].split("-")[0] for m in logs if m.startswith("[run ]"))
     assert ran == ["classify"] * 4 + ["synthetic"] * 3, [
@@ -186,7 +189,7 @@ def test_ssl_pretraining_stage_starts_every_classifier_from_the_fractions_encode
     )
     logs: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PNEUMOGAN_CACHE_DIR", str(full_run.parent / "cache"))
+        mp.setenv("PNEUMOGAN_CACHE_DIR", str(with_shared_prepared(full_run.parent / "cache")))
         results = run_pipeline(cfg, out, log=logs.append)
     ran = sorted(m[len("[run ] ") :].split("-")[0] for m in logs if m.startswith("[run ]"))
     assert ran == ["classify", "gradcam", "ssl"], [m for m in logs if m.startswith("[run ]")]  # gradcam: a new model
