@@ -28,6 +28,7 @@ from torch import nn
 
 from pneumogan.data.decoded import DecodedImage
 from pneumogan.errors import PneumoganError
+from pneumogan.evaluate.gan_metrics import penultimate_layer
 from pneumogan.layout import OOD_META, OOD_WEIGHTS
 from pneumogan.runs import atomic_save, atomic_write_json
 
@@ -100,12 +101,10 @@ class FeatureTap:
 
     def __init__(self, model: nn.Module) -> None:
         members = list(model.members) if isinstance(getattr(model, "members", None), nn.ModuleList) else [model]
-        self.layers = []
-        for member in members:
-            linears = [m for m in member.modules() if isinstance(m, nn.Linear)]
-            if not linears:
-                raise PneumoganError(f"{type(member).__name__} has no Linear layer to take features from")
-            self.layers.append(linears[-1])
+        try:
+            self.layers = [penultimate_layer(member) for member in members]
+        except ValueError as exc:
+            raise PneumoganError(str(exc)) from None
         self.batches: list[list[torch.Tensor]] = [[] for _ in self.layers]
         self.handles: list[Any] = []
 

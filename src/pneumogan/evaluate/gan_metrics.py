@@ -137,12 +137,21 @@ def near_copies(fake: np.ndarray, real: np.ndarray, quantile: float = 0.01, scal
     }
 
 
+def penultimate_layer(model: nn.Module) -> nn.Linear:
+    """The classifier's last Linear layer: its input is the penultimate features (every architecture here ends
+    in one, after global pooling)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no Linear layer to take features from")
+    return linears[-1]
+
+
 class FeatureExtractor:
     """Penultimate-layer features and class probabilities of a classifier: the input of its last Linear."""
 
     def __init__(self, model: nn.Module, mean: float, std: float, size: int, device: torch.device) -> None:
         self.model, self.mean, self.std, self.size, self.device = model.eval(), mean, std, size, device
-        last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        last = penultimate_layer(model)
         self._features: torch.Tensor | None = None
         last.register_forward_hook(lambda _m, inp, _out: setattr(self, "_features", inp[0].detach()))
 
