@@ -45,7 +45,7 @@ from pneumogan.gan.models import to_uint8
 from pneumogan.gan.sample import SampleSpec, generate, latent_seed, write_synthetic_set
 from pneumogan.gan.train import train_gan
 from pneumogan.layout import DISCRIMINATOR_WEIGHTS, GENERATOR_WEIGHTS, META, grid_files
-from pneumogan.runs import atomic_write_json
+from pneumogan.runs import atomic_write_json, git_commit
 
 HEADLINE_SPACE = "ssl_encoder"
 PLAIN = [
@@ -318,6 +318,7 @@ def write_results(root: Path, cells: list[tuple[str, float]], args, spaces: Feat
         "machine": machine(),
         "status": "complete" if complete else "partial",
         "command": " ".join(sys.argv),
+        "commit": git_commit(Path(__file__).parent),
         "headline_space": HEADLINE_SPACE,
         "spaces": spaces.info,
         "selection_split": "val",

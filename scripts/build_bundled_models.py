@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from pneumogan.runs import git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = (REPO / ".." / "shared" / "data" / "chest_xray_224").resolve()
@@ -41,13 +42,6 @@ GENERATOR_RECIPE = [
 ]
 CLASSIFIER_FILES = ["model.safetensors", "meta.json", "ood.safetensors", "ood.json"]
 GENERATOR_FILES = ["generator.safetensors", "meta.json"]
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 def train_classifier(data: Path, work: Path, overrides: list[str]) -> Path:
@@ -185,7 +179,7 @@ def main() -> None:
         sys.exit(f"the bundled models take {total / 1e6:.1f} MB, over the 10 MB limit: choose smaller ones")
     facts = {
         "command": " ".join(["python", "scripts/build_bundled_models.py", *sys.argv[1:]]),
-        "commit": commit(),
+        "commit": git_commit(REPO),
         "cpu_model": cpu_model(),
         "wall_s": time.perf_counter() - started,
         "bytes": total,

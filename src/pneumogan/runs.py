@@ -134,3 +134,14 @@ def atomic_directory(final: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def git_commit(where: str | Path) -> str:
+    """The commit checked out at `where` (for benchmark records), or "unknown" outside a git work tree."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=False)
+    except OSError:
+        return "unknown"
+    return proc.stdout.strip() or "unknown"
