@@ -46,6 +46,8 @@ def test_overrides_parse_yaml_values():
         ("data.size=abc", "data.size"),
         ("split.val_fraction=1.5", "split.val_fraction"),
         ("nonsense", "section.key=value"),
+        ("run.primary_condition=real", "cannot be real"),
+        ("run.primary_condition=filtered", "not one of run.conditions"),
     ],
 )
 def test_bad_overrides_are_clear_errors(override, message):

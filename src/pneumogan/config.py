@@ -278,6 +278,15 @@ class RunConfig(_Section):
     )
     gan_eval_per_class: int = Field(200, ge=10, description="synthetic images per class for the GAN metrics")
 
+    @model_validator(mode="after")
+    def _primary_is_a_compared_condition(self) -> RunConfig:
+        chosen = self.primary_condition
+        if chosen == "real":
+            raise ValueError("primary_condition cannot be real: the comparisons are each condition against real")
+        if chosen != "auto" and chosen not in self.conditions:
+            raise ValueError(f"primary_condition {chosen} is not one of run.conditions {self.conditions}")
+        return self
+
 
 class Config(_Section):
     name: str = "default"
