@@ -56,8 +56,9 @@ def read_run(folder: Path) -> dict:
         row["temperature"] = res["calibration"]["temperature"]
         at = res["at_val_target_sensitivity"]
         row["sensitivity_at_val_target"], row["specificity_at_val_target"] = at["recall"], at["specificity"]
-    if "transductive_prior_shift" in res:
-        row["transductive_prior_shift"] = res["transductive_prior_shift"]
+    for section in ("transductive_prior_shift", "transductive_batchnorm"):
+        if section in res:
+            row[section] = res[section]
     return row
 
 

@@ -80,6 +80,13 @@ def records(runs: dict[str, list[dict]]) -> list[dict]:
                         "transductive": True,
                     }
                 )
+            bn = r.get("transductive_batchnorm")
+            if bn and bn["applicable"]:
+                picked = {k: bn[k] for k in ("accuracy", "roc_auc", "specificity")}
+                out.append(
+                    {"recipe": f"{recipe}+test_time_bn", **common, **picked, "sensitivity": bn["recall"]}
+                    | {"transductive": True}
+                )
     return out
 
 

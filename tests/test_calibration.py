@@ -95,3 +95,29 @@ def test_val_fit_threshold_reaches_the_target_sensitivity_on_val():
     assert 0.95 <= sensitivity < 0.96
     assert fitted["val_prior"] == pytest.approx([1 - np.mean(y), np.mean(y)])
     assert Calibration(**fitted["bcts"]).apply(proba).shape == proba.shape
+
+
+def test_test_time_batchnorm_takes_the_statistics_of_the_evaluation_images_and_leaves_the_model():
+    import torch
+    from torch import nn
+
+    from pneumogan.classify.test_time_bn import adapt_batchnorm, batchnorm_report
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    model.append(nn.Linear(3, 2)).eval()
+    images = np.random.default_rng(0).integers(150, 256, (10, 8, 8), dtype=np.uint8)  # brighter than training
+    before = model[1].running_mean.clone()
+    adapted = adapt_batchnorm(model, images, 0.5, 0.5, torch.device("cpu"), batch_size=4)  # batches of 4, 3, 3
+    assert torch.equal(model[1].running_mean, before) and not adapted.training
+    x = (torch.tensor(images, dtype=torch.float32)[:, None] / 255 - 0.5) / 0.5
+    conv = model[0](x)
+    batches = [conv[:4], conv[4:7], conv[7:]]
+    expected = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)  # equal weight per batch
+    assert torch.allclose(adapted[1].running_mean, expected, atol=1e-5)
+    y = np.array([0, 1] * 5)
+    pre = {"mean": 0.5, "std": 0.5}
+    report = batchnorm_report(model, images, y, 0.5, pre, torch.device("cpu"))
+    assert report["transductive"] and report["applicable"] and 0 <= report["accuracy"] <= 1
+    plain = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+    assert batchnorm_report(plain, images, y, 0.5, pre, torch.device("cpu"))["applicable"] is False

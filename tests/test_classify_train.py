@@ -13,7 +13,7 @@ import torch
 from tests.corpus import BAD_CORPUS_EXPECTED, write_bad_corpus
 
 from pneumogan.classify.checkpoint import load_checkpoint, save_checkpoint
-from pneumogan.classify.evaluate import evaluate_checkpoint
+from pneumogan.classify.evaluate import evaluate_checkpoint, summary_lines
 from pneumogan.classify.predict import Predictor, predict_files
 from pneumogan.classify.train import train
 from pneumogan.config import load_config
@@ -73,7 +73,7 @@ def test_evaluate_reports_metrics_with_cis_and_plots(trained):
     assert res["calibration"]["temperature"] == fitted["temperature"] > 0
     at = res["at_val_target_sensitivity"]
     assert at["threshold"] == fitted["threshold_at_target_sensitivity"] and 0 <= at["specificity"] <= 1
-    assert "transductive_prior_shift" not in res  # only on request
+    assert "transductive_prior_shift" not in res and "transductive_batchnorm" not in res  # only on request
 
 
 def test_evaluate_transductive_section_is_apart_and_labelled(trained, tmp_path):
@@ -83,6 +83,9 @@ def test_evaluate_transductive_section_is_apart_and_labelled(trained, tmp_path):
     assert shift["true_positive_share"] == pytest.approx(
         res["confusion_matrix"][1][0] / res["n"] + res["confusion_matrix"][1][1] / res["n"]
     )
+    bn = res["transductive_batchnorm"]  # simple_cnn has BatchNorm layers
+    assert bn["transductive"] is True and bn["applicable"] and 0 <= bn["specificity"] <= 1
+    assert any(line.startswith("  TRANSDUCTIVE test-time BatchNorm") for line in summary_lines(res))
     # the headline figures do not move with it
     assert res["accuracy"] == evaluate_checkpoint(trained, "test", out_dir=tmp_path, n_boot=20)["accuracy"]
 

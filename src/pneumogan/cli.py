@@ -174,7 +174,10 @@ def classify_evaluate(
     precision: PrecisionOpt = "auto",
     transductive: Annotated[
         bool,
-        typer.Option(help="add the EM prior-shift adjustment (looks at the unlabelled split; reported apart)"),
+        typer.Option(
+            help="add the EM prior-shift adjustment and test-time BatchNorm statistics (both look at the "
+            "unlabelled split; reported apart)"
+        ),
     ] = False,
 ) -> None:
     """Metrics with 95 % bootstrap CIs at the stored val-chosen threshold, calibration, and plots."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
+from pneumogan.classify.test_time_bn import batchnorm_report
 from pneumogan.config import Config
 from pneumogan.data.labels import BINARY_CLASSES, targets
 from pneumogan.data.loading import load_splits
@@ -59,6 +60,7 @@ def evaluate_checkpoint(
     )
     if transductive:
         result["transductive_prior_shift"] = prior_shift_report(y, proba, fitted)
+        result["transductive_batchnorm"] = batchnorm_report(model, ds.images, y, meta["threshold"], pre, device)
     if meta["num_classes"] == 3:
         pred3 = proba.argmax(1)
         result["accuracy_3class"] = float(np.mean(pred3 == y_all[keep]))
@@ -146,6 +148,13 @@ def summary_lines(res: dict[str, Any]) -> list[str]:
             f"{shift['estimated_positive_share']:.1%} pneumonia (true {shift['true_positive_share']:.1%}); "
             f"adjusted at 0.5: accuracy {adj['accuracy']:.4f}, sensitivity {adj['recall']:.4f}, "
             f"specificity {adj['specificity']:.4f}"
+        )
+    bn = res.get("transductive_batchnorm")
+    if bn and bn["applicable"]:
+        lines.append(
+            f"  TRANSDUCTIVE test-time BatchNorm (statistics from the unlabelled {split} images; not a headline "
+            f"figure): accuracy {bn['accuracy']:.4f}, sensitivity {bn['recall']:.4f}, specificity "
+            f"{bn['specificity']:.4f}, ROC-AUC {bn['roc_auc']:.4f}"
         )
     if "warning" in res:
         lines.append(f"warning: {res['warning']}")
