@@ -3,8 +3,8 @@
 `results.json` files written before the seed-aware statistics (schema 1) hold, per condition and metric,
 `vs_real.per_seed` (each seed's difference from the baseline on the same test images) and an interval from
 the image-only bootstrap. This script keeps that interval as `vs_real_test_sampling`, replaces `vs_real` by
-the t-interval over the per-seed differences, and rewrites `comparisons`, `verdicts` and `schema_version`
-exactly as `pneumogan run` now does. No model is retrained or rescored.
+the t-interval over the per-seed differences, and rewrites `comparisons`, `verdicts`, the answering
+paragraph and `schema_version` exactly as `pneumogan run` now does. No model is retrained or rescored.
 
     python benchmarks/recompute_verdicts.py benchmarks/results/pipeline_quick_seeds012_frac10_100.json
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pneumogan.config import RunConfig
 from pneumogan.pipeline.compare import interval_over_seeds
-from pneumogan.pipeline.verdicts import SCHEMA_VERSION, comparison_records, sentence
+from pneumogan.pipeline.verdicts import SCHEMA_VERSION, answer, comparison_records, sentence
 from pneumogan.runs import atomic_write_json
 
 
@@ -32,6 +32,7 @@ def upgrade(results: dict) -> dict:
     run = RunConfig.model_validate(results["config"]["run"]) if "config" in results else RunConfig()
     results["comparisons"] = comparison_records(results, run)
     results["verdicts"] = [sentence(record) for record in results["comparisons"]]
+    results["answer"] = answer(results["comparisons"])
     results["schema_version"] = SCHEMA_VERSION
     results["verdicts_recomputed_by"] = "benchmarks/recompute_verdicts.py (from the stored per-seed differences)"
     return results
@@ -45,6 +46,7 @@ def main() -> None:
         results = upgrade(json.loads(path.read_text()))
         atomic_write_json(path, results)
         print(f"{path}:")
+        print(f"  {results['answer']}")
         for line in results["verdicts"]:
             print(f"  - {line}")
 
