@@ -333,8 +333,7 @@ def write_results(root: Path, cells: list[tuple[str, float]], args, spaces: Feat
         "summary": summarise(snapshots, tstr),
     }
     path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    atomic_write_json(path, payload)  # a study killed while writing leaves the previous file
     plot(snapshots, path.with_suffix(""))
     copy_final_grids(loaded, path.parent / f"{path.stem}_grids")
     print(f"saved {path} ({payload['status']})", flush=True)
