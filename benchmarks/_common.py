@@ -14,6 +14,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 RESULTS = Path(__file__).resolve().parent / "results"
+# A GAN without its stabilisers (no spectral norm, non-saturating loss, no EMA, no DiffAugment, DCGAN's Adam
+# betas): the reference the GAN benchmarks compare the stabilised variants with.
+PLAIN_GAN = [
+    "gan.spectral_norm=false",
+    "gan.loss=nonsaturating",
+    "gan.ema=false",
+    "gan.diffaugment=''",
+    "gan.betas=[0.5, 0.999]",
+]
 
 
 def machine() -> dict[str, Any]:

@@ -17,21 +17,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED_DATA, save
+from _common import PLAIN_GAN, RESULTS, SHARED_DATA, save
 
 from pneumogan.config import load_config
 from pneumogan.gan.evaluate import evaluate_gan
 from pneumogan.gan.train import train_gan
 
-PLAIN = [
-    "gan.spectral_norm=false",
-    "gan.loss=nonsaturating",
-    "gan.ema=false",
-    "gan.diffaugment=''",
-    "gan.betas=[0.5, 0.999]",
-]
 VARIANTS = {
-    "dcgan_plain": ["gan.family=dcgan", *PLAIN],
+    "dcgan_plain": ["gan.family=dcgan", *PLAIN_GAN],
     "dcgan_stable": ["gan.family=dcgan"],
     "cgan_stable": ["gan.family=cgan"],
     "acgan_stable": ["gan.family=acgan"],

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED_DATA, machine
+from _common import PLAIN_GAN, RESULTS, SHARED_DATA, machine
 
 from pneumogan.config import load_config
 from pneumogan.data.labels import BINARY_CLASSES
@@ -48,18 +48,11 @@ from pneumogan.layout import DISCRIMINATOR_WEIGHTS, GENERATOR_WEIGHTS, META, gri
 from pneumogan.runs import atomic_write_json, git_commit
 
 HEADLINE_SPACE = "ssl_encoder"
-PLAIN = [
-    "gan.spectral_norm=false",
-    "gan.loss=nonsaturating",
-    "gan.ema=false",
-    "gan.diffaugment=''",
-    "gan.betas=[0.5, 0.999]",
-]
 # variant name → (gan.family, overrides). "stable": the defaults (spectral norm, hinge, EMA, DiffAugment).
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "fastgan/stable": ("fastgan", []),
     "cgan/stable": ("cgan", []),
-    "dcgan/plain": ("dcgan", PLAIN),
+    "dcgan/plain": ("dcgan", PLAIN_GAN),
     "acgan/stable": ("acgan", []),
     "dcgan/stable": ("dcgan", []),
     "fastgan/ada": ("fastgan", ["gan.ada_target=0.6"]),
@@ -140,8 +133,7 @@ class Cell:
     def __init__(self, root: Path, variant: str, fraction: float, args) -> None:
         self.variant, self.fraction, self.args = variant, fraction, args
         self.family, overrides = VARIANTS[variant]
-        self.dir = root / variant.replace("/", "_") / f"f{fraction:g}"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = root / variant.replace("/", "_") / f"f{fraction:g}"  # made by the first write into it
         self.base = [
             f"data.source={args.data}",
             f"data.size={SIZE}",

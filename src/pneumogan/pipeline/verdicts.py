@@ -24,7 +24,7 @@ def primary_condition(run: RunConfig) -> str | None:
     """The configured primary condition; `auto`: enlarged when it runs, else the first synthetic condition."""
     synthetic = [c for c in run.conditions if c in SYNTHETIC_CONDITIONS]
     if run.primary_condition != "auto":
-        return run.primary_condition if run.primary_condition in synthetic else None
+        return run.primary_condition  # RunConfig checks it is one of the compared conditions
     return "enlarged" if "enlarged" in synthetic else (synthetic[0] if synthetic else None)
 
 
