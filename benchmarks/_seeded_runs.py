@@ -37,20 +37,26 @@ def train_and_test(out: Path, overrides: list[str], transductive: bool = False) 
 def read_run(folder: Path) -> dict:
     """One finished recipe × seed: its val and test metrics, epochs, training speed and wall time."""
     res = json.loads((folder / "eval_test" / "metrics.json").read_text())
-    hist = json.loads((folder / "history.json").read_text())
     meta = json.loads((folder / "meta.json").read_text())
+    if meta["arch"] == "ensemble":  # no training history of its own; its members are the seeds
+        hist, seed = [], None
+    else:
+        hist, seed = json.loads((folder / "history.json").read_text()), int(folder.name[1:])
     wall_file = folder / "bench_wall_s.txt"
     row = {
-        "seed": int(folder.name[1:]),
+        "seed": seed,
         "threshold": res["threshold"],
         "val_roc_auc": meta["val_metrics"]["roc_auc"],  # the selected epoch's, at the val-chosen threshold
         "val_accuracy": meta["val_metrics"]["accuracy"],
         **{k: res[k] for k in METRICS},
         "ece": res["ece"],
         "epochs_run": len(hist),
-        "train_images_per_s": statistics.median(h["images_per_s"] for h in hist),
+        "train_images_per_s": statistics.median(h["images_per_s"] for h in hist) if hist else None,
         "wall_s": float(wall_file.read_text()) if wall_file.exists() else None,
+        "test_bootstrap_ci": {k: res["ci"][k] for k in METRICS if k in res["ci"]},
     }
+    if seed is None:
+        row["members"] = [m["seed"] for m in meta["members"]]
     if "calibration" in res:  # evaluations made before calibration existed lack these
         row["ece_after_temperature"] = res["calibration"]["after_temperature"]["ece"]
         row["temperature"] = res["calibration"]["temperature"]

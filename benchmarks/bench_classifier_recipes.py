@@ -12,8 +12,11 @@ Recipes (the `quick` config's classifier at --size px for --epochs epochs, then 
 Every run also reports, without retraining: ECE after the val-fitted temperature (`+temperature` records), test
 specificity at the threshold that reached 95 % sensitivity on val, and — apart, `"transductive": true` — the EM
 prior-shift adjustment that looks at the unlabelled test images (`+prior_shift` records; never a headline).
+Once every requested seed (≥ 2) of a recipe has finished, `<recipe>+ensemble` averages them (`classify ensemble`,
+threshold chosen on val) and is evaluated on test once; it is reported beside the recipes, not selected from
+(one ensemble carries no seed-to-seed variance, so its differences are inconclusive by the project's rule).
 Saves benchmarks/results/classifier_recipes.json: `records` (one per recipe × seed, metrics as fractions),
-`table` (means, seed-aware intervals, paired differences from the baseline), `"selection_split": "val"`,
+`table` (means, seed-aware intervals, paired differences from the baseline), `ensembles`, `"selection_split": "val"`,
 `selected` and `test_evaluations`.
 """
 
@@ -25,7 +28,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, save
-from _seeded_runs import finished_runs, print_run, print_table, read_run, select_on_val, summarise, train_and_test
+from _seeded_runs import (
+    METRICS,
+    finished_runs,
+    print_run,
+    print_table,
+    read_run,
+    select_on_val,
+    summarise,
+    train_and_test,
+)
 
 
 def recipes(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -55,6 +67,8 @@ def records(runs: dict[str, list[dict]]) -> list[dict]:
     for recipe, rows in runs.items():
         for r in rows:
             common = {"seed": r["seed"], "val_roc_auc": r["val_roc_auc"], "wall_s": r["wall_s"]}
+            if "members" in r:  # a seed ensemble: `seed` is None, these are its members' seeds
+                common["members"] = r["members"]
             plain = {k: r[k] for k in ("accuracy", "roc_auc", "specificity", "ece")}
             out.append({"recipe": recipe, **common, **plain, "sensitivity": r["recall"], "transductive": False})
             if "specificity_at_val_target" in r:
@@ -90,6 +104,57 @@ def records(runs: dict[str, list[dict]]) -> list[dict]:
     return out
 
 
+def seed_ensembles(root: Path, runs: dict[str, list[dict]], seeds: list[int]) -> dict[str, list[dict]]:
+    """Per recipe whose every requested seed (≥ 2) has finished: one `classify ensemble` of them, its threshold
+    chosen on val, evaluated on test once. Built only for the full seed list, so no partial ensemble reaches test."""
+    from pneumogan.classify.ensemble import build_ensemble
+    from pneumogan.classify.evaluate import evaluate_checkpoint
+
+    out = {}
+    for name, rows in runs.items():
+        if len(seeds) < 2 or not set(seeds) <= {r["seed"] for r in rows}:
+            continue
+        folder = root / f"{name}+ensemble" / ("s" + "-".join(map(str, sorted(seeds))))
+        if not (folder / "eval_test" / "metrics.json").exists():
+            if not (folder / "meta.json").exists():
+                build_ensemble([root / name / f"s{s}" for s in sorted(seeds)], folder)
+            evaluate_checkpoint(folder, "test", transductive=True)
+        out[f"{name}+ensemble"] = [read_run(folder)]
+    return out
+
+
+def ensemble_table(root: Path, ensembles: dict[str, list[dict]]) -> dict[str, dict]:
+    """One ensemble per recipe: its test metrics with their bootstrap CI over test images, and its difference
+    from the baseline's ensemble on the same resampled images. One ensemble is one training outcome, so no
+    seed-aware interval exists: by the project's rule any ensemble-vs-ensemble difference is inconclusive."""
+    import numpy as np
+
+    from pneumogan.pipeline.compare import Scores, paired_difference
+
+    def scores(name: str, r: dict) -> Scores:
+        folder = root / name / ("s" + "-".join(map(str, r["members"])))
+        z = np.load(folder / "eval_test" / "scores.npz")
+        return Scores(y=z["y"], p=z["p"], threshold=r["threshold"])
+
+    table = {}
+    for name, [r] in ensembles.items():
+        ci = r["test_bootstrap_ci"]
+        entry: dict = {
+            m: {"mean": r[m], "values": [r[m]], "n_seeds": 1, "ci": None, "test_bootstrap_ci": ci[m]} for m in METRICS
+        }
+        entry["val_roc_auc"] = {"mean": r["val_roc_auc"], "values": [r["val_roc_auc"]], "n_seeds": 1, "ci": None}
+        recipe = name.removesuffix("+ensemble")
+        entry |= {"members": r["members"], "wall_s_median": None}
+        entry["overrides"] = [f"classify ensemble of {recipe}'s seeds"]
+        if name != "baseline+ensemble" and "baseline+ensemble" in ensembles:
+            base = scores("baseline+ensemble", ensembles["baseline+ensemble"][0])
+            for m in ("roc_auc", "accuracy"):
+                entry[f"delta_{m}_test_sampling"] = paired_difference([base], [scores(name, r)], m)
+            entry["verdict"] = "inconclusive: one ensemble per recipe carries no seed-to-seed variance"
+        table[name] = entry
+    return table
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(SHARED_DATA / "chest_xray_224"))
@@ -117,9 +182,13 @@ def main() -> None:
         runs = finished_runs(root, list(table_of))
         extra = ("ece", "ece_after_temperature", "specificity_at_val_target", "sensitivity_at_val_target")
         table = summarise(runs, root, lambda n: table_of[n], extra=extra)
-        result = {"args": vars(args), "records": records(runs), "table": table, **select_on_val(table)}
+        ensembles = seed_ensembles(root, runs, args.seeds)
+        selection = select_on_val(table)  # among trainable recipes; the ensembles are reported beside them
+        selection["test_evaluations"] += len(ensembles)
+        result = {"args": vars(args), "records": records(runs | ensembles), "table": table, **selection}
+        result["ensembles"] = ensemble_table(root, ensembles)
         save("classifier_recipes", result)
-    print_table(table)
+    print_table(table | result["ensembles"])
 
 
 if __name__ == "__main__":
