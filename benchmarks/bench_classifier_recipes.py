@@ -11,7 +11,8 @@ Recipes (the `quick` config's classifier at --size px for --epochs epochs, then 
 - `size_x2`: twice the resolution (costly: about four times the compute per image).
 Every run also reports, without retraining: ECE after the val-fitted temperature (`+temperature` records), test
 specificity at the threshold that reached 95 % sensitivity on val, and — apart, `"transductive": true` — the EM
-prior-shift adjustment that looks at the unlabelled test images (`+prior_shift` records; never a headline).
+prior-shift adjustment (`+prior_shift` records) and test-time BatchNorm statistics (`+test_time_bn`), both of
+which look at the unlabelled test images (never a headline).
 Once every requested seed (≥ 2) of a recipe has finished, `<recipe>+ensemble` averages them (`classify ensemble`,
 threshold chosen on val) and is evaluated on test once; it is reported beside the recipes, not selected from
 (one ensemble carries no seed-to-seed variance, so its differences are inconclusive by the project's rule).
