@@ -331,9 +331,16 @@ def write_results(root: Path, cells: list[tuple[str, float]], args, spaces: Feat
     print(f"saved {path} ({payload['status']})", flush=True)
 
 
+def best_by_val(table: dict[str, Any], names: list[str]) -> str | None:
+    """The variant among `names` with the highest mean TSTR val ROC-AUC."""
+    return max(names, key=lambda n: table[n]["tstr_val_auc"]["mean"]) if names else None
+
+
 def summarise(snapshots: list[dict], tstr: list[dict]) -> dict[str, Any]:
-    """Per fraction and variant: final FD per class in the headline space, its ratio to plain DCGAN's, and
-    TSTR means; the choice is made on val (TSTR val AUC), never on test."""
+    """Per fraction and variant: final FD and recall per class in the headline space, FD's ratio to plain
+    DCGAN's, and TSTR means. The choice is made on val (TSTR val AUC), never on test: `best_by_tstr_val_auc`
+    among all variants, and `best_covering` among those whose final recall is above zero for every class —
+    TSTR alone rewards a generator that collapses onto a few easy images per class."""
     from pneumogan.pipeline.compare import seed_summary
 
     out: dict[str, Any] = {}
@@ -348,6 +355,7 @@ def summarise(snapshots: list[dict], tstr: list[dict]) -> dict[str, Any]:
                 "final_fd": {r["class"]: r["fd"] for r in final},
                 "final_kimg": max(r["kimg"] for r in mine),
                 "final_near_copy": {r["class"]: r["near_copy_fraction"] for r in final},
+                "final_recall": {r["class"]: r["recall"] for r in final},
             }
             t = next((t for t in tstr if t["fraction"] == fraction and f"{t['family']}/{t['variant']}" == name), None)
             if t:
@@ -360,8 +368,12 @@ def summarise(snapshots: list[dict], tstr: list[dict]) -> dict[str, Any]:
                 fd = row["final_fd"]
                 row["fd_ratio_to_plain_dcgan"] = {c: fd[c] / plain[c] for c in plain if c in fd}
         chosen = [n for n in table if "tstr_val_auc" in table[n]]
-        best = max(chosen, key=lambda n: table[n]["tstr_val_auc"]["mean"]) if chosen else None
-        out[f"{fraction:g}"] = {"variants": table, "best_by_tstr_val_auc": best}
+        covering = [n for n in chosen if all(v > 0 for v in table[n]["final_recall"].values())]
+        out[f"{fraction:g}"] = {
+            "variants": table,
+            "best_by_tstr_val_auc": best_by_val(table, chosen),
+            "best_covering": best_by_val(table, covering),
+        }
     return out
 
 
