@@ -105,6 +105,11 @@ def records(runs: dict[str, list[dict]]) -> list[dict]:
     return out
 
 
+def ensemble_dir(root: Path, recipe: str, seeds: list[int]) -> Path:
+    """Where the ensemble of `recipe`'s `seeds` lives: <root>/<recipe>+ensemble/s0-1-2."""
+    return root / f"{recipe}+ensemble" / ("s" + "-".join(map(str, sorted(seeds))))
+
+
 def seed_ensembles(root: Path, runs: dict[str, list[dict]], seeds: list[int]) -> dict[str, list[dict]]:
     """Per recipe whose every requested seed (≥ 2) has finished: one `classify ensemble` of them, its threshold
     chosen on val, evaluated on test once. Built only for the full seed list, so no partial ensemble reaches test."""
@@ -115,7 +120,7 @@ def seed_ensembles(root: Path, runs: dict[str, list[dict]], seeds: list[int]) ->
     for name, rows in runs.items():
         if len(seeds) < 2 or not set(seeds) <= {r["seed"] for r in rows}:
             continue
-        folder = root / f"{name}+ensemble" / ("s" + "-".join(map(str, sorted(seeds))))
+        folder = ensemble_dir(root, name, seeds)
         if not (folder / "eval_test" / "metrics.json").exists():
             if not (folder / "meta.json").exists():
                 build_ensemble([root / name / f"s{s}" for s in sorted(seeds)], folder)
@@ -130,27 +135,25 @@ def ensemble_table(root: Path, ensembles: dict[str, list[dict]]) -> dict[str, di
     seed-aware interval exists: by the project's rule any ensemble-vs-ensemble difference is inconclusive."""
     import numpy as np
 
-    from pneumogan.pipeline.compare import Scores, paired_difference
+    from pneumogan.pipeline.compare import Scores, paired_difference, seed_summary
 
     def scores(name: str, r: dict) -> Scores:
-        folder = root / name / ("s" + "-".join(map(str, r["members"])))
-        z = np.load(folder / "eval_test" / "scores.npz")
+        z = np.load(ensemble_dir(root, name.removesuffix("+ensemble"), r["members"]) / "eval_test" / "scores.npz")
         return Scores(y=z["y"], p=z["p"], threshold=r["threshold"])
 
+    base_row = ensembles.get("baseline+ensemble", [None])[0]
+    base = scores("baseline+ensemble", base_row) if base_row else None
     table = {}
     for name, [r] in ensembles.items():
-        ci = r["test_bootstrap_ci"]
-        entry: dict = {
-            m: {"mean": r[m], "values": [r[m]], "n_seeds": 1, "ci": None, "test_bootstrap_ci": ci[m]} for m in METRICS
-        }
-        entry["val_roc_auc"] = {"mean": r["val_roc_auc"], "values": [r["val_roc_auc"]], "n_seeds": 1, "ci": None}
+        entry: dict = {m: seed_summary([r[m]]) | {"test_bootstrap_ci": r["test_bootstrap_ci"][m]} for m in METRICS}
+        entry["val_roc_auc"] = seed_summary([r["val_roc_auc"]])
         recipe = name.removesuffix("+ensemble")
         entry |= {"members": r["members"], "wall_s_median": None}
         entry["overrides"] = [f"classify ensemble of {recipe}'s seeds"]
-        if name != "baseline+ensemble" and "baseline+ensemble" in ensembles:
-            base = scores("baseline+ensemble", ensembles["baseline+ensemble"][0])
+        if base is not None and name != "baseline+ensemble":
+            mine = scores(name, r)
             for m in ("roc_auc", "accuracy"):
-                entry[f"delta_{m}_test_sampling"] = paired_difference([base], [scores(name, r)], m)
+                entry[f"delta_{m}_test_sampling"] = paired_difference([base], [mine], m)
             entry["verdict"] = "inconclusive: one ensemble per recipe carries no seed-to-seed variance"
         table[name] = entry
     return table
