@@ -8,6 +8,10 @@ Recipes (the `quick` config's classifier at --size px for --epochs epochs, then 
 - `baseline`: trained from random weights;
 - `ssl_init`: the backbone starts from the SimSiam encoder in --encoder (`pneumogan ssl pretrain`), one epoch of
   linear probe, then the whole network fine-tunes (`classify.stage1_epochs=1`, `finetune_lr_scale=1`);
+- `standardised`: each image standardised by its own mean and std inside the model
+  (`classify.standardise_input`), an inductive answer to the exposure shift between the training and test
+  time windows that test-time BatchNorm measured;
+- `ssl_init_standardised`: both changes;
 - `size_x2`: twice the resolution (costly: about four times the compute per image).
 Every run also reports, without retraining: ECE after the val-fitted temperature (`+temperature` records), test
 specificity at the threshold that reached 95 % sensitivity on val, and — apart, `"transductive": true` — the EM
@@ -43,10 +47,12 @@ from _seeded_runs import (
 
 def recipes(args: argparse.Namespace) -> dict[str, list[str]]:
     """Each recipe's setting changes on top of the common base."""
-    out: dict[str, list[str]] = {"baseline": []}
+    standardised = ["classify.standardise_input=true"]
+    out: dict[str, list[str]] = {"baseline": [], "standardised": standardised}
     if args.encoder:
         encoder = str(Path(args.encoder).resolve())
         out["ssl_init"] = [f"classify.init_from={encoder}", "classify.stage1_epochs=1", "classify.finetune_lr_scale=1"]
+        out["ssl_init_standardised"] = [*out["ssl_init"], *standardised]
     out["size_x2"] = [f"data.size={2 * args.size}"]  # the costliest last
     return out
 

@@ -144,6 +144,25 @@ def test_blank_border_hides_the_border_and_keeps_weight_names(name):
         models.build(name, 2, blank_border=0.5)
 
 
+@pytest.mark.parametrize("name", ["simple_cnn", "resnet18"])
+def test_standardised_input_ignores_each_images_exposure_and_keeps_weight_names(name):
+    torch.manual_seed(0)
+    plain = models.build(name, 2)
+    standardised = models.build(name, 2, standardise_input=True)
+    assert list(standardised.state_dict()) == list(plain.state_dict())
+    standardised.load_state_dict(plain.state_dict())
+    plain.eval(), standardised.eval()
+    x = torch.rand(3, 1, 64, 64)
+    gain = torch.tensor([0.5, 1.0, 3.0]).view(3, 1, 1, 1)
+    offset = torch.tensor([0.2, -1.0, 0.0]).view(3, 1, 1, 1)
+    exposed = x * gain + offset  # a different brightness and contrast for each image
+    with torch.no_grad():
+        assert torch.allclose(standardised(x), standardised(exposed), atol=1e-4)
+        assert not torch.allclose(plain(x), plain(exposed), atol=1e-3)
+        z = (x - x.mean(dim=(-2, -1), keepdim=True)) / x.std(dim=(-2, -1), keepdim=True, unbiased=False)
+        assert torch.allclose(standardised(x), plain(z), atol=1e-4)  # it is exactly per-image standardisation
+
+
 def test_memory_format_auto_follows_the_architecture_and_explicit_settings_win():
     from pneumogan.classify.models import use_channels_last
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 pytestmark = pytest.mark.realdata
 
@@ -50,3 +51,35 @@ def test_blank_border_survives_checkpoint_and_onnx(tiny_checkpoint, test_xrays, 
     plain = tmp_path / "plain.onnx"
     export_onnx(tiny_checkpoint, plain)
     assert not np.allclose(onnx_proba(plain, images), onnx_proba(plain, edited), atol=1e-6)
+
+
+def test_standardised_input_survives_checkpoint_and_onnx(tiny_checkpoint, test_xrays, tmp_path):
+    """A checkpoint whose meta asks for per-image standardisation: PyTorch and ONNX agree, and the ONNX graph
+    is the plain network applied to each image standardised by its own mean and std."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from pneumogan.classify.checkpoint import load_checkpoint
+    from pneumogan.classify.predict import Predictor
+    from pneumogan.export.onnx import export_onnx, max_abs_difference, onnx_proba
+
+    ckpt = tmp_path / "standardised"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    meta = json.loads((ckpt / "meta.json").read_text())
+    meta["standardise_input"] = True
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+    model, _ = load_checkpoint(ckpt)
+    assert model._forward_pre_hooks, "the loaded model standardises its input"
+    images = np.stack([Predictor(tiny_checkpoint).to_array(p) for p in test_xrays])
+    path = tmp_path / "standardised.onnx"
+    export_onnx(ckpt, path)
+    assert max_abs_difference(ckpt, path, images) < 1e-4
+    mean, std = meta["preprocessing"]["mean"], meta["preprocessing"]["std"]
+    x = (torch.from_numpy(images).float()[:, None] / 255 - mean) / std
+    z = (x - x.mean(dim=(-2, -1), keepdim=True)) / x.std(dim=(-2, -1), keepdim=True, unbiased=False)
+    plain_model, _ = load_checkpoint(tiny_checkpoint)
+    with torch.no_grad():
+        by_hand = torch.softmax(plain_model(z), dim=1).numpy()  # the plain network on standardised images
+        unstandardised = torch.softmax(plain_model(x), dim=1).numpy()
+    assert np.allclose(onnx_proba(path, images), by_hand, atol=1e-5)
+    assert np.abs(by_hand - unstandardised).max() > 1e-3, "the check above must be able to fail"

@@ -128,6 +128,9 @@ class ClassifyConfig(_WithPrecision):
     blank_border: float = Field(
         0.0, ge=0, lt=0.5, description="the model ignores this fraction of each image side (border-shortcut check)"
     )
+    standardise_input: bool = Field(
+        False, description="the model standardises each image by its own mean and std first (exposure shift)"
+    )
     balance: Literal["class_weights", "sampler", "none"] = Field(
         "class_weights", description="class-weighted loss, a balanced sampler, or neither"
     )

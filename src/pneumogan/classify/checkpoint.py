@@ -61,7 +61,11 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     if not (directory / WEIGHTS).is_file():
         raise PneumoganError(f"{directory} has no {WEIGHTS}")
     model = build(
-        meta["arch"], meta["num_classes"], meta.get("in_channels", 1), blank_border=meta.get("blank_border", 0.0)
+        meta["arch"],
+        meta["num_classes"],
+        meta.get("in_channels", 1),
+        blank_border=meta.get("blank_border", 0.0),
+        standardise_input=meta.get("standardise_input", False),
     )
     model.load_state_dict(load_file(str(directory / WEIGHTS)))
     return model.to(device).eval(), meta

@@ -204,6 +204,22 @@ class BlankBorder:
         return (x * mask, *args[1:])
 
 
+class StandardiseImage:
+    """Forward pre-hook that gives every input image zero mean and unit standard deviation over its own pixels
+    (per image and channel) before the network sees it: exposure and contrast differences between
+    scanners and time windows no longer reach the first convolution. Part of the model, like `BlankBorder`,
+    so training, evaluation, predict, the server, Grad-CAM and ONNX apply it alike. Being affine-invariant,
+    it gives the same result whatever mean and std the images were normalised with before."""
+
+    eps = 1e-5
+
+    def __call__(self, module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        x = args[0]
+        mean = x.mean(dim=(-2, -1), keepdim=True)
+        std = x.std(dim=(-2, -1), keepdim=True, unbiased=False)
+        return ((x - mean) / (std + self.eps), *args[1:])
+
+
 def build(
     name: str,
     num_classes: int = 2,
@@ -211,9 +227,11 @@ def build(
     pretrained: bool = False,
     image_size: int | None = None,
     blank_border: float = 0.0,
+    standardise_input: bool = False,
 ) -> nn.Module:
     """Build `name`; with `pretrained`, load torchvision ImageNet weights and fold conv1 to `in_channels`;
-    with `blank_border` > 0, the model ignores that fraction of each image side (see `BlankBorder`)."""
+    with `blank_border` > 0, the model ignores that fraction of each image side (see `BlankBorder`); with
+    `standardise_input`, each image is standardised on its own first (see `StandardiseImage`)."""
     arch = info(name)
     if image_size is not None and image_size < arch.min_size:
         raise PneumoganError(f"{name} needs images of at least {arch.min_size} px, got {image_size}")
@@ -222,6 +240,8 @@ def build(
     model = arch.builder(num_classes=num_classes, in_channels=in_channels)
     if pretrained:
         load_imagenet_weights(model, name, arch, in_channels)
+    if standardise_input:  # before the border is blanked, so the blanked pixels sit at the image's mean
+        model.register_forward_pre_hook(StandardiseImage())
     if blank_border > 0:
         model.register_forward_pre_hook(BlankBorder(blank_border))
     return model

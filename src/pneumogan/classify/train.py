@@ -207,7 +207,12 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
     mean, std = IMAGENET_GRAY if c.pretrained else (0.5, 0.5)
 
     model = models.build(
-        c.arch, c.num_classes, pretrained=c.pretrained, image_size=cfg.data.size, blank_border=c.blank_border
+        c.arch,
+        c.num_classes,
+        pretrained=c.pretrained,
+        image_size=cfg.data.size,
+        blank_border=c.blank_border,
+        standardise_input=c.standardise_input,
     )
     init = _init_from_encoder(model, cfg, log)
     if init:
@@ -526,6 +531,7 @@ def _meta(run: Training, epoch: int, threshold: float | None) -> dict[str, Any]:
         "pretrained": c.pretrained,
         "image_size": cfg.data.size,
         "blank_border": c.blank_border,
+        "standardise_input": c.standardise_input,
         "preprocessing": {
             "size": cfg.data.size,
             "mean": run.mean,

@@ -57,6 +57,7 @@ def export_onnx(checkpoint: str | Path, path: str | Path) -> dict[str, Any]:
         "threshold": json.dumps(meta.get("threshold")),
         "arch": meta["arch"],
         "blank_border": json.dumps(meta.get("blank_border", 0.0)),  # applied inside the graph
+        "standardise_input": json.dumps(meta.get("standardise_input", False)),  # also inside the graph
         "input": f"float32 (N, 1, {size}, {size}): (pixel/255 - mean) / std after the preprocessing recipe",
         "output": "float32 (N, classes) softmax probabilities; P(pneumonia) = 1 - p[:, 0]",
         "notice": "Research software, not a medical device.",
