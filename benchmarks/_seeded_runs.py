@@ -108,7 +108,20 @@ def summarise(
                 for m in ("roc_auc", "accuracy"):
                     entry[f"delta_{m}_test_sampling"] = paired_difference(base, scores[name], m)
         table[name] = entry
+    add_holm(table)
     return table
+
+
+def add_holm(table: dict[str, dict]) -> None:
+    """`p_holm` beside each seed-aware paired difference: Holm-adjusted over the recipes compared with the
+    baseline, per metric (several changes tested against one baseline are several chances to find one)."""
+    from pneumogan.pipeline.compare import holm_adjust
+
+    for m in ("roc_auc", "accuracy"):
+        deltas = [e[f"delta_{m}"] for e in table.values() if e.get(f"delta_{m}", {}).get("p_value") is not None]
+        for delta, adjusted in zip(deltas, holm_adjust([d["p_value"] for d in deltas]), strict=True):
+            delta["p_holm"] = adjusted
+            delta["holm_family"] = len(deltas)
 
 
 def select_on_val(table: dict[str, dict]) -> dict:
