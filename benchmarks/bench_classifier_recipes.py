@@ -21,8 +21,8 @@ Once every requested seed (≥ 2) of a recipe has finished, `<recipe>+ensemble` 
 threshold chosen on val) and is evaluated on test once; it is reported beside the recipes, not selected from
 (one ensemble carries no seed-to-seed variance, so its differences are inconclusive by the project's rule).
 Saves benchmarks/results/classifier_recipes.json: `records` (one per recipe × seed, metrics as fractions),
-`table` (means, seed-aware intervals, paired differences from the baseline with Holm-adjusted `p_holm`), `ensembles`, `"selection_split": "val"`,
-`selected` and `test_evaluations`.
+`table` (means, seed-aware intervals, paired differences from the baseline with Holm-adjusted `p_holm`),
+`ensembles`, `"selection_split": "val"`, `selected` and `test_evaluations`.
 """
 
 from __future__ import annotations
