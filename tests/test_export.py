@@ -41,7 +41,8 @@ def test_blank_border_survives_checkpoint_and_onnx(tiny_checkpoint, test_xrays, 
     meta = json.loads((ckpt / "meta.json").read_text())
     meta["blank_border"] = 0.125
     (ckpt / "meta.json").write_text(json.dumps(meta))
-    images = np.stack([Predictor(tiny_checkpoint).to_array(p) for p in test_xrays])
+    predictor = Predictor(tiny_checkpoint)  # one load, not one per image
+    images = np.stack([predictor.to_array(p) for p in test_xrays])
     path = tmp_path / "blanked.onnx"
     export_onnx(ckpt, path)
     assert max_abs_difference(ckpt, path, images) < 1e-4
@@ -61,6 +62,7 @@ def test_standardised_input_survives_checkpoint_and_onnx(tiny_checkpoint, test_x
 
     from pneumogan.classify.checkpoint import load_checkpoint
     from pneumogan.classify.predict import Predictor
+    from pneumogan.data.datasets import normalise
     from pneumogan.export.onnx import export_onnx, max_abs_difference, onnx_proba
 
     ckpt = tmp_path / "standardised"
@@ -70,12 +72,13 @@ def test_standardised_input_survives_checkpoint_and_onnx(tiny_checkpoint, test_x
     (ckpt / "meta.json").write_text(json.dumps(meta))
     model, _ = load_checkpoint(ckpt)
     assert model._forward_pre_hooks, "the loaded model standardises its input"
-    images = np.stack([Predictor(tiny_checkpoint).to_array(p) for p in test_xrays])
+    predictor = Predictor(tiny_checkpoint)  # one load, not one per image
+    images = np.stack([predictor.to_array(p) for p in test_xrays])
     path = tmp_path / "standardised.onnx"
     export_onnx(ckpt, path)
     assert max_abs_difference(ckpt, path, images) < 1e-4
     mean, std = meta["preprocessing"]["mean"], meta["preprocessing"]["std"]
-    x = (torch.from_numpy(images).float()[:, None] / 255 - mean) / std
+    x = normalise(torch.from_numpy(images)[:, None], mean, std)  # what every consumer feeds the model
     z = (x - x.mean(dim=(-2, -1), keepdim=True)) / x.std(dim=(-2, -1), keepdim=True, unbiased=False)
     plain_model, _ = load_checkpoint(tiny_checkpoint)
     with torch.no_grad():
