@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
-from pneumogan.config import CONFIG_DIR, Config, dump_config, load_config, parse_override
+from pneumogan.config import CONFIG_DIR, ConditionName, Config, dump_config, load_config, parse_override
 from pneumogan.errors import PneumoganError
 
 
@@ -24,6 +26,14 @@ def test_the_default_run_can_answer_the_question():
     run = load_config("quick").run
     assert len(set(run.seeds)) >= 3 and 0.1 in run.fractions
     assert {"real", "rebalanced", "enlarged", "synthetic_only"} <= set(run.conditions)
+
+
+def test_the_standard_experiment_covers_what_its_result_claims():
+    """benchmarks/results/standard_run/ reports 5 seeds, four fractions and every condition from this config."""
+    run = load_config("standard").run
+    assert sorted(set(run.seeds)) == [0, 1, 2, 3, 4]
+    assert run.fractions == [0.05, 0.1, 0.25, 1.0]
+    assert set(run.conditions) == set(get_args(ConditionName))
 
 
 def test_yaml_roundtrip(tmp_path):
