@@ -10,7 +10,7 @@ import pytest
 from pneumogan.config import RunConfig
 from pneumogan.pipeline.compare import SEED_CI_METHOD, Scores, paired_difference, seed_summary
 from pneumogan.pipeline.experiment import condition_epochs, synthetic_counts
-from pneumogan.pipeline.report import render_html, render_markdown
+from pneumogan.pipeline.report import headline_markdown, render_html, render_markdown
 from pneumogan.pipeline.stages import StageRunner, stage_key
 
 
@@ -63,6 +63,34 @@ def test_three_seeds_primary_by_interval_secondaries_holm_corrected():
     assert by_key[(1.0, "roc_auc")]["verdict"] == "worse" and by_key[(1.0, "roc_auc")]["p_holm"] == pytest.approx(0.003)
     flat = sentence(by_key[(1.0, "accuracy")])
     assert "no detectable difference" in flat and "smaller than about 2.0 points" in flat and "3 seeds" in flat
+
+
+def test_headline_tables_cover_every_condition_and_fraction_with_its_verdict():
+    from pneumogan.pipeline.verdicts import comparison_records
+
+    diffs = {
+        (0.1, "enlarged"): {"roc_auc": _diff(0.021, [0.004, 0.038], 3, 0.03)},
+        (1.0, "enlarged"): {"roc_auc": _diff(-0.05, [-0.06, -0.04], 3, 0.001)},  # Holm ×2 → 0.002: worse
+        (1.0, "rebalanced"): {"roc_auc": _diff(-0.02, [-0.03, -0.01], 3, 0.04)},
+        (0.1, "rebalanced"): {"roc_auc": _diff(0.02, [0.01, 0.03], 3, 0.03)},  # Holm ×3 → 0.09: not detectable
+    }
+    results = _results(diffs)
+    for fraction in results["fractions"].values():
+        for i, entry in enumerate(fraction["conditions"].values()):
+            entry["summary"] = {
+                "roc_auc": {"mean": 0.9 + i / 100, "ci": [0.89 + i / 100, 0.91 + i / 100], "ci_kind": "t"}
+            }
+    results["seeds"] = [0, 1, 2]
+    results["comparisons"] = comparison_records(results, RunConfig(conditions=["real", "enlarged", "rebalanced"]))
+    text = headline_markdown(results)
+    auc, diff = text.split("Difference from the baseline")
+    assert "with its 95 % CI (t):" in auc
+    assert "| A real (baseline) | 90.0 [89.0, 91.0] | 90.0 [89.0, 91.0] |" in auc
+    assert "| C enlarged | 91.0 [90.0, 92.0] | 91.0 [90.0, 92.0] |" in auc
+    assert "| C enlarged | +2.1 [+0.4, +3.8]: better (primary) | -5.0 [-6.0, -4.0]: worse |" in diff
+    after_holm = "+2.0 [+1.0, +3.0]: no detectable difference after Holm"  # its own interval excludes 0
+    assert f"| B rebalanced | {after_holm} | -2.0 [-3.0, -1.0]: no detectable difference after Holm |" in diff
+    assert "real (baseline)" not in diff  # the baseline is not compared with itself
 
 
 def test_the_answer_paragraph_follows_the_computed_verdicts():

@@ -130,10 +130,70 @@ def table(header: list[str], rows: list[list[str]]) -> Block:
     return ("table", (header, rows))
 
 
+VERDICT_WORDS = {
+    "improved": "better",
+    "worse": "worse",
+    "no_detectable_difference": "no detectable difference",
+    "inconclusive": "inconclusive",
+}
+
+
+def headline_blocks(results: dict[str, Any]) -> list[Block]:
+    """Every condition at every fraction in two tables: test ROC-AUC (mean over seeds with its 95 % CI), and the
+    difference from the baseline with its seed-aware interval and the computed verdict."""
+    fractions = sorted(results["fractions"].values(), key=lambda f: f["fraction"])
+    if not fractions:
+        return []
+    header = ["condition", *(f"{f['fraction'] * 100:g} % real" for f in fractions)]
+    conditions = list(dict.fromkeys(c for f in fractions for c in f["conditions"]))
+    records = {(r["condition"], r["fraction"]): r for r in results.get("comparisons", []) if r["metric"] == "roc_auc"}
+    auc_rows, diff_rows = [], []
+    for condition in conditions:
+        entries = [f["conditions"].get(condition) for f in fractions]
+        auc_rows.append(
+            [condition_title(condition), *(_fmt_ci(e["summary"]["roc_auc"]) if e else "—" for e in entries)]
+        )
+        cells = []
+        for f in fractions:
+            record = records.get((condition, f["fraction"]))
+            if record is None:
+                cells.append("—")
+                continue
+            primary = " (primary)" if record["primary"] else ""
+            verdict = VERDICT_WORDS[record["verdict"]]
+            lo, hi = record["ci"] or (0.0, 0.0)
+            if record["verdict"] == "no_detectable_difference" and (lo > 0 or hi < 0):
+                verdict += " after Holm"  # its own interval excludes zero; the corrected test does not
+            cells.append(f"{_fmt_diff(record)}: {verdict}{primary}")
+        if condition in {r[0] for r in records}:
+            diff_rows.append([condition_title(condition), *cells])
+    seeds = seed_list(results["seeds"])
+    kind = next(iter(fractions[0]["conditions"].values()))["summary"]["roc_auc"].get("ci_kind", "")
+    blocks: list[Block] = [
+        ("h2", "Headline"),
+        paragraph(f"Test ROC-AUC %, mean over seeds {seeds} with its 95 % CI ({kind}):"),
+        table(header, auc_rows),
+    ]
+    if diff_rows:
+        text = (
+            "Difference from the baseline in ROC-AUC points, with the 95 % t-interval over per-seed paired "
+            "differences (seeds × test images), and the verdict (secondaries Holm-corrected):"
+        )
+        blocks += [paragraph(text), table(header, diff_rows)]
+    return blocks
+
+
+def headline_markdown(results: dict[str, Any]) -> str:
+    """The headline tables as Markdown (what the README's "Results" section quotes from a committed run)."""
+    return render_markdown(headline_blocks(results)[1:], Path("."))
+
+
 def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
     blocks: list[Block] = [("h1", f"PneumoGAN experiment: {results['name']}"), ("note", NOTICE)]
     if results.get("answer"):
         blocks.append(paragraph(results["answer"]))
+    if len(results["fractions"]) > 1 or results.get("comparisons"):
+        blocks += headline_blocks(results)
     blocks += _data_blocks(results)
     blocks.append(("h2", "Verdicts (computed from seed-aware intervals, not written by hand)"))
     blocks.append(
