@@ -7,7 +7,7 @@ Writes DEST/results.json (as the run wrote it), DEST/report.html (its embedded i
 DEST/report.md (its images copied, downsized, into DEST/assets/ and the links rewritten) and
 DEST/README.md (the answer and the headline tables, with how the run was made), and
 DEST/measured.json: the command, the commit the run ran on, the CPU, the wall clock as measured outside the
-run, and the compute seconds summed over the stages the run trained (a run resumed across sessions has no
+run, and the seconds summed over all its stages as each was computed (a run resumed across sessions has no
 single wall clock; the sum does not count the time between sessions).
 """
 
@@ -75,8 +75,9 @@ def package_html(text: str, max_width: int) -> str:
 
 
 def compute_seconds(results: dict[str, Any]) -> float:
-    """Seconds the run spent in stages it computed (cached stages are counted where they were computed)."""
-    return sum(float(s.get("seconds", 0.0)) for s in results.get("stages", {}).values() if not s.get("cached"))
+    """Seconds the run's stages took when they ran: a stage cached in the last invocation keeps the seconds of
+    the invocation that computed it, so the sum covers a run made in several cached steps."""
+    return sum(float(s.get("seconds", 0.0)) for s in results.get("stages", {}).values())
 
 
 def summary_markdown(results: dict[str, Any], measured: dict[str, Any]) -> str:
@@ -90,7 +91,7 @@ def summary_markdown(results: dict[str, Any], measured: dict[str, Any]) -> str:
         f"- command: `{measured['command']}`",
         f"- commit: {measured['commit']}",
         f"- CPU: {cpu}",
-        f"- wall clock: {measured['wall_clock'] or 'not measured'}; compute summed over the stages it ran: "
+        f"- wall clock: {measured['wall_clock'] or 'not measured'}; stage seconds summed: "
         f"{measured['stage_compute_s'] / 3600:.2f} h",
         *([f"- note: {measured['note']}"] if measured.get("note") else []),
         "",
