@@ -44,7 +44,7 @@ from pneumogan.gan.data import training_images
 from pneumogan.gan.models import to_uint8
 from pneumogan.gan.sample import SampleSpec, generate, latent_seed, write_synthetic_set
 from pneumogan.gan.train import train_gan
-from pneumogan.layout import DISCRIMINATOR_WEIGHTS, GENERATOR_WEIGHTS, META, grid_files
+from pneumogan.layout import CLASSIFIER_WEIGHTS, DISCRIMINATOR_WEIGHTS, GENERATOR_WEIGHTS, META, grid_files
 from pneumogan.runs import atomic_write_json, git_commit
 
 HEADLINE_SPACE = "ssl_encoder"
@@ -77,6 +77,11 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="GAN overrides for every variant")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: checks the machinery in minutes")
     ap.add_argument("--json", default=str(RESULTS / "gan_study.json"))
+    ap.add_argument(
+        "--restore",
+        help="a study JSON written earlier (usually the committed --json): its finished cells whose folders are "
+        "missing here are restored from it instead of retrained — when the settings and feature spaces match",
+    )
     args = ap.parse_args()
     if args.quick:
         args.minutes, args.snapshots, args.n, args.tstr_per_class = 0.5, 2, 64, 64
@@ -84,8 +89,13 @@ def main() -> None:
     root = Path(args.out)
     spaces = FeatureSpaces(args.encoder, args.reference, args.data)
     cells = [(v, f) for f in args.fractions for v in args.variants]  # 10 % first: the setting that matters
+    if args.restore:
+        for name in restore_cells(json.loads(Path(args.restore).read_text()), root, cells, args, spaces.info):
+            print(f"restored {name} from {args.restore}", flush=True)
     for variant, fraction in cells:
         cell = Cell(root, variant, fraction, args)
+        if cell.finished():
+            continue
         cell.train()
         cell.score(spaces)
         cell.tstr()
@@ -106,7 +116,11 @@ class FeatureSpaces:
         pre = meta["preprocessing"]
         classifier = FeatureExtractor(model, pre["mean"], pre["std"], pre["size"], device)
         self.extractors = {"ssl_encoder": Memoised(ssl), "classifier": Memoised(classifier)}
-        self.info = {"ssl_encoder": info, "classifier": {"space": "classifier", "path": str(Path(reference))}}
+        weights = Path(reference) / CLASSIFIER_WEIGHTS
+        self.info = {
+            "ssl_encoder": info,
+            "classifier": {"space": "classifier", "path": str(Path(reference)), "weights_sha256": sha256(weights)},
+        }
         cfg = load_config("quick", [f"data.source={data}", f"data.size={SIZE}", "gan.family=cgan"])
         images, labels, names = training_images(cfg)  # the full training split, both classes
         real = to_uint8(images)
@@ -301,6 +315,70 @@ def probe_seconds_per_step(cell: Cell, model: str) -> float:
     return max(1e-3, (times[12] - times[2]) / 10)
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# what a restored cell must share with this study: its numbers would not be comparable otherwise
+SPACE_HASHES = {"ssl_encoder": "encoder_sha256", "classifier": "weights_sha256"}
+
+
+def restore_cells(
+    previous: dict[str, Any], root: Path, cells: list[tuple[str, float]], args, spaces: dict[str, Any]
+) -> list[str]:
+    """Give finished cells of an earlier study back their state (plan, snapshot metrics, TSTR runs) when their
+    folders are missing here — a study continues on a fresh machine without retraining them. Refuses (an
+    error) when the budget, the metric sizes, the TSTR settings or a feature space's weights differ; a space
+    whose hash the earlier study did not record is accepted with a printed warning."""
+    settings = {
+        "budget_minutes_per_cell": args.minutes,
+        "metrics_n_per_class": args.n,
+        "size": SIZE,
+    }
+    for key, value in settings.items():
+        if previous.get(key) != value:
+            raise SystemExit(f"--restore: the earlier study has {key}={previous.get(key)}, this one {value}")
+    for space, field_name in SPACE_HASHES.items():
+        recorded = previous.get("spaces", {}).get(space, {}).get(field_name)
+        if recorded is None:
+            print(
+                f"warning: the earlier study recorded no hash of its {space} space; restoring on your word that "
+                f"it is {spaces[space]['path']}",
+                flush=True,
+            )
+        elif recorded != spaces[space][field_name]:
+            raise SystemExit(f"--restore: the {space} space differs from the earlier study's ({recorded[:12]}…)")
+    restored = []
+    for variant, fraction in cells:
+        cell = Cell(root, variant, fraction, args)
+        if cell.state_file.exists():
+            continue  # this machine's own state wins
+        family, name = variant.split("/")
+
+        def mine(r: dict[str, Any], family=family, name=name, fraction=fraction) -> bool:
+            return r["family"] == family and r["variant"] == name and r["fraction"] == fraction
+
+        tstr = next((t for t in previous.get("tstr", []) if mine(t)), None)
+        if tstr is None or sorted(tstr["seeds"]) != sorted(args.tstr_seeds):
+            continue  # unfinished there: it trains here
+        if (tstr["per_class_images"], tstr["epochs"]) != (args.tstr_per_class, args.tstr_epochs):
+            raise SystemExit(f"--restore: {variant} at {fraction:g} had other TSTR settings")
+        cell.state = {
+            "plan": previous["plans"][f"{variant}@{fraction:g}"],
+            "snapshots": [r for r in previous.get("snapshots", []) if mine(r)],
+            "tstr": {
+                str(s): {"val_auc": v, "accuracy": a, "auc": u}
+                for s, v, a, u in zip(
+                    tstr["seeds"], tstr["tstr_val_auc"], tstr["tstr_accuracy"], tstr["tstr_auc"], strict=True
+                )
+            },
+            "restored_from": previous.get("commit"),
+        }
+        cell.save()
+        restored.append(f"{variant}@{fraction:g}")
+    return restored
+
+
 def write_results(root: Path, cells: list[tuple[str, float]], args, spaces: FeatureSpaces) -> None:
     loaded = [Cell(root, v, f, args) for v, f in cells]
     snapshots = [r for c in loaded for r in c.state.get("snapshots", [])]
@@ -320,6 +398,10 @@ def write_results(root: Path, cells: list[tuple[str, float]], args, spaces: Feat
         "real_reference": "the full real training split of each class, whatever fraction the GAN saw",
         "variants": {v: {"family": VARIANTS[v][0], "overrides": VARIANTS[v][1] + args.set} for v in args.variants},
         "plans": {f"{c.variant}@{c.fraction:g}": c.state.get("plan") for c in loaded},
+        # cells carried over from an earlier machine (--restore): the commit their numbers were measured on
+        "restored_from": {
+            f"{c.variant}@{c.fraction:g}": c.state["restored_from"] for c in loaded if "restored_from" in c.state
+        },
         "snapshots": snapshots,
         "tstr": tstr,
         "summary": summarise(snapshots, tstr),

@@ -2,18 +2,22 @@
 
     python scripts/build_bundled_models.py                     # train both from the recipes below (~35 min, 2 cores)
     python scripts/build_bundled_models.py --classifier-from DIR --generator-from DIR   # package trained ones
+    python scripts/build_bundled_models.py --generator-only    # (re)build the generator, keep the classifier
 
 The classifier: trained on the real training split (patient-grouped val picks its epoch and threshold and fits
 its out-of-distribution check), evaluated once on the official test split; its weights, meta.json, OOD check
 and test metrics are copied in. The generator: a conditional GAN (both classes in one model) for the UI's
-synthetic tab. `MODEL_CARD.md` records the recipe, the test metrics with CIs, the commit, the CPU, the wall
-time and the data licence. Nothing here downloads anything.
+synthetic tab, scored against the real training images (FD in the bundled classifier's feature space, share of
+samples the bundled classifier assigns to their conditioning class, near-copies). `MODEL_CARD.md` records each
+model's recipe, metrics, command, commit, CPU and wall time (kept per model in `build.json`, so rebuilding one
+keeps the other's facts) and the data licence. Nothing here downloads anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 import time
@@ -42,6 +46,7 @@ GENERATOR_RECIPE = [
 ]
 CLASSIFIER_FILES = ["model.safetensors", "meta.json", "ood.safetensors", "ood.json"]
 GENERATOR_FILES = ["generator.safetensors", "meta.json"]
+GENERATOR_METRICS = "metrics.json"  # evaluate_gan's figures for the card (500 samples per class)
 
 
 def train_classifier(data: Path, work: Path, overrides: list[str]) -> Path:
@@ -67,6 +72,8 @@ def package_classifier(checkpoint: Path, target: Path) -> dict[str, Any]:
     from pneumogan.classify.ood import fit_checkpoint_ood, load_ood
     from pneumogan.layout import EVAL_METRICS
 
+    if checkpoint.resolve() == target.resolve():
+        sys.exit("that is the shipped classifier itself: use --generator-only to keep it")
     if load_ood(checkpoint) is None:
         fit_checkpoint_ood(checkpoint)
     metrics_file = checkpoint / "eval_test" / EVAL_METRICS
@@ -80,19 +87,58 @@ def package_classifier(checkpoint: Path, target: Path) -> dict[str, Any]:
     return json.loads(metrics_file.read_text())
 
 
-def package_generator(gan_dir: Path, target: Path) -> None:
+def package_generator(gan_dir: Path, target: Path, reference: Path) -> dict[str, Any]:
+    """Copy the generator in and score it against the real training images with `reference` (the bundled
+    classifier) as the feature space; returns the metrics the card quotes."""
+    from pneumogan.gan.evaluate import evaluate_gan
+
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for name in GENERATOR_FILES:
         shutil.copy2(gan_dir / name, target / name)
+    work = gan_dir / "bundled_eval"
+    metrics = evaluate_gan(target, n_per_class=500, reference=reference, out_dir=work, log=print)
+    keep = ("fd", "kid", "precision", "recall", "near_copy_fraction", "class_fidelity", "n")
+    summary = {c: {k: metrics[c][k] for k in keep if k in metrics[c]} for c in metrics["classes"]}
+    summary = {"feature_space": "the bundled classifier's", "real_reference": metrics["real_reference"], **summary}
+    (target / GENERATOR_METRICS).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def size_of(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def built_facts(args: argparse.Namespace, source: Path | None, why: str, started: float) -> dict[str, Any]:
+    """How one model was built, for its section of the card."""
+    from pneumogan.device import cpu_model
+
+    return {
+        "command": shlex.join(["python", "scripts/build_bundled_models.py", *sys.argv[1:]]),
+        "commit": git_commit(REPO),
+        "cpu_model": cpu_model(),
+        "wall_s": time.perf_counter() - started,
+        "source": "trained by this script" if source is None else str(source),
+        "why": why,
+    }
+
+
+def how_built(facts: dict[str, Any]) -> list[str]:
+    why = f"; {facts['why']}" if facts.get("why") else ""
+    return [
+        f"- source: {facts['source']}{why}",
+        f"- built by `{facts['command']}` at commit {facts['commit']}, CPU {facts['cpu_model']}, "
+        f"wall time {facts['wall_s'] / 60:.1f} min",
+    ]
+
+
 def model_card(
-    metrics: dict[str, Any], classifier: dict[str, Any], generator: dict[str, Any] | None, facts: dict
+    metrics: dict[str, Any],
+    classifier: dict[str, Any],
+    generator: dict[str, Any] | None,
+    generator_metrics: dict[str, Any] | None,
+    build: dict[str, Any],
+    total_bytes: int,
 ) -> str:
     from pneumogan.bundled import DATA_ATTRIBUTION
     from pneumogan.serve.service import CARD_INTENDED_USE, CARD_LIMITATIONS, NOTICE, initialisation
@@ -119,7 +165,7 @@ def model_card(
         f"{pct('accuracy')}, ROC-AUC {pct('roc_auc')}, sensitivity {pct('recall')}, specificity {pct('specificity')}",
         "- an out-of-distribution check (features and image statistics, thresholds on validation images) warns "
         "on images that do not look like the training X-rays",
-        f"- source: {facts['classifier_source']}{'; ' + facts['why'] if facts['why'] else ''}",
+        *how_built(build["classifier"]),
     ]
     if generator is not None:
         g = generator["config"]["gan"]
@@ -128,16 +174,25 @@ def model_card(
             "## Generator (the UI's synthetic tab)",
             "",
             f"- `{g['family']}` at {generator['config']['data']['size']} px, {g['g_channels']} channels, "
-            f"{generator.get('step', g['steps'])} steps of batch {g['batch_size']}; both classes in one model",
-            f"- source: {facts['generator_source']}",
+            f"{generator.get('step', g['steps'])} steps of batch {g['batch_size']}; both classes in one model; "
+            "trained on the real training split only",
         ]
+        if generator_metrics:
+            lines.append(
+                f"- against the real training images ({generator_metrics['real_reference']}), in "
+                f"{generator_metrics['feature_space']} feature space — not comparable to Inception-FID:"
+            )
+            for name in generator["class_names"]:
+                m = generator_metrics[name]
+                lines.append(
+                    f"  - {name}: FD {m['fd']:.1f}, recall {m['recall']:.2f}, precision {m['precision']:.2f}, "
+                    f"{m['class_fidelity'] * 100:.0f} % of samples classified as {name} by the bundled classifier, "
+                    f"near-copies {m['near_copy_fraction'] * 100:.1f} % ({m['n']} samples)"
+                )
+        lines += how_built(build["generator"])
     lines += [
         "",
-        "## How they were built",
-        "",
-        f"- command: `{facts['command']}`",
-        f"- commit {facts['commit']}, CPU {facts['cpu_model']}, wall time {facts['wall_s'] / 60:.1f} min",
-        f"- size in the package: {facts['bytes'] / 1e6:.1f} MB",
+        f"Size in the package: {total_bytes / 1e6:.1f} MB.",
         "",
         f"**Intended use**: {CARD_INTENDED_USE}",
         "",
@@ -155,39 +210,43 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "bundled", help="where training runs go")
     ap.add_argument("--classifier-from", type=Path, help="package this trained checkpoint instead of training")
     ap.add_argument("--generator-from", type=Path, help="package this GAN folder instead of training")
-    ap.add_argument("--no-generator", action="store_true", help="ship only the classifier")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--no-generator", action="store_true", help="ship only the classifier")
+    which.add_argument("--generator-only", action="store_true", help="keep the shipped classifier and its facts")
     ap.add_argument("--override", action="append", default=[], help="extra config overrides for both trainings")
     ap.add_argument("--why", default="", help="a sentence for the model card: why this classifier was chosen")
     args = ap.parse_args()
 
-    from pneumogan.bundled import CLASSIFIER, GENERATOR, MODEL_CARD, ROOT
+    from pneumogan.bundled import BUILD, CLASSIFIER, GENERATOR, MODEL_CARD, ROOT, classifier_path
     from pneumogan.classify.checkpoint import read_meta
-    from pneumogan.device import cpu_model
 
-    started = time.perf_counter()
-    checkpoint = args.classifier_from or train_classifier(args.data, args.work, args.override)
-    metrics = package_classifier(checkpoint, CLASSIFIER)
-    generator_meta = None
-    if not args.no_generator:
-        gan_dir = args.generator_from or train_generator(args.data, args.work, args.override)
-        package_generator(gan_dir, GENERATOR)
-        generator_meta = json.loads((GENERATOR / "meta.json").read_text())
+    build = json.loads(BUILD.read_text()) if BUILD.is_file() else {}
+    if args.generator_only:
+        classifier_path()  # a clear error when there is no classifier to keep
+        if "classifier" not in build:
+            sys.exit(f"--generator-only: {BUILD} does not say how the shipped classifier was built")
+        metrics = json.loads((CLASSIFIER / "eval_test" / "metrics.json").read_text())
     else:
+        started = time.perf_counter()
+        checkpoint = args.classifier_from or train_classifier(args.data, args.work, args.override)
+        metrics = package_classifier(checkpoint, CLASSIFIER)
+        build["classifier"] = built_facts(args, args.classifier_from, args.why, started)
+    generator_meta = generator_metrics = None
+    if args.no_generator:
         shutil.rmtree(GENERATOR, ignore_errors=True)
+        build.pop("generator", None)
+    else:
+        started = time.perf_counter()
+        gan_dir = args.generator_from or train_generator(args.data, args.work, args.override)
+        generator_metrics = package_generator(gan_dir, GENERATOR, CLASSIFIER)
+        generator_meta = json.loads((GENERATOR / "meta.json").read_text())
+        build["generator"] = built_facts(args, args.generator_from, "", started)
     total = size_of(ROOT / "classifier") + (size_of(GENERATOR) if GENERATOR.is_dir() else 0)
     if total > LIMIT_BYTES:
         sys.exit(f"the bundled models take {total / 1e6:.1f} MB, over the 10 MB limit: choose smaller ones")
-    facts = {
-        "command": " ".join(["python", "scripts/build_bundled_models.py", *sys.argv[1:]]),
-        "commit": git_commit(REPO),
-        "cpu_model": cpu_model(),
-        "wall_s": time.perf_counter() - started,
-        "bytes": total,
-        "classifier_source": "trained by this script" if args.classifier_from is None else str(args.classifier_from),
-        "generator_source": "trained by this script" if args.generator_from is None else str(args.generator_from),
-        "why": args.why,
-    }
-    MODEL_CARD.write_text(model_card(metrics, read_meta(CLASSIFIER), generator_meta, facts))
+    BUILD.write_text(json.dumps(build, indent=2) + "\n")
+    card = model_card(metrics, read_meta(CLASSIFIER), generator_meta, generator_metrics, build, total)
+    MODEL_CARD.write_text(card)
     print(f"bundled models written to {ROOT} ({total / 1e6:.1f} MB); model card {MODEL_CARD}")
 
 

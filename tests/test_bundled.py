@@ -13,7 +13,7 @@ import pytest
 from tests.corpus import jpeg_bytes, xray_like
 from tests.test_serve_api import free_port
 
-from pneumogan.bundled import CLASSIFIER, GENERATOR, MODEL_CARD, generator_path, is_bundled, resolve_checkpoint
+from pneumogan.bundled import BUILD, CLASSIFIER, GENERATOR, MODEL_CARD, generator_path, is_bundled, resolve_checkpoint
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import META
 
@@ -24,11 +24,21 @@ def test_the_package_ships_a_classifier_and_a_model_card():
     assert (CLASSIFIER / META).is_file() and (CLASSIFIER / "model.safetensors").is_file()
     assert (CLASSIFIER / "ood.safetensors").is_file() and (CLASSIFIER / "eval_test" / "metrics.json").is_file()
     # the generator is optional: when shipped it must load, and the card must describe it
+    build = json.loads(BUILD.read_text())  # how each model was built: the card quotes it
+    assert build["classifier"]["commit"] in MODEL_CARD.read_text()
     if generator_path() is not None:
         from pneumogan.gan.checkpoint import load_generator
+        from pneumogan.gan.sample import generate
 
-        load_generator(GENERATOR)
-        assert "## Generator" in MODEL_CARD.read_text()
+        g, meta = load_generator(GENERATOR)
+        card = MODEL_CARD.read_text()
+        assert "## Generator" in card and build["generator"]["commit"] in card
+        scores = json.loads((GENERATOR / "metrics.json").read_text())  # measured by the build script
+        for c, name in enumerate(meta["class_names"]):
+            assert f"{scores[name]['class_fidelity'] * 100:.0f} % of samples classified as {name}" in card
+            images = generate(g, c, [1, 2], "cpu")
+            px = meta["model"]["size"]
+            assert images.shape == (2, px, px) and images.dtype.name == "uint8"
     else:
         assert not (GENERATOR / "generator.safetensors").exists()
     size = sum(p.stat().st_size for p in CLASSIFIER.parent.rglob("*") if p.is_file())

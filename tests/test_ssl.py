@@ -121,6 +121,7 @@ def test_pretrain_then_fine_tune_on_real_data(kaggle_224, tmp_path):
         encoder, images, meta["preprocessing"]["mean"], meta["preprocessing"]["std"], torch.device("cpu")
     )
     assert info["space"] == "ssl_encoder" and extractor(images)[0].shape == (4, dim)
+    assert info["encoder_sha256"] == meta["encoder_sha256"]  # the study checks a restored space by this hash
     assert np.allclose(extractor(images)[0], expected, atol=1e-5)
     # Resuming a finished run trains nothing more and writes the same encoder.
     pretrain(cfg, enc_dir, log=lambda _: None)

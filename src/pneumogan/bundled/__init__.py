@@ -17,6 +17,7 @@ ROOT = Path(__file__).parent
 CLASSIFIER = ROOT / "classifier"
 GENERATOR = ROOT / "generator"
 MODEL_CARD = ROOT / "MODEL_CARD.md"
+BUILD = ROOT / "build.json"  # how each bundled model was built (command, commit, CPU, wall time), for the card
 DATA_ATTRIBUTION = (
     "Trained on the chest X-ray images of Kermany, Zhang and Goldbaum (2018), 'Labeled Optical Coherence "
     "Tomography (OCT) and Chest X-Ray Images for Classification', Mendeley Data v2, doi:10.17632/rscbjbr9sj.2, "

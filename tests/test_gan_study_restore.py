@@ -1,0 +1,103 @@
+"""The GAN study continues on a fresh machine: finished cells come back from the committed JSON (never
+retrained), unfinished ones train, and a study in another feature space or budget refuses to mix with it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gan_study.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("bench_gan_study", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def args(**changes) -> Namespace:
+    base = dict(
+        minutes=10.0, n=500, tstr_seeds=[0, 1, 2], tstr_per_class=1000, tstr_epochs=4, data="d", snapshots=5, set=[]
+    )
+    return Namespace(**{**base, **changes})
+
+
+def previous_study(seeds_done: dict[str, list[int]]) -> dict:
+    snapshots, tstr, plans = [], [], {}
+    for variant, seeds in seeds_done.items():
+        family, name = variant.split("/")
+        plans[f"{variant}@0.1"] = {"all": {"steps": 450, "probe_s": 1.3}}
+        for k in range(2):
+            for cls in ("NORMAL", "PNEUMONIA"):
+                snapshots.append(
+                    {"family": family, "variant": name, "fraction": 0.1, "size": 64, "space": "ssl_encoder",
+                     "snapshot": k, "step": 225 * (k + 1), "kimg": 7.2 * (k + 1), "wall_s": 300.0 * (k + 1),
+                     "class": cls, "fd": 40.0 - k, "kid": 0.01, "precision": 0.5, "recall": 0.1,
+                     "near_copy_fraction": 0.0, "n": 500}
+                )  # fmt: skip
+        tstr.append(
+            {"family": family, "variant": name, "fraction": 0.1, "size": 64, "seeds": seeds,
+             "tstr_val_auc": [0.9 + s / 100 for s in seeds], "tstr_accuracy": [0.8] * len(seeds),
+             "tstr_auc": [0.85] * len(seeds), "per_class_images": 1000, "epochs": 4}
+        )  # fmt: skip
+    return {
+        "commit": "abc123",
+        "budget_minutes_per_cell": 10.0,
+        "metrics_n_per_class": 500,
+        "size": 64,
+        "spaces": {"ssl_encoder": {"encoder_sha256": "e" * 64}, "classifier": {"weights_sha256": "c" * 64}},
+        "plans": plans,
+        "snapshots": snapshots,
+        "tstr": tstr,
+    }
+
+
+SPACES = {
+    "ssl_encoder": {"path": "runs/ssl64", "encoder_sha256": "e" * 64},
+    "classifier": {"path": "runs/ref", "weights_sha256": "c" * 64},
+}
+
+
+def test_finished_cells_are_restored_and_unfinished_ones_are_left_to_train(study, tmp_path):
+    previous = previous_study({"cgan/stable": [0, 1, 2], "acgan/stable": [0]})
+    cells = [("cgan/stable", 0.1), ("acgan/stable", 0.1), ("fastgan/stable", 0.1)]
+    restored = study.restore_cells(previous, tmp_path, cells, args(), SPACES)
+    assert restored == ["cgan/stable@0.1"]
+    cgan = study.Cell(tmp_path, "cgan/stable", 0.1, args())
+    assert cgan.finished() and cgan.state["restored_from"] == "abc123"
+    assert cgan.state["plan"] == previous["plans"]["cgan/stable@0.1"]
+    assert len(cgan.state["snapshots"]) == 4 and all(r["family"] == "cgan" for r in cgan.state["snapshots"])
+    record = cgan.tstr_record()
+    assert record["tstr_val_auc"] == previous["tstr"][0]["tstr_val_auc"] and record["seeds"] == [0, 1, 2]
+    assert not study.Cell(tmp_path, "acgan/stable", 0.1, args()).finished()  # one seed of three: trains here
+    assert not study.Cell(tmp_path, "acgan/stable", 0.1, args()).state_file.exists()
+    # the summary of restored cells is the one the earlier study would have written
+    summary = study.summarise(cgan.state["snapshots"], [record])
+    assert summary["0.1"]["variants"]["cgan/stable"]["final_fd"] == {"NORMAL": 39.0, "PNEUMONIA": 39.0}
+    # this machine's own state is never overwritten
+    cgan.state["tstr"]["0"]["val_auc"] = 0.5
+    cgan.save()
+    assert study.restore_cells(previous, tmp_path, cells, args(), SPACES) == []
+    assert json.loads(cgan.state_file.read_text())["tstr"]["0"]["val_auc"] == 0.5
+
+
+def test_a_different_space_or_budget_refuses_to_mix(study, tmp_path):
+    previous = previous_study({"cgan/stable": [0, 1, 2]})
+    cells = [("cgan/stable", 0.1)]
+    other_encoder = {**SPACES, "ssl_encoder": {"path": "runs/ssl64", "encoder_sha256": "f" * 64}}
+    with pytest.raises(SystemExit, match="ssl_encoder space differs"):
+        study.restore_cells(previous, tmp_path, cells, args(), other_encoder)
+    with pytest.raises(SystemExit, match="budget_minutes_per_cell"):
+        study.restore_cells(previous, tmp_path, cells, args(minutes=40.0), SPACES)
+    with pytest.raises(SystemExit, match="other TSTR settings"):
+        study.restore_cells(previous, tmp_path, cells, args(tstr_epochs=8), SPACES)
+    assert not (tmp_path / "cgan_stable").exists()
+    # an earlier study that recorded no hashes is restored with a warning (the user vouches for the space)
+    del previous["spaces"]["ssl_encoder"]["encoder_sha256"]
+    assert study.restore_cells(previous, tmp_path, cells, args(), SPACES) == ["cgan/stable@0.1"]
