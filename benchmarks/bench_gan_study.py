@@ -354,13 +354,18 @@ def restore_cells(
         if cell.state_file.exists():
             continue  # this machine's own state wins
         family, name = variant.split("/")
+        pinned = pinned_plan(previous, variant, fraction)
 
         def mine(r: dict[str, Any], family=family, name=name, fraction=fraction) -> bool:
             return r["family"] == family and r["variant"] == name and r["fraction"] == fraction
 
         tstr = next((t for t in previous.get("tstr", []) if mine(t)), None)
         if tstr is None or sorted(tstr["seeds"]) != sorted(args.tstr_seeds):
-            continue  # unfinished there: it trains here
+            if pinned:  # unfinished there: it trains here, for the steps its variant got there
+                cell.state = {"plan": pinned}
+                cell.save()
+                restored.append(f"{variant}@{fraction:g} (plan only: {pinned_steps(pinned)} steps)")
+            continue
         if (tstr["per_class_images"], tstr["epochs"]) != (args.tstr_per_class, args.tstr_epochs):
             raise SystemExit(f"--restore: {variant} at {fraction:g} had other TSTR settings")
         cell.state = {
@@ -377,6 +382,23 @@ def restore_cells(
         cell.save()
         restored.append(f"{variant}@{fraction:g}")
     return restored
+
+
+def pinned_plan(previous: dict[str, Any], variant: str, fraction: float) -> dict[str, Any] | None:
+    """The step plan of the same variant at another fraction of the earlier study. A cell's budget is CPU time
+    on the machine that trains it, and a fresh machine's speed differs (here by up to 1.5× between sessions
+    with the same CPU model), so a cell continued elsewhere trains its variant's step count from there instead
+    of its own probe: the same network and batch, so the same work, and its 10 % and 100 % cells stay equal."""
+    plans = previous.get("plans", {})
+    for key, plan in sorted(plans.items()):
+        other_variant, other_fraction = key.rsplit("@", 1)
+        if plan and other_variant == variant and float(other_fraction) != fraction:
+            return {model: {**p, "pinned_from": key} for model, p in plan.items()}
+    return None
+
+
+def pinned_steps(plan: dict[str, Any]) -> str:
+    return " + ".join(str(p["steps"]) for p in plan.values())
 
 
 def write_results(root: Path, cells: list[tuple[str, float]], args, spaces: FeatureSpaces) -> None:

@@ -101,3 +101,17 @@ def test_a_different_space_or_budget_refuses_to_mix(study, tmp_path):
     # an earlier study that recorded no hashes is restored with a warning (the user vouches for the space)
     del previous["spaces"]["ssl_encoder"]["encoder_sha256"]
     assert study.restore_cells(previous, tmp_path, cells, args(), SPACES) == ["cgan/stable@0.1"]
+
+
+def test_an_unfinished_cell_trains_the_steps_its_variant_got_at_the_other_fraction(study, tmp_path):
+    # equal work across machines of different speed: the plan of cgan/stable at 10 % pins cgan/stable at 100 %
+    previous = previous_study({"cgan/stable": [0, 1, 2]})
+    previous["plans"]["cgan/stable@1"] = None
+    previous["plans"]["acgan/stable@1"] = None
+    cells = [("cgan/stable", 0.1), ("cgan/stable", 1.0), ("acgan/stable", 1.0)]
+    restored = study.restore_cells(previous, tmp_path, cells, args(), SPACES)
+    assert restored == ["cgan/stable@0.1", "cgan/stable@1 (plan only: 450 steps)"]
+    cell = study.Cell(tmp_path, "cgan/stable", 1.0, args())
+    assert not cell.finished() and cell.state["plan"]["all"]["steps"] == 450
+    assert cell.state["plan"]["all"]["pinned_from"] == "cgan/stable@0.1"
+    assert not study.Cell(tmp_path, "acgan/stable", 1.0, args()).state_file.exists()  # no plan anywhere: probes
