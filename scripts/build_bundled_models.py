@@ -87,16 +87,18 @@ def package_classifier(checkpoint: Path, target: Path) -> dict[str, Any]:
     return json.loads(metrics_file.read_text())
 
 
-def package_generator(gan_dir: Path, target: Path, reference: Path) -> dict[str, Any]:
-    """Copy the generator in and score it against the real training images with `reference` (the bundled
-    classifier) as the feature space; returns the metrics the card quotes."""
-    from pneumogan.gan.evaluate import evaluate_gan
-
+def package_generator(gan_dir: Path, target: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for name in GENERATOR_FILES:
         shutil.copy2(gan_dir / name, target / name)
-    work = gan_dir / "bundled_eval"
+
+
+def score_generator(target: Path, reference: Path, work: Path) -> dict[str, Any]:
+    """Score the packaged generator against the real training images with `reference` (the bundled classifier)
+    as the feature space; writes and returns the metrics the card quotes."""
+    from pneumogan.gan.evaluate import evaluate_gan
+
     metrics = evaluate_gan(target, n_per_class=500, reference=reference, out_dir=work, log=print)
     keep = ("fd", "kid", "precision", "recall", "near_copy_fraction", "class_fidelity", "n")
     summary = {c: {k: metrics[c][k] for k in keep if k in metrics[c]} for c in metrics["classes"]}
@@ -219,13 +221,14 @@ def main() -> None:
 
     from pneumogan.bundled import BUILD, CLASSIFIER, GENERATOR, MODEL_CARD, ROOT, classifier_path
     from pneumogan.classify.checkpoint import read_meta
+    from pneumogan.layout import EVAL_METRICS
 
     build = json.loads(BUILD.read_text()) if BUILD.is_file() else {}
     if args.generator_only:
         classifier_path()  # a clear error when there is no classifier to keep
         if "classifier" not in build:
             sys.exit(f"--generator-only: {BUILD} does not say how the shipped classifier was built")
-        metrics = json.loads((CLASSIFIER / "eval_test" / "metrics.json").read_text())
+        metrics = json.loads((CLASSIFIER / "eval_test" / EVAL_METRICS).read_text())
     else:
         started = time.perf_counter()
         checkpoint = args.classifier_from or train_classifier(args.data, args.work, args.override)
@@ -238,12 +241,16 @@ def main() -> None:
     else:
         started = time.perf_counter()
         gan_dir = args.generator_from or train_generator(args.data, args.work, args.override)
-        generator_metrics = package_generator(gan_dir, GENERATOR, CLASSIFIER)
-        generator_meta = json.loads((GENERATOR / "meta.json").read_text())
-        build["generator"] = built_facts(args, args.generator_from, "", started)
+        package_generator(gan_dir, GENERATOR)
     total = size_of(ROOT / "classifier") + (size_of(GENERATOR) if GENERATOR.is_dir() else 0)
     if total > LIMIT_BYTES:
+        if not args.no_generator:
+            shutil.rmtree(GENERATOR)  # nothing unshipped stays in the package
         sys.exit(f"the bundled models take {total / 1e6:.1f} MB, over the 10 MB limit: choose smaller ones")
+    if not args.no_generator:
+        generator_metrics = score_generator(GENERATOR, CLASSIFIER, gan_dir / "bundled_eval")
+        generator_meta = json.loads((GENERATOR / "meta.json").read_text())
+        build["generator"] = built_facts(args, args.generator_from, "", started)
     BUILD.write_text(json.dumps(build, indent=2) + "\n")
     card = model_card(metrics, read_meta(CLASSIFIER), generator_meta, generator_metrics, build, total)
     MODEL_CARD.write_text(card)

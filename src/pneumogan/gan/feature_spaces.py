@@ -22,6 +22,6 @@ def encoder_extractor(directory: str | Path, device: torch.device) -> tuple[Feat
     init_from_encoder(model, meta["arch"], directory)
     pre = meta["preprocessing"]
     extractor = FeatureExtractor(model.to(device), pre["mean"], pre["std"], meta["image_size"], device)
-    info = {"space": "ssl_encoder", "path": str(Path(directory).resolve()), "arch": meta["arch"]}
     # the weights' hash names the space exactly: two folders with the same hash give the same features
-    return extractor, {**info, "encoder_sha256": meta.get("encoder_sha256")}
+    info = {"space": "ssl_encoder", "path": str(Path(directory).resolve()), "arch": meta["arch"]}
+    return extractor, info | {"encoder_sha256": meta.get("encoder_sha256")}
