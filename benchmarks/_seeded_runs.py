@@ -78,9 +78,17 @@ def finished_runs(root: Path, names: list[str]) -> dict[str, list[dict]]:
 
 
 def summarise(
-    runs: dict[str, list[dict]], root: Path, overrides_of: Callable[[str], list[str]], extra: tuple[str, ...] = ()
+    runs: dict[str, list[dict]],
+    root: Path,
+    overrides_of: Callable[[str], list[str]],
+    extra: tuple[str, ...] = (),
+    restored_baseline: list[dict] | None = None,
 ) -> dict[str, dict]:
-    """Per recipe: mean and t-interval over seeds of each metric, and its paired difference from the baseline."""
+    """Per recipe: mean and t-interval over seeds of each metric, and its paired difference from the baseline.
+
+    `restored_baseline`: the baseline's per-seed records from a committed study, used when its runs are not on
+    this machine; the seed-aware differences need only per-seed metrics, the image bootstrap (`*_test_sampling`)
+    needs the test scores and is left out then."""
     import numpy as np
 
     from pneumogan.pipeline.compare import Scores, interval_over_seeds, paired_difference, seed_summary
@@ -89,7 +97,9 @@ def summarise(
         z = np.load(root / name / f"s{r['seed']}" / "eval_test" / "scores.npz")
         return Scores(y=z["y"], p=z["p"], threshold=r["threshold"])
 
-    scores = {name: [load(name, r) for r in rows] for name, rows in runs.items()}  # each file read once
+    # each file read once; only a baseline trained here has test scores to pair with
+    scores = {name: [load(name, r) for r in rows] for name, rows in runs.items()} if "baseline" in runs else {}
+    base_rows = {r["seed"]: r for r in runs.get("baseline", restored_baseline or [])}
     table = {}
     for name, rows in runs.items():
         present = [m for m in (*METRICS, "val_roc_auc", *extra) if all(m in r for r in rows)]
@@ -97,14 +107,13 @@ def summarise(
         walls = [r["wall_s"] for r in rows if r["wall_s"]]
         entry["wall_s_median"] = statistics.median(walls) if walls else None
         entry["overrides"] = overrides_of(name)
-        if name != "baseline" and "baseline" in runs:
-            seeds = [r["seed"] for r in rows]
-            base = [s for s, r in zip(scores["baseline"], runs["baseline"], strict=True) if r["seed"] in seeds]
-            base_rows = {r["seed"]: r for r in runs["baseline"]}
-            if len(base) == len(rows):
-                for m in ("roc_auc", "accuracy", "val_roc_auc"):
-                    per_seed = [r[m] - base_rows[r["seed"]][m] for r in rows]
-                    entry[f"delta_{m}"] = interval_over_seeds(per_seed, m)
+        if name != "baseline" and all(r["seed"] in base_rows for r in rows):
+            for m in ("roc_auc", "accuracy", "val_roc_auc"):
+                per_seed = [r[m] - base_rows[r["seed"]][m] for r in rows]
+                entry[f"delta_{m}"] = interval_over_seeds(per_seed, m)
+            if "baseline" in runs:
+                by_seed = {r["seed"]: s for s, r in zip(scores["baseline"], runs["baseline"], strict=True)}
+                base = [by_seed[r["seed"]] for r in rows]
                 for m in ("roc_auc", "accuracy"):
                     entry[f"delta_{m}_test_sampling"] = paired_difference(base, scores[name], m)
         table[name] = entry
@@ -170,3 +179,40 @@ def print_run(name: str, row: dict) -> None:
         f"({row['wall_s'] or 0:.0f} s)",
         flush=True,
     )
+
+
+def base_recipe(record_name: str) -> str:
+    """`standardised+temperature` → `standardised`; `ssl_init+ensemble` → `ssl_init`."""
+    return record_name.split("+", 1)[0]
+
+
+def restore_study(committed: dict, source: str, settings: dict, local: dict[str, list[dict]]) -> dict:
+    """What a committed study measured that is not on this machine (run folders do not survive a new machine).
+
+    `settings` are the arguments that define a run (architecture, size, epochs, seeds, common overrides); a
+    committed study made with others is refused. Recipes with finished runs here are measured here; the rest
+    keep their committed table entries, records and ensembles. A recipe × seed present in both is compared on
+    its val ROC-AUC, which a deterministic re-run reproduces exactly. `committed` is read once, before this
+    invocation saves over it. Returns {table, records, ensembles, baseline_records, info}."""
+    differ = {k: (committed["args"].get(k), v) for k, v in settings.items() if committed["args"].get(k) != v}
+    if differ:
+        raise SystemExit(f"--restore {source}: made with other settings (committed, now): {differ}")
+    table = {name: entry for name, entry in committed["table"].items() if name not in local}
+    records = [r for r in committed["records"] if base_recipe(r["recipe"]) in table]
+    ensembles = {n: e for n, e in committed.get("ensembles", {}).items() if base_recipe(n) in table}
+    plain = {(r["recipe"], r["seed"]): r for r in committed["records"] if r["recipe"] in committed["table"]}
+    reproduced = [
+        {
+            "recipe": name,
+            "seed": r["seed"],
+            "val_roc_auc_committed": plain[(name, r["seed"])]["val_roc_auc"],
+            "val_roc_auc_now": r["val_roc_auc"],
+            "identical": plain[(name, r["seed"])]["val_roc_auc"] == r["val_roc_auc"],
+        }
+        for name, rows in local.items()
+        for r in rows
+        if (name, r["seed"]) in plain
+    ]
+    baseline = [r for r in records if r["recipe"] == "baseline"]
+    info = {"file": source, "recipes": sorted(table), "reproduced": reproduced}
+    return {"table": table, "records": records, "ensembles": ensembles, "baseline_records": baseline, "info": info}

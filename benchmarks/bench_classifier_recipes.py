@@ -3,6 +3,8 @@ val, the official 624-image test), each trained once and evaluated on test once,
 
     python benchmarks/bench_classifier_recipes.py --encoder runs/ssl64 --out runs/recipes
     python benchmarks/bench_classifier_recipes.py ... --only baseline ssl_init    # a subset; resumes
+    python benchmarks/bench_classifier_recipes.py ... --only warmup --restore benchmarks/results/classifier_recipes.json
+        # on a new machine: the recipes not trained here keep the committed figures (`restored_from`)
 
 Recipes (the `quick` config's classifier at --size px for --epochs epochs, then one change each):
 - `baseline`: trained from random weights;
@@ -12,6 +14,8 @@ Recipes (the `quick` config's classifier at --size px for --epochs epochs, then 
   (`classify.standardise_input`), an inductive answer to the exposure shift between the training and test
   time windows that test-time BatchNorm measured;
 - `ssl_init_standardised`: both changes;
+- `warmup`, `weight_ema`, `focal`: one epoch of linear learning-rate warm-up; an EMA of the weights (decay 0.99)
+  that validation, the threshold and the checkpoint use; the focal loss (γ = 2) instead of cross-entropy;
 - `size_x2`: twice the resolution (costly: about four times the compute per image).
 Every run also reports, without retraining: ECE after the val-fitted temperature (`+temperature` records), test
 specificity at the threshold that reached 95 % sensitivity on val, and — apart, `"transductive": true` — the EM
@@ -28,6 +32,7 @@ Saves benchmarks/results/classifier_recipes.json: `records` (one per recipe × s
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -35,10 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, save
 from _seeded_runs import (
     METRICS,
+    add_holm,
     finished_runs,
     print_run,
     print_table,
     read_run,
+    restore_study,
     select_on_val,
     summarise,
     train_and_test,
@@ -53,6 +60,10 @@ def recipes(args: argparse.Namespace) -> dict[str, list[str]]:
         encoder = str(Path(args.encoder).resolve())
         out["ssl_init"] = [f"classify.init_from={encoder}", "classify.stage1_epochs=1", "classify.finetune_lr_scale=1"]
         out["ssl_init_standardised"] = [*out["ssl_init"], *standardised]
+    # training-schedule options of the classifier issue, each alone on the baseline (8 epochs ≈ 600 steps)
+    out["warmup"] = ["classify.warmup_epochs=1"]
+    out["weight_ema"] = ["classify.ema_decay=0.99"]  # an average over ~100 steps, about 1.4 epochs
+    out["focal"] = ["classify.loss=focal"]
     out["size_x2"] = [f"data.size={2 * args.size}"]  # the costliest last
     return out
 
@@ -176,6 +187,11 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="overrides for every recipe")
     ap.add_argument("--only", nargs="+", help="run these recipes (default: all)")
     ap.add_argument("--out", required=True, help="checkpoints go here, one folder per recipe and seed")
+    ap.add_argument(
+        "--restore",
+        type=Path,
+        help="a committed classifier_recipes.json: recipes not trained under --out keep its figures",
+    )
     args = ap.parse_args()
 
     table_of = recipes(args)
@@ -183,6 +199,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown recipe(s) {sorted(unknown)}; known: {sorted(table_of)} (ssl_init needs --encoder)")
     root = Path(args.out)
+    committed = json.loads(args.restore.read_text()) if args.restore else None  # before we save over it
     for name in [n for n in table_of if not args.only or n in args.only]:
         for seed in args.seeds:
             folder = root / name / f"s{seed}"
@@ -190,15 +207,31 @@ def main() -> None:
             print_run(name, read_run(folder))
         # after every recipe, so an interrupted study keeps what it measured
         runs = finished_runs(root, list(table_of))
+        restored = restore_study(committed, str(args.restore), settings(args), runs) if committed else None
         extra = ("ece", "ece_after_temperature", "specificity_at_val_target", "sensitivity_at_val_target")
-        table = summarise(runs, root, lambda n: table_of[n], extra=extra)
+        baseline_records = restored["baseline_records"] if restored else None
+        table = summarise(runs, root, lambda n: table_of[n], extra=extra, restored_baseline=baseline_records)
         ensembles = seed_ensembles(root, runs, args.seeds)
+        ensemble_entries = ensemble_table(root, ensembles)
+        flat = records(runs | ensembles)
+        if restored:
+            table = restored["table"] | table
+            add_holm(table)  # one family: the restored recipes' differences and the new ones
+            ensemble_entries = restored["ensembles"] | ensemble_entries
+            flat = restored["records"] + flat
         selection = select_on_val(table)  # among trainable recipes; the ensembles are reported beside them
-        selection["test_evaluations"] += len(ensembles)
-        result = {"args": vars(args), "records": records(runs | ensembles), "table": table, **selection}
-        result["ensembles"] = ensemble_table(root, ensembles)
+        selection["test_evaluations"] += len(ensemble_entries)
+        result = {"args": vars(args) | {"restore": str(args.restore) if args.restore else None}}
+        result |= {"records": flat, "table": table, **selection, "ensembles": ensemble_entries}
+        if restored:
+            result["restored_from"] = restored["info"]
         save("classifier_recipes", result)
     print_table(table | result["ensembles"])
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """The arguments that define a run; a restored study must share them."""
+    return {k: getattr(args, k) for k in ("data", "arch", "size", "epochs", "seeds", "set")}
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from pneumogan.config import load_config
+from pneumogan.errors import PneumoganError
 from pneumogan.gan.checkpoint import load_generator
 from pneumogan.gan.sample import generate, latent_seed
 from pneumogan.gan.train import train_gan
@@ -63,3 +64,86 @@ def test_conditional_families_produce_class_dependent_samples(family, tmp_path):
     normal, pneumonia = generate(g, 0, seeds, torch.device("cpu")), generate(g, 1, seeds, torch.device("cpu"))
     # The same latents, only the class differs: the bright class must come out brighter, by a wide margin.
     assert pneumonia.mean() - normal.mean() > 40, (normal.mean(), pneumonia.mean())
+
+
+@pytest.mark.parametrize("fake_labels, expected", [("uniform", 0.5), ("data", 0.9)])
+def test_fake_labels_follow_the_chosen_class_shares(fake_labels, expected):
+    from types import SimpleNamespace
+
+    from pneumogan.gan.train import draw_batch
+
+    cfg = load_config(None, ["gan.batch_size=4000", f"gan.fake_labels={fake_labels}"])
+    labels = torch.tensor([0] * 10 + [1] * 90)
+    run = SimpleNamespace(
+        cfg=cfg,
+        images=torch.zeros(100, 1, 4, 4),
+        labels=labels,
+        class_names=["NORMAL", "PNEUMONIA"],
+        mine=slice(None),
+        device=torch.device("cpu"),
+        memory_format=torch.contiguous_format,
+    )
+    batch = draw_batch(run, step=0)
+    assert float(batch.y_fake.float().mean()) == pytest.approx(expected, abs=0.03)
+    assert torch.equal(batch.y_fake, draw_batch(run, step=0).y_fake)  # seeded by the step, as before
+
+
+def test_transitional_ramp_brings_the_class_in_linearly():
+    from pneumogan.gan.train import condition_strength
+
+    ramp = (0.1, 0.5)
+    assert [condition_strength(ramp, s, 100) for s in (0, 9, 10, 30, 50, 99)] == [0, 0, 0, 0.5, 1, 1]
+    assert condition_strength((0.0, 0.0), 0, 100) == 1  # the default: conditioned from the first step
+    with pytest.raises(PneumoganError, match="condition_ramp"):
+        load_config(None, ["gan.condition_ramp=[0.6, 0.1]"])
+
+
+@pytest.mark.parametrize("family", ["cgan", "acgan", "fastgan"])
+def test_at_strength_zero_neither_network_sees_the_class(family):
+    from pneumogan.gan.models import build, set_condition_strength
+
+    torch.manual_seed(0)
+    g, d = build(family, 32, 2, 16, 8, 8)
+    g.eval(), d.eval()
+    z, x = torch.randn(4, 16), torch.randn(4, 1, 32, 32)
+    zeros, ones = torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long)
+    with torch.no_grad():
+        assert not torch.allclose(g(z, zeros), g(z, ones))  # conditioned by default
+        set_condition_strength(0.0, g, d)
+        assert torch.equal(g(z, zeros), g(z, ones))
+        assert torch.equal(d(x, zeros)[0], d(x, ones)[0])
+        set_condition_strength(1.0, g, d)
+        if family != "acgan":  # acgan's D learns the class through its auxiliary head, not its real/fake logit
+            assert not torch.allclose(d(x, zeros)[0], d(x, ones)[0])
+
+
+def test_per_class_generators_combine_into_one_conditional_generator(tmp_path):
+    from pneumogan.gan.checkpoint import combine_generators, save_gan
+    from pneumogan.gan.models import build
+
+    folders = []
+    for name in ("NORMAL", "PNEUMONIA"):
+        torch.manual_seed(len(folders))
+        g, d = build("dcgan", 32, 1, 16, 8, 8)
+        model = {"family": "dcgan", "size": 32, "num_classes": 1, "z_dim": 16, "g_channels": 8, "d_channels": 8}
+        cfg = load_config(None, ["gan.family=dcgan", f"gan.target_class={name}"]).model_dump(mode="json")
+        save_gan(tmp_path / name, g.eval(), d, {"model": model, "class_names": [name], "config": cfg})
+        folders.append(tmp_path / name)
+    combined, meta = load_generator(combine_generators(folders, tmp_path / "both"))
+    assert meta["class_names"] == ["NORMAL", "PNEUMONIA"] and combined.num_classes == 2
+    z, y = torch.randn(6, 16), torch.tensor([0, 1, 1, 0, 1, 0])
+    with torch.no_grad():
+        out = combined(z, y)
+        for c, folder in enumerate(folders):  # each class's images come from its own generator, latent by latent
+            member, _ = load_generator(folder)
+            assert torch.allclose(out[y == c], member(z[y == c]))
+        images = generate(combined, 1, [latent_seed(0, 1, i) for i in range(3)], torch.device("cpu"))
+    assert images.shape == (3, 32, 32)
+    from pneumogan.gan.sample import sample_set
+
+    written = sample_set(tmp_path / "both", 2, tmp_path / "set")
+    assert sorted(p.parent.name for p in written.rglob("*.png")) == ["NORMAL"] * 2 + ["PNEUMONIA"] * 2
+    with pytest.raises(PneumoganError, match="one generator per class"):
+        combine_generators([folders[0], folders[0]], tmp_path / "twice")
+    with pytest.raises(PneumoganError, match="unconditional"):
+        combine_generators([folders[0], tmp_path / "both"], tmp_path / "nested")

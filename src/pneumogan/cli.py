@@ -246,6 +246,18 @@ def gan_train(
     train_gan(_resolved_config(config, overrides, out), out, resume=resume, log=console.print)
 
 
+@gan_app.command("combine")
+def gan_combine(
+    members: Annotated[list[Path], typer.Argument(help="unconditional GAN folders, one per class (dcgan runs)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the class-conditional generator")],
+) -> None:
+    """One class-conditional generator from per-class ones (sample, evaluate and serve take it like a cGAN's)."""
+    from pneumogan.gan.checkpoint import combine_generators
+
+    path = combine_generators(members, out)
+    console.print(f"per-class generator written to {path}")
+
+
 @gan_app.command("sample")
 def gan_sample(
     checkpoint: Annotated[Path, typer.Argument(help="GAN checkpoint folder")],

@@ -187,6 +187,15 @@ class GanConfig(_WithPrecision):
     )
     ada_interval: int = Field(4, ge=1, description="adaptive augmentation: steps between adjustments of p")
     ada_kimg: float = Field(20.0, gt=0, description="adaptive augmentation: thousands of images for p to go 0 → 1")
+    fake_labels: Literal["uniform", "data"] = Field(
+        "uniform",
+        description="conditional families: classes of the fakes drawn uniformly, or with the real images' class shares",
+    )
+    condition_ramp: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="conditional families: the class enters G and D linearly between these fractions of the steps "
+        "(transitional training against conditioning collapse); (0, 0) = conditioned from the start",
+    )
     aux_weight: float = Field(1.0, ge=0, description="acgan: weight of the classification losses")
     recon_weight: float = Field(1.0, ge=0, description="fastgan: weight of D's self-supervised reconstruction loss")
     sample_every: int = Field(500, ge=1, description="steps between sample grids")
@@ -198,6 +207,13 @@ class GanConfig(_WithPrecision):
         description="auto: bf16 where this machine runs it fast (CUDA; AMX/AVX512-BF16 CPUs, measured), else fp32",
     )
     channels_last: bool = Field(True, description="NHWC memory format (measured faster on CPU for these nets)")
+
+    @model_validator(mode="after")
+    def _ramp_in_order(self) -> GanConfig:
+        start, end = self.condition_ramp
+        if not 0 <= start <= end <= 1:
+            raise ValueError(f"gan.condition_ramp needs 0 ≤ start ≤ end ≤ 1, got {self.condition_ramp}")
+        return self
 
 
 CONDITIONS = ("real", "rebalanced", "enlarged", "synthetic_only")  # the default run's

@@ -12,7 +12,7 @@ import torch
 
 from pneumogan.classify.checkpoint import package_versions
 from pneumogan.errors import PneumoganError
-from pneumogan.gan.models import Generator, build
+from pneumogan.gan.models import Generator, PerClassGenerator, build
 from pneumogan.layout import DISCRIMINATOR_WEIGHTS as D_FILE
 from pneumogan.layout import GENERATOR_WEIGHTS as G_FILE
 from pneumogan.layout import META
@@ -44,6 +44,54 @@ def load_generator(directory: str | Path, device: str | torch.device = "cpu") ->
         raise PneumoganError(f"{directory} is not a GAN checkpoint (needs {G_FILE} and {META})")
     meta = read_gan_meta(directory)
     m = meta["model"]
-    g, _ = build(m["family"], m["size"], m["num_classes"], m["z_dim"], m["g_channels"], m["d_channels"])
+    if m.get("per_class"):
+        g = PerClassGenerator([_build_generator(member) for member in m["members"]])
+    else:
+        g = _build_generator(m)
     g.load_state_dict(load_file(str(directory / G_FILE)))
     return g.to(device).eval(), meta
+
+
+def _build_generator(m: dict[str, Any]):
+    return build(m["family"], m["size"], m["num_classes"], m["z_dim"], m["g_channels"], m["d_channels"])[0]
+
+
+def combine_generators(members: list[str | Path], out: str | Path) -> Path:
+    """One class-conditional generator folder (`PerClassGenerator`) from unconditional ones, one per class
+    (`gan.family=dcgan` runs with different `gan.target_class`), in the order given."""
+    members, out = [Path(d) for d in members], Path(out)
+    metas = [read_gan_meta(d) for d in members]
+    conditional = [str(d) for d, m in zip(members, metas, strict=True) if len(m["class_names"]) != 1]
+    if conditional:
+        raise PneumoganError(f"combine takes unconditional generators (one class each); not {conditional}")
+    names = [m["class_names"][0] for m in metas]
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise PneumoganError(f"combine needs one generator per class, at least two classes; got {names}")
+    shapes = {(m["model"]["size"], m["model"]["z_dim"]) for m in metas}
+    if len(shapes) != 1:
+        raise PneumoganError(f"the generators differ in image size or latent size: {sorted(shapes)}")
+    g = PerClassGenerator([load_generator(d)[0] for d in members])
+    size, z_dim = shapes.pop()
+    first = metas[0]["model"]
+    meta = {
+        "model": {
+            **{k: first[k] for k in ("family", "g_channels", "d_channels")},
+            "size": size,
+            "z_dim": z_dim,
+            "num_classes": len(names),
+            "per_class": True,
+            "members": [m["model"] for m in metas],
+        },
+        "class_names": names,
+        "config": metas[0]["config"],  # the shared recipe (each member's own config is in `members`)
+        "members": [
+            {"source": str(d), "generator_hash": generator_hash(d), "config": m["config"]}
+            for d, m in zip(members, metas, strict=True)
+        ],
+        "ema": metas[0].get("ema"),
+        "output_range": [-1, 1],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_save_tensors(out / G_FILE, g)
+    atomic_write_json(out / META, {**meta, "versions": package_versions()})
+    return out

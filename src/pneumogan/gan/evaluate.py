@@ -63,6 +63,8 @@ def evaluate_gan(
     # from, so that metrics of GANs trained on 10 % and on 100 % of the data are comparable.
     reference_cfg = cfg.model_copy(deep=True)
     reference_cfg.data.train_fraction = 1.0
+    if meta["model"].get("per_class"):  # members are one-class DCGAN runs; the reference holds every class
+        reference_cfg.gan.family = "cgan"
     images, labels, names = training_images(reference_cfg)
     real_all = to_uint8(images)
     ref_path = reference_classifier(checkpoint, cfg, reference, log)
@@ -89,9 +91,10 @@ def evaluate_gan(
         results["ssl_encoder"] = {**info}
     fakes, reals = [], []
     for c, name in enumerate(names):
-        seeds = [latent_seed(seed, c, i) for i in range(n_per_class)]
+        g_class = meta["class_names"].index(name)  # the generator's own class order
+        seeds = [latent_seed(seed, g_class, i) for i in range(n_per_class)]
         fake = np.concatenate(
-            [generate(g, c, seeds[k : k + 128], device, sampling_precision) for k in range(0, len(seeds), 128)]
+            [generate(g, g_class, seeds[k : k + 128], device, sampling_precision) for k in range(0, len(seeds), 128)]
         )
         real = real_all[labels.numpy() == c]
         res = compare(real, fake, extractor, seed=cfg.seed)

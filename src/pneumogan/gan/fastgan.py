@@ -69,6 +69,7 @@ class FastGenerator(nn.Module):
         # widths per resolution 4, 8, …, size: halving outwards from 8·channels, at least `channels`
         self.widths = [max(channels, channels * 8 // 2 ** max(0, i - 1)) for i in range(levels + 1)]
         self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
+        self.condition_strength = 1.0  # see models.set_condition_strength
         in_dim = z_dim * (2 if num_classes else 1)
         self.fc = nn.Linear(in_dim, 2 * self.widths[0] * 16)
         self.bn0 = nn.BatchNorm1d(2 * self.widths[0] * 16)
@@ -85,7 +86,7 @@ class FastGenerator(nn.Module):
         if self.embed is not None:
             if y is None:
                 raise ValueError("a conditional generator needs labels")
-            z = torch.cat([z, self.embed(y)], dim=1)
+            z = torch.cat([z, self.embed(y) * self.condition_strength], dim=1)
         h = F.glu(self.bn0(self.fc(z)), dim=1).view(len(z), self.widths[0], 4, 4)
         source = h if self.source == 0 else None
         for i, up in enumerate(self.ups, start=1):
@@ -130,6 +131,7 @@ class FastDiscriminator(nn.Module):
         self.head = nn.Sequential(sn(nn.Conv2d(feat, feat, 4, stride=2, padding=1)), nn.LeakyReLU(0.2))
         self.out = sn(nn.Linear(feat, 1))
         self.proj = sn(nn.Embedding(num_classes, feat)) if num_classes else None
+        self.condition_strength = 1.0
         self.decoder = nn.Sequential(
             _up(feat, max(channels, feat // 2)),  # 16
             _up(max(channels, feat // 2), channels),  # 32
@@ -145,7 +147,7 @@ class FastDiscriminator(nn.Module):
         if self.proj is not None:
             if y is None:
                 raise ValueError("a projection discriminator needs labels")
-            logit = logit + (self.proj(y) * h).sum(dim=1)
+            logit = logit + self.condition_strength * (self.proj(y) * h).sum(dim=1)
         return logit, None
 
     def reconstruction_loss(self, real: torch.Tensor) -> torch.Tensor:

@@ -86,7 +86,7 @@ class AdversarialLoss:
             aux = torch.zeros((), device=self.device)
             if real_aux is not None:
                 aux = F.cross_entropy(real_aux.float(), batch.y_real)
-                loss = loss + cfg.aux_weight * aux
+                loss = loss + cfg.aux_weight * self.d.condition_strength * aux
         r1 = torch.zeros((), device=self.device)
         if with_r1:  # on un-augmented reals, in full precision (a double backward)
             real = batch.real.detach().requires_grad_(True)
@@ -102,5 +102,6 @@ class AdversarialLoss:
             logit, aux = self.d(diff_augment(fake, self.policy, batch.rng, self.p), self._condition(batch.y_fake))
             loss = g_loss(logit.float(), self.cfg.loss)
             if aux is not None:
-                loss = loss + self.cfg.aux_weight * F.cross_entropy(aux.float(), batch.y_fake)
+                weight = self.cfg.aux_weight * self.d.condition_strength
+                loss = loss + weight * F.cross_entropy(aux.float(), batch.y_fake)
         return loss

@@ -41,6 +41,7 @@ class Generator(nn.Module):
         self.base = base
         widths = [min(channels * 2 ** (blocks - i), channels * 8) for i in range(blocks + 1)]  # DCGAN: ngf·8 at most
         self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
+        self.condition_strength = 1.0  # < 1 while transitional training brings the class in (set_condition_strength)
         in_dim = z_dim * (2 if num_classes else 1)
         self.fc = nn.Linear(in_dim, widths[0] * base * base)
         self.widths = widths
@@ -59,7 +60,7 @@ class Generator(nn.Module):
         if self.embed is not None:
             if y is None:
                 raise ValueError("a conditional generator needs labels")
-            z = torch.cat([z, self.embed(y)], dim=1)
+            z = torch.cat([z, self.embed(y) * self.condition_strength], dim=1)
         h = self.fc(z).view(len(z), self.widths[0], self.base, self.base)
         return self.net(h)
 
@@ -83,6 +84,7 @@ class Discriminator(nn.Module):
         self.out = sn(nn.Linear(feat, 1))
         self.proj = sn(nn.Embedding(num_classes, feat)) if mode == "projection" else None
         self.aux = nn.Linear(feat, num_classes) if mode == "aux" else None
+        self.condition_strength = 1.0
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns (real/fake logit (B,), class logits (B, C) for acgan else None)."""
@@ -91,8 +93,37 @@ class Discriminator(nn.Module):
         if self.proj is not None:
             if y is None:
                 raise ValueError("a projection discriminator needs labels")
-            logit = logit + (self.proj(y) * h).sum(dim=1)
+            logit = logit + self.condition_strength * (self.proj(y) * h).sum(dim=1)
         return logit, (self.aux(h) if self.aux is not None else None)
+
+
+class PerClassGenerator(nn.Module):
+    """A class-conditional generator made of one unconditional generator per class (`gan combine`): p(x | y)
+    with no shared network, so no class can pull the samples of another towards itself. Single-network
+    conditional GANs trained here on few images collapse to about one image per class
+    (`benchmarks/bench_gan_collapse.py`); per-class DCGANs of the same size keep their variety."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.size, self.z_dim, self.num_classes = members[0].size, members[0].z_dim, len(members)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if y is None:
+            raise ValueError("a conditional generator needs labels")
+        parts = {c: g(z[y == c]) for c, g in enumerate(self.members) if bool((y == c).any())}
+        out = next(iter(parts.values())).new_empty((len(z), 1, self.size, self.size))
+        for c, images in parts.items():
+            out[y == c] = images
+        return out
+
+
+def set_condition_strength(strength: float, *modules: nn.Module | None) -> None:
+    """How much the class label enters G's input and D's projection (1 = fully; transitional training ramps it
+    up from 0, so the networks first learn the shared, unconditional structure — Shahbazi et al. 2022)."""
+    for module in modules:
+        if module is not None and hasattr(module, "condition_strength"):
+            module.condition_strength = strength
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

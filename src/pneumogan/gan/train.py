@@ -34,7 +34,7 @@ from pneumogan.gan.checkpoint import save_gan
 from pneumogan.gan.data import training_images
 from pneumogan.gan.grids import save_grid
 from pneumogan.gan.losses import AdversarialLoss, Batch
-from pneumogan.gan.models import build
+from pneumogan.gan.models import build, set_condition_strength
 from pneumogan.gan.monitor import CollapseMonitor, sample_diversity
 from pneumogan.layout import GAN_EVENTS, GAN_STATE, grid_path
 from pneumogan.progress import Status, track
@@ -100,6 +100,7 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log: Log = prin
     status = Status()
     steps = range(run.start, run.steps)
     for step in track(steps, len(steps), f"{gan_cfg.family} {cfg.data.size}px", status, run.dist.main):
+        set_condition_strength(condition_strength(gan_cfg.condition_ramp, step, run.steps), run.g, run.g_ema, run.d)
         batch = draw_batch(run, step)
         d_out = discriminator_step(run, batch, with_r1=gan_cfg.r1_gamma > 0 and step % gan_cfg.r1_every == 0)
         adapt_augmentation(run, step, d_out["d_real"])
@@ -119,6 +120,15 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log: Log = prin
     distributed.barrier(run.dist)
     run.log(f"GAN training finished at step {len(run.history) and run.history[-1]['step']}; checkpoint in {run.out}")
     return run.out
+
+
+def condition_strength(ramp: tuple[float, float], step: int, steps: int) -> float:
+    """Transitional training (Shahbazi et al. 2022): 0 before `ramp[0]` of the steps, 1 after `ramp[1]`, linear
+    between; conditional GANs trained on few images otherwise tend to ignore the latent (one image per class)."""
+    start, end = ramp[0] * steps, ramp[1] * steps
+    if step >= end:
+        return 1.0
+    return 0.0 if step < start else (step - start) / (end - start)
 
 
 def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
@@ -229,7 +239,11 @@ def draw_batch(run: GanTraining, step: int) -> Batch:
     rng = torch.Generator().manual_seed(run.cfg.seed * 1_000_003 + step)
     idx = torch.randint(0, len(run.images), (gan_cfg.batch_size,), generator=rng)[run.mine]
     real = run.images[idx].to(run.device).contiguous(memory_format=run.memory_format)
-    y_fake = torch.randint(0, len(run.class_names), (gan_cfg.batch_size,), generator=rng)[run.mine].to(run.device)
+    if gan_cfg.fake_labels == "data":  # the fakes' classes in the real images' proportions
+        y_fake = run.labels[torch.randint(0, len(run.labels), (gan_cfg.batch_size,), generator=rng)]
+    else:
+        y_fake = torch.randint(0, len(run.class_names), (gan_cfg.batch_size,), generator=rng)
+    y_fake = y_fake[run.mine].to(run.device)
     z = torch.randn(gan_cfg.batch_size, gan_cfg.z_dim, generator=rng)[run.mine].to(run.device)
     return Batch(real=real, y_real=run.labels[idx].to(run.device), y_fake=y_fake, z=z, rng=rng)
 

@@ -139,7 +139,8 @@ class SyntheticGallery:
             from pneumogan.gan.data import training_images
             from pneumogan.gan.models import to_uint8
 
-            cfg = Config.model_validate(self.meta["config"])
+            members = self.meta.get("members")  # a per-class generator: each class has its own training run
+            cfg = Config.model_validate(members[self.names.index(cls)]["config"] if members else self.meta["config"])
             found = locate_source(cfg.data.source, self.meta.get("data_source_path"), self.gan_dir)
             if found is not None:
                 cfg.data.source = str(found)
@@ -162,6 +163,7 @@ def _gan_tab(gan_dir: Path) -> None:
 
     with gr.Tab("Synthetic X-rays"):
         family, size = meta["model"]["family"].upper(), meta["model"]["size"]
+        family = f"per-class {family}" if meta["model"].get("per_class") else family
         gr.Markdown(
             f"Images from the {family} generator in `{gan_dir.name}` ({size} px). Synthetic images are "
             "for research on data augmentation only."

@@ -1,0 +1,73 @@
+"""The classifier-recipe study continues on a fresh machine: recipes not trained there keep the committed
+figures, new recipes are compared with the restored baseline by seed, and a study made with other settings
+refuses to mix."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+SETTINGS = {"data": "d", "arch": "simple_cnn", "size": 64, "epochs": 8, "seeds": [0, 1, 2], "set": []}
+
+
+@pytest.fixture(scope="module")
+def seeded():
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("_seeded_runs", BENCH / "_seeded_runs.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def record(recipe: str, seed: int | None, auc: float, val: float) -> dict:
+    return {"recipe": recipe, "seed": seed, "roc_auc": auc, "accuracy": auc - 0.1, "val_roc_auc": val}
+
+
+def committed(tmp_path: Path) -> dict:
+    records = [record("baseline", s, 0.96 + s / 100, 0.998) for s in (0, 1, 2)]
+    records += [record("baseline+temperature", s, 0.96, 0.998) for s in (0, 1, 2)]
+    records += [record("standardised", s, 0.97 + s / 100, 0.999) for s in (0, 1, 2)]
+    records += [record("standardised+ensemble", None, 0.975, 0.999)]
+    table = {"baseline": {"val_roc_auc": {"mean": 0.998}}, "standardised": {"val_roc_auc": {"mean": 0.999}}}
+    payload = {"args": SETTINGS, "records": records, "table": table, "ensembles": {"standardised+ensemble": {}}}
+    path = tmp_path / "classifier_recipes.json"
+    path.write_text(json.dumps(payload))
+    return json.loads(path.read_text())  # as the study reads it
+
+
+def test_recipes_not_trained_here_come_back_with_their_records(seeded, tmp_path):
+    local = {"standardised": [{"seed": 0, "val_roc_auc": 0.999}, {"seed": 1, "val_roc_auc": 0.5}]}
+    out = seeded.restore_study(committed(tmp_path), "c.json", SETTINGS, local)
+    assert list(out["table"]) == ["baseline"]  # standardised is measured here, so its old entry is dropped
+    assert {r["recipe"] for r in out["records"]} == {"baseline", "baseline+temperature"}
+    assert out["ensembles"] == {}  # standardised's ensemble goes with it
+    assert [r["seed"] for r in out["baseline_records"]] == [0, 1, 2]
+    checks = {c["seed"]: c["identical"] for c in out["info"]["reproduced"]}
+    assert checks == {0: True, 1: False}  # seed 1 did not reproduce its committed val ROC-AUC
+
+
+def test_a_study_made_with_other_settings_is_refused(seeded, tmp_path):
+    with pytest.raises(SystemExit, match="epochs"):
+        seeded.restore_study(committed(tmp_path), "c.json", SETTINGS | {"epochs": 4}, {})
+
+
+def test_new_recipes_are_compared_with_the_restored_baseline_by_seed(seeded, tmp_path):
+    baseline = seeded.restore_study(committed(tmp_path), "c.json", SETTINGS, {})["baseline_records"]
+    rows = [
+        {"seed": s, "roc_auc": 0.98 + s / 100, "accuracy": 0.9, "recall": 0.9, "specificity": 0.8}
+        | {"val_roc_auc": 0.999, "wall_s": 1.0, "threshold": 0.5}
+        for s in (0, 1, 2)
+    ]
+    # no scores on disk for either side: only the seed-aware difference can be (and is) computed
+    table = seeded.summarise({"warmup": rows}, tmp_path, lambda n: [], restored_baseline=baseline)
+    delta = table["warmup"]["delta_roc_auc"]
+    assert delta["per_seed"] == pytest.approx([0.02, 0.02, 0.02])
+    assert "delta_roc_auc_test_sampling" not in table["warmup"]
