@@ -27,6 +27,8 @@ def test_the_package_ships_a_classifier_and_a_model_card():
     build = json.loads(BUILD.read_text())  # how each model was built: the card quotes it
     assert build["classifier"]["commit"] in MODEL_CARD.read_text()
     if generator_path() is not None:
+        import torch
+
         from pneumogan.gan.checkpoint import load_generator
         from pneumogan.gan.sample import generate
 
@@ -36,7 +38,7 @@ def test_the_package_ships_a_classifier_and_a_model_card():
         scores = json.loads((GENERATOR / "metrics.json").read_text())  # measured by the build script
         for c, name in enumerate(meta["class_names"]):
             assert f"{scores[name]['class_fidelity'] * 100:.0f} % of samples classified as {name}" in card
-            images = generate(g, c, [1, 2], "cpu")
+            images = generate(g, c, [1, 2], torch.device("cpu"))
             px = meta["model"]["size"]
             assert images.shape == (2, px, px) and images.dtype.name == "uint8"
     else:
