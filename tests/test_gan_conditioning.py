@@ -147,3 +147,28 @@ def test_per_class_generators_combine_into_one_conditional_generator(tmp_path):
         combine_generators([folders[0], folders[0]], tmp_path / "twice")
     with pytest.raises(PneumoganError, match="unconditional"):
         combine_generators([folders[0], tmp_path / "both"], tmp_path / "nested")
+
+
+def test_mode_seeking_penalises_latents_that_map_to_one_image():
+    from pneumogan.gan.losses import mode_seeking_penalty
+
+    z = torch.randn(8, 16)
+    same = torch.ones(8, 1, 4, 4)  # every latent gives the same image: a collapsed generator
+    varied = torch.randn(8, 1, 4, 4)
+    assert mode_seeking_penalty(same, z, 4) > 1000 * mode_seeking_penalty(varied, z, 4)
+
+
+def test_with_mode_seeking_the_generator_phase_pairs_samples_of_one_class():
+    from pneumogan.gan.losses import AdversarialLoss, Batch
+    from pneumogan.gan.models import build
+
+    cfg = load_config(None, ["gan.family=cgan", "gan.mode_seeking=1", "gan.diffaugment=''"]).gan
+    g, d = build("cgan", 32, 2, 16, 8, 8)
+    seen = []
+    g.register_forward_hook(lambda _m, args, _out: seen.append(args[1].clone()))
+    loss = AdversarialLoss(g, d, cfg, [], torch.device("cpu"))
+    y = torch.tensor([0, 1, 1, 0, 1, 0, 0])
+    batch = Batch(real=torch.zeros(7, 1, 32, 32), y_real=y, y_fake=y, z=torch.randn(7, 16), rng=torch.Generator())
+    out = loss.generator(batch, torch.randn(7, 16))
+    assert torch.isfinite(out)
+    assert seen[0].tolist() == [0, 1, 1, 0, 1, 1, 0]  # the second half repeats the first half's classes

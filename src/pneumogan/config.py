@@ -196,6 +196,9 @@ class GanConfig(_WithPrecision):
         description="conditional families: the class enters G and D linearly between these fractions of the steps "
         "(transitional training against conditioning collapse); (0, 0) = conditioned from the start",
     )
+    mode_seeking: float = Field(
+        0.0, ge=0, description="weight of MSGAN's mode-seeking term in G's loss (against collapse); 0 = off"
+    )
     aux_weight: float = Field(1.0, ge=0, description="acgan: weight of the classification losses")
     recon_weight: float = Field(1.0, ge=0, description="fastgan: weight of D's self-supervised reconstruction loss")
     sample_every: int = Field(500, ge=1, description="steps between sample grids")

@@ -43,6 +43,14 @@ class Batch:
     rng: torch.Generator  # the step's generator, continued by DiffAugment and the generator phase's latents
 
 
+def mode_seeking_penalty(fake: torch.Tensor, z: torch.Tensor, half: int) -> torch.Tensor:
+    """MSGAN (Mao et al. 2019): 1 / (image distance / latent distance) over pairs of samples of one class — a
+    generator that maps distinct latents to one image pays for it."""
+    images = (fake[:half].float() - fake[half : 2 * half].float()).abs().mean()
+    latents = (z[:half].float() - z[half : 2 * half].float()).abs().mean()
+    return 1.0 / (images / latents + 1e-5)
+
+
 class AdversarialLoss:
     """Every family's loss, in phases (as in stylegan2-ada's `loss.py`): `discriminator` (real vs fake, plus
     lazy R1 when due) and `generator`. The families differ only in whether G and D see the class
@@ -96,12 +104,19 @@ class AdversarialLoss:
         return {"loss": loss, "r1": r1, "aux": aux, "recon": recon, "d_real": real_logit, "d_fake": fake_logit}
 
     def generator(self, batch: Batch, z: torch.Tensor) -> torch.Tensor:
-        """G's loss on fresh latents `z` (+ AC-GAN's class loss on the fakes' intended classes)."""
+        """G's loss on fresh latents `z` (+ AC-GAN's class loss on the fakes' intended classes, + the
+        mode-seeking term when `gan.mode_seeking` > 0)."""
+        y = batch.y_fake
+        half = len(z) // 2
+        if self.cfg.mode_seeking > 0:  # pairs (i, i + half) share a class, so their distance is within a class
+            y = torch.cat([y[:half], y[:half], y[2 * half :]])
         with self._autocast():
-            fake = self.g(z, self._condition(batch.y_fake))
-            logit, aux = self.d(diff_augment(fake, self.policy, batch.rng, self.p), self._condition(batch.y_fake))
+            fake = self.g(z, self._condition(y))
+            logit, aux = self.d(diff_augment(fake, self.policy, batch.rng, self.p), self._condition(y))
             loss = g_loss(logit.float(), self.cfg.loss)
+            if self.cfg.mode_seeking > 0 and half:
+                loss = loss + self.cfg.mode_seeking * mode_seeking_penalty(fake, z, half)
             if aux is not None:
                 weight = self.cfg.aux_weight * self.d.condition_strength
-                loss = loss + weight * F.cross_entropy(aux.float(), batch.y_fake)
+                loss = loss + weight * F.cross_entropy(aux.float(), y)
         return loss
