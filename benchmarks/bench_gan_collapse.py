@@ -16,8 +16,10 @@ benchmarks/results/gan_collapse_32px.json as variants finish.
 Variants: the cGAN with the `quick` stabilisers (spectral norm, hinge, EMA, DiffAugment), without DiffAugment,
 plain (none of them, DCGAN's Adam betas), with the fakes' classes drawn in the real images' shares instead of
 uniformly (`gan.fake_labels=data`), with transitional conditioning (`gan.condition_ramp`: the class enters G and
-D between 10 % and 60 % of the steps, after Shahbazi et al. 2022); the AC-GAN; and the per-class DCGAN of each
-class (what `gan combine` puts together).
+D between 10 % and 60 % of the steps, after Shahbazi et al. 2022), with MSGAN's mode-seeking term at weights 1
+and 0.1 (`gan.mode_seeking`); the AC-GAN; and the per-class DCGAN of each class (what `gan combine` puts
+together). `--variants` runs a subset; the other variants' records of an earlier run with the same settings
+are kept.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PLAIN_GAN, SHARED_DATA, save
+from _common import PLAIN_GAN, RESULTS, SHARED_DATA, save
 
 # variant → overrides on top of the common settings (the `quick` config's GAN stabilisers otherwise)
 VARIANTS: dict[str, list[str]] = {
@@ -38,6 +40,8 @@ VARIANTS: dict[str, list[str]] = {
     "cgan/plain": ["gan.family=cgan", *PLAIN_GAN],
     "cgan/fake_labels_data": ["gan.family=cgan", "gan.fake_labels=data"],
     "cgan/transitional": ["gan.family=cgan", "gan.condition_ramp=[0.1,0.6]"],
+    "cgan/mode_seeking_1": ["gan.family=cgan", "gan.mode_seeking=1"],
+    "cgan/mode_seeking_0.1": ["gan.family=cgan", "gan.mode_seeking=0.1"],
     "acgan/stable": ["gan.family=acgan"],
     "dcgan/stable_normal": ["gan.family=dcgan", "gan.target_class=NORMAL"],
     "dcgan/stable_pneumonia": ["gan.family=dcgan", "gan.target_class=PNEUMONIA"],
@@ -113,12 +117,16 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=64)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = ap.parse_args()
-    records = []
+    # variants measured by an earlier invocation with the same settings stay in the JSON (in VARIANTS' order)
+    earlier = RESULTS / "gan_collapse_32px.json"
+    kept = json.loads(earlier.read_text()) if earlier.is_file() else {}
+    same = kept.get("common") == common(args) and kept.get("args", {}).get("per_class") == args.per_class
+    records = {r["variant"]: r for r in kept.get("records", [])} if same else {}
     for name in args.variants:
-        records.append(run_variant(name, args))
-        r = records[-1]
+        r = records[name] = run_variant(name, args)
         print(f"{name:24s} diversity {r['synthetic']:.3f} vs real {r['real']:.3f} (ratio {r['ratio']:.2f})", flush=True)
-        save("gan_collapse_32px", {"args": vars(args), "common": common(args), "records": records})
+        ordered = [records[v] for v in VARIANTS if v in records]
+        save("gan_collapse_32px", {"args": vars(args), "common": common(args), "records": ordered})
 
 
 if __name__ == "__main__":
