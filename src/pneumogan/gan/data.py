@@ -11,6 +11,16 @@ from pneumogan.data.loading import load_splits
 from pneumogan.errors import PneumoganError
 
 
+def real_images_config(meta: dict) -> Config:
+    """The config whose `training_images` are the real images of every class the generator of `meta` makes.
+    A per-class generator (`gan combine`) carries a one-class DCGAN's recipe; its classes are a conditional
+    run's."""
+    cfg = Config.model_validate(meta["config"])
+    if meta["model"].get("per_class"):
+        cfg.gan.family = "cgan"
+    return cfg
+
+
 def training_images(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Real training-split images in [-1, 1], their GAN labels, and the class names G is conditioned on."""
     real_only = cfg.model_copy(deep=True)

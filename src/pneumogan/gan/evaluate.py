@@ -16,7 +16,7 @@ from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate.gan_metrics import FEATURE_NOTE, FeatureExtractor, compare
 from pneumogan.gan.checkpoint import generator_hash, load_generator
-from pneumogan.gan.data import training_images
+from pneumogan.gan.data import real_images_config, training_images
 from pneumogan.gan.grids import save_grid
 from pneumogan.gan.models import to_uint8
 from pneumogan.gan.sample import generate, latent_seed
@@ -61,10 +61,8 @@ def evaluate_gan(
     cfg = Config.model_validate(meta["config"])
     # The real reference is the full real training split of each class, whatever fraction the GAN learned
     # from, so that metrics of GANs trained on 10 % and on 100 % of the data are comparable.
-    reference_cfg = cfg.model_copy(deep=True)
+    reference_cfg = real_images_config(meta)
     reference_cfg.data.train_fraction = 1.0
-    if meta["model"].get("per_class"):  # members are one-class DCGAN runs; the reference holds every class
-        reference_cfg.gan.family = "cgan"
     images, labels, names = training_images(reference_cfg)
     real_all = to_uint8(images)
     ref_path = reference_classifier(checkpoint, cfg, reference, log)

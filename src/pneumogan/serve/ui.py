@@ -134,13 +134,11 @@ class SyntheticGallery:
     def real(self, cls: str, n: int) -> list[np.ndarray]:
         """The GAN's own real training images of that class; empty when that data is not on this machine."""
         if cls not in self._real:
-            from pneumogan.config import Config
             from pneumogan.data.sources import locate_source
-            from pneumogan.gan.data import training_images
+            from pneumogan.gan.data import real_images_config, training_images
             from pneumogan.gan.models import to_uint8
 
-            members = self.meta.get("members")  # a per-class generator: each class has its own training run
-            cfg = Config.model_validate(members[self.names.index(cls)]["config"] if members else self.meta["config"])
+            cfg = real_images_config(self.meta)
             found = locate_source(cfg.data.source, self.meta.get("data_source_path"), self.gan_dir)
             if found is not None:
                 cfg.data.source = str(found)
