@@ -1,6 +1,7 @@
 """Which setting makes the conditional GANs collapse? Short trainings at 32 px, one change each.
 
     python benchmarks/bench_gan_collapse.py --out runs/gan_collapse [--steps 600] [--variants ...]
+        [--reference CLASSIFIER_DIR --encoder SSL_DIR]   # FD / KID / precision / recall too
 
 The bundled 32 px conditional generator (cgan, the `quick` config's stabilisers, 2000 steps) came out with
 sample diversity 0.05 against the real images' 0.37 (the training monitor's mode-collapse warning), while the
@@ -16,10 +17,13 @@ benchmarks/results/gan_collapse_32px.json as variants finish.
 Variants: the cGAN with the `quick` stabilisers (spectral norm, hinge, EMA, DiffAugment), without DiffAugment,
 plain (none of them, DCGAN's Adam betas), with the fakes' classes drawn in the real images' shares instead of
 uniformly (`gan.fake_labels=data`), with transitional conditioning (`gan.condition_ramp`: the class enters G and
-D between 10 % and 60 % of the steps, after Shahbazi et al. 2022), with MSGAN's mode-seeking term at weights 1
-and 0.1 (`gan.mode_seeking`); the AC-GAN; and the per-class DCGAN of each class (what `gan combine` puts
-together). `--variants` runs a subset; the other variants' records of an earlier run with the same settings
-are kept.
+D between 10 % and 60 % of the steps, after Shahbazi et al. 2022), with MSGAN's mode-seeking term at weights 1,
+0.1, 0.03 and 0.01 (`gan.mode_seeking`), with class-conditional BatchNorm in G instead of the concatenated
+embedding (`gan.g_conditioning=cbn`; alone and with the transitional ramp); the AC-GAN; and the per-class DCGAN
+of each class (what `gan combine` puts together). With --reference (and --encoder), every variant also gets FD,
+KID, precision and recall per class on --metric-n samples against as many real training images, in the
+classifier's (and the SSL encoder's) feature space. `--variants` runs a subset; the other variants' records of
+an earlier run with the same settings are kept (a record without `metrics` was measured without --reference).
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ VARIANTS: dict[str, list[str]] = {
     "cgan/transitional": ["gan.family=cgan", "gan.condition_ramp=[0.1,0.6]"],
     "cgan/mode_seeking_1": ["gan.family=cgan", "gan.mode_seeking=1"],
     "cgan/mode_seeking_0.1": ["gan.family=cgan", "gan.mode_seeking=0.1"],
+    "cgan/mode_seeking_0.03": ["gan.family=cgan", "gan.mode_seeking=0.03"],
+    "cgan/mode_seeking_0.01": ["gan.family=cgan", "gan.mode_seeking=0.01"],
+    "cgan/cbn": ["gan.family=cgan", "gan.g_conditioning=cbn"],
+    "cgan/cbn_transitional": ["gan.family=cgan", "gan.g_conditioning=cbn", "gan.condition_ramp=[0.1,0.6]"],
     "acgan/stable": ["gan.family=acgan"],
     "dcgan/stable_normal": ["gan.family=dcgan", "gan.target_class=NORMAL"],
     "dcgan/stable_pneumonia": ["gan.family=dcgan", "gan.target_class=PNEUMONIA"],
@@ -83,6 +91,18 @@ def diversity(out: Path, per_class: int) -> dict:
     return {"classes": names, "real": real, "synthetic": synthetic, "ratio": synthetic / real, "n_per_class": per_class}
 
 
+def feature_metrics(out: Path, args: argparse.Namespace) -> dict:
+    """FD, KID, precision and recall per class in the reference classifier's space and, with --encoder, the SSL
+    encoder's (`gan evaluate`, equal n per class against the real training images): pixel diversity alone
+    cannot tell varied anatomy from images pushed to exposure extremes."""
+    from pneumogan.gan.evaluate import evaluate_gan
+
+    res = evaluate_gan(out, args.metric_n, reference=args.reference, encoder=args.encoder, log=lambda *_: None)
+    keys = ("fd", "kid", "precision", "recall")
+    spaces = {"classifier": res} | ({"ssl_encoder": res["ssl_encoder"]} if args.encoder else {})
+    return {space: {c: {k: r[c][k] for k in keys} for c in res["classes"]} for space, r in spaces.items()}
+
+
 def run_variant(name: str, args: argparse.Namespace) -> dict:
     from pneumogan.config import load_config
     from pneumogan.gan.train import train_gan
@@ -97,6 +117,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     trajectory = [{"step": h["step"], "diversity": h["diversity"]} for h in history if h.get("diversity")]
     events = json.loads((out / "events.json").read_text()) if (out / "events.json").is_file() else []
     final = diversity(out, args.per_class)
+    metrics = {"metrics": feature_metrics(out, args), "metric_n": args.metric_n} if args.reference else {}
     return {
         "variant": name,
         "overrides": VARIANTS[name],
@@ -106,6 +127,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
         "trajectory": trajectory,
         "monitor_events": [e["message"] for e in events],
         "wall_s": wall,
+        **metrics,
     }
 
 
@@ -115,16 +137,30 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--per-class", type=int, default=64)
+    ap.add_argument("--reference", help="a classifier checkpoint: FD / KID / precision / recall in its space")
+    ap.add_argument("--encoder", help="an `ssl pretrain` folder: the same metrics in its space (with --reference)")
+    ap.add_argument("--metric-n", type=int, default=500, help="samples (and real images) per class for the metrics")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = ap.parse_args()
     # variants measured by an earlier invocation with the same settings stay in the JSON (in VARIANTS' order)
     earlier = RESULTS / "gan_collapse_32px.json"
     kept = json.loads(earlier.read_text()) if earlier.is_file() else {}
     same = kept.get("common") == common(args) and kept.get("args", {}).get("per_class") == args.per_class
+    if same and any("metrics" in r for r in kept.get("records", [])):  # metrics of one kind only in one file
+        same = all(kept["args"].get(k) == getattr(args, k) for k in ("reference", "encoder", "metric_n"))
     records = {r["variant"]: r for r in kept.get("records", [])} if same else {}
     for name in args.variants:
+        wall = records.get(name, {}).get("wall_s")  # a retrained-nothing pass keeps the first pass's time
         r = records[name] = run_variant(name, args)
-        print(f"{name:24s} diversity {r['synthetic']:.3f} vs real {r['real']:.3f} (ratio {r['ratio']:.2f})", flush=True)
+        r["wall_s"] = r["wall_s"] if r["wall_s"] is not None else wall
+        fd = "".join(
+            f" FD {c} {m['fd']:.1f} recall {m['recall']:.2f}"
+            for c, m in r.get("metrics", {}).get("classifier", {}).items()
+        )
+        print(
+            f"{name:24s} diversity {r['synthetic']:.3f} vs real {r['real']:.3f} (ratio {r['ratio']:.2f}){fd}",
+            flush=True,
+        )
         ordered = [records[v] for v in VARIANTS if v in records]
         save("gan_collapse_32px", {"args": vars(args), "common": common(args), "records": ordered})
 

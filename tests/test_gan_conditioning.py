@@ -33,8 +33,8 @@ def write_two_class_folder(root, per_class: int = 48):
     return root
 
 
-@pytest.mark.parametrize("family", ["cgan", "acgan"])
-def test_conditional_families_produce_class_dependent_samples(family, tmp_path):
+@pytest.mark.parametrize("family, conditioning", [("cgan", "concat"), ("acgan", "concat"), ("cgan", "cbn")])
+def test_conditional_families_produce_class_dependent_samples(family, conditioning, tmp_path):
     source = write_two_class_folder(tmp_path / "data")
     cfg = load_config(
         None,
@@ -43,6 +43,7 @@ def test_conditional_families_produce_class_dependent_samples(family, tmp_path):
             f"data.cache_dir={tmp_path / 'cache'}",
             f"data.size={SIZE}",
             f"gan.family={family}",
+            f"gan.g_conditioning={conditioning}",
             "gan.steps=150",
             "gan.batch_size=16",
             "gan.z_dim=16",
@@ -60,6 +61,7 @@ def test_conditional_families_produce_class_dependent_samples(family, tmp_path):
     out = train_gan(cfg, tmp_path / "gan", log=lambda *_: None)
     g, meta = load_generator(out)
     assert meta["class_names"] == ["NORMAL", "PNEUMONIA"]
+    assert meta["model"]["g_conditioning"] == conditioning  # and the folder loads back as such
     seeds = [latent_seed(0, 0, i) for i in range(32)]
     normal, pneumonia = generate(g, 0, seeds, torch.device("cpu")), generate(g, 1, seeds, torch.device("cpu"))
     # The same latents, only the class differs: the bright class must come out brighter, by a wide margin.
@@ -115,6 +117,28 @@ def test_at_strength_zero_neither_network_sees_the_class(family):
         set_condition_strength(1.0, g, d)
         if family != "acgan":  # acgan's D learns the class through its auxiliary head, not its real/fake logit
             assert not torch.allclose(d(x, zeros)[0], d(x, ones)[0])
+
+
+def test_conditional_batchnorm_starts_unconditional_and_fades_with_the_strength():
+    from pneumogan.gan.models import ConditionalBatchNorm2d, build, set_condition_strength
+
+    torch.manual_seed(0)
+    g, _ = build("cgan", 32, 2, 16, 8, 8, g_conditioning="cbn")
+    assert g.embed is None and g.fc.in_features == 16  # z alone enters; the class acts through the norms
+    g.eval()
+    z, zeros, ones = torch.randn(4, 16), torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long)
+    with torch.no_grad():
+        assert torch.equal(g(z, zeros), g(z, ones))  # zero class tables: an untrained G ignores the class
+        norms = [m for m in g.modules() if isinstance(m, ConditionalBatchNorm2d)]
+        assert len(norms) == 4  # the base and each of the three upsampling blocks (4 → 32 px)
+        for m in norms:
+            torch.nn.init.normal_(m.gain.weight, std=0.5)
+            torch.nn.init.normal_(m.bias.weight, std=0.5)
+        assert not torch.allclose(g(z, zeros), g(z, ones))
+        set_condition_strength(0.0, g)
+        assert torch.equal(g(z, zeros), g(z, ones))
+    with pytest.raises(PneumoganError, match="g_conditioning"):
+        build("cgan", 32, 2, 16, 8, 8, g_conditioning="film")
 
 
 def test_per_class_generators_combine_into_one_conditional_generator(tmp_path):

@@ -196,6 +196,11 @@ class GanConfig(_WithPrecision):
         description="conditional families: the class enters G and D linearly between these fractions of the steps "
         "(transitional training against conditioning collapse); (0, 0) = conditioned from the start",
     )
+    g_conditioning: Literal["concat", "cbn"] = Field(
+        "concat",
+        description="cgan/acgan: how the class enters G — an embedding concatenated to z, or class-conditional "
+        "BatchNorm in every block (cbn)",
+    )
     mode_seeking: float = Field(
         0.0, ge=0, description="weight of MSGAN's mode-seeking term in G's loss (against collapse); 0 = off"
     )

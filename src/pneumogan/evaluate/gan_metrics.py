@@ -184,14 +184,18 @@ def compare(
     """
     n = min(len(real_u8), len(fake_u8))
     rng = np.random.default_rng(seed)
-    real_eq = real_u8 if len(real_u8) == n else real_u8[np.sort(rng.choice(len(real_u8), n, replace=False))]
-    fake_eq = fake_u8 if len(fake_u8) == n else fake_u8[np.sort(rng.choice(len(fake_u8), n, replace=False))]
+
+    def equal_n(count: int) -> np.ndarray:
+        return np.arange(count) if count == n else np.sort(rng.choice(count, n, replace=False))
+
+    real_eq, fake_eq = equal_n(len(real_u8)), equal_n(len(fake_u8))
+    # each image's features computed once: the equal-n subsets index the full sets' features
     fr_all, _ = extractor(real_u8)
-    fr, _ = extractor(real_eq)
-    ff, _ = extractor(fake_eq)
+    ff_all, _ = extractor(fake_u8)
+    fr, ff = fr_all[real_eq], ff_all[fake_eq]
     precision, recall = precision_recall(fr, ff)
     pix = near_copies(fake_u8.reshape(len(fake_u8), -1) / 255.0, real_u8.reshape(len(real_u8), -1) / 255.0)
-    feat = near_copies(extractor(fake_u8)[0], fr_all)
+    feat = near_copies(ff_all, fr_all)
     fd = frechet_details(fr, ff)
     kid, kid_std = kernel_distance_stats(fr, ff, subsets=kid_subsets, seed=seed)
     return {

@@ -53,7 +53,9 @@ def load_generator(directory: str | Path, device: str | torch.device = "cpu") ->
 
 
 def _build_generator(m: dict[str, Any]):
-    return build(m["family"], m["size"], m["num_classes"], m["z_dim"], m["g_channels"], m["d_channels"])[0]
+    widths = (m["z_dim"], m["g_channels"], m["d_channels"])
+    conditioning = m.get("g_conditioning", "concat")  # folders written before cbn existed concatenate
+    return build(m["family"], m["size"], m["num_classes"], *widths, g_conditioning=conditioning)[0]
 
 
 def combine_generators(members: list[str | Path], out: str | Path) -> Path:

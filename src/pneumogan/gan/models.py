@@ -1,8 +1,9 @@
 """GAN families behind one registry: `build(family, size, num_classes, ...)` → (generator, discriminator).
 
 - `dcgan`: unconditional G and D (one model per chosen class).
-- `cgan`: G conditioned by a label embedding concatenated to z; D conditioned by projection (Miyato &
-  Koyama 2018): D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩.
+- `cgan`: G conditioned by a label embedding concatenated to z (`g_conditioning="concat"`) or by class-conditional
+  BatchNorm gains and biases in every block (`"cbn"`, as in SNGAN-projection and BigGAN); D conditioned by
+  projection (Miyato & Koyama 2018): D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩.
 - `acgan`: conditional G as in cgan; D with a real/fake head and an auxiliary classifier head.
 - `fastgan`: a data-efficient family after FastGAN (skip-layer excitation in G, a self-supervised
   reconstruction decoder in D), conditional by class embedding and projection (`gan/fastgan.py`).
@@ -23,6 +24,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _sn
 from pneumogan.errors import PneumoganError
 
 FAMILIES = ("dcgan", "cgan", "acgan", "fastgan")
+G_CONDITIONING = ("concat", "cbn")
 
 
 def _base_and_blocks(size: int) -> tuple[int, int]:
@@ -33,36 +35,66 @@ def _base_and_blocks(size: int) -> tuple[int, int]:
     raise PneumoganError(f"GAN image size must be 4·2^k or 7·2^k (e.g. 28, 32, 64, 128), got {size}")
 
 
-class Generator(nn.Module):
-    def __init__(self, size: int, z_dim: int = 128, channels: int = 64, num_classes: int = 0) -> None:
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose gain and bias depend on the class: γ = 1 + Δγ(y), β = β(y), both scaled by the
+    generator's condition strength. The class tables start at zero, so an untrained G is unconditional and the
+    class acts as a small per-channel change of style instead of a second input the network can latch onto."""
+
+    def __init__(self, features: int, num_classes: int) -> None:
         super().__init__()
+        self.bn = nn.BatchNorm2d(features, affine=False)
+        self.gain = nn.Embedding(num_classes, features)
+        self.bias = nn.Embedding(num_classes, features)
+        nn.init.zeros_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+        gain = 1 + strength * self.gain(y)[:, :, None, None]
+        return self.bn(h) * gain + strength * self.bias(y)[:, :, None, None]
+
+
+class Generator(nn.Module):
+    def __init__(
+        self, size: int, z_dim: int = 128, channels: int = 64, num_classes: int = 0, conditioning: str = "concat"
+    ) -> None:
+        super().__init__()
+        if conditioning not in G_CONDITIONING:
+            raise PneumoganError(f"unknown gan.g_conditioning '{conditioning}'; choose one of: {G_CONDITIONING}")
         self.size, self.z_dim, self.num_classes = size, z_dim, num_classes
         base, blocks = _base_and_blocks(size)
         self.base = base
         widths = [min(channels * 2 ** (blocks - i), channels * 8) for i in range(blocks + 1)]  # DCGAN: ngf·8 at most
-        self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
+        concat = bool(num_classes) and conditioning == "concat"
+        self.embed = nn.Embedding(num_classes, z_dim) if concat else None
         self.condition_strength = 1.0  # < 1 while transitional training brings the class in (set_condition_strength)
-        in_dim = z_dim * (2 if num_classes else 1)
-        self.fc = nn.Linear(in_dim, widths[0] * base * base)
+        self.fc = nn.Linear(z_dim * (2 if concat else 1), widths[0] * base * base)
         self.widths = widths
-        layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+
+        def norm(features: int) -> nn.Module:
+            cbn = num_classes and conditioning == "cbn"
+            return ConditionalBatchNorm2d(features, num_classes) if cbn else nn.BatchNorm2d(features)
+
+        layers: list[nn.Module] = [norm(widths[0]), nn.ReLU(True)]
         for i in range(blocks):
             layers += [
                 nn.Upsample(scale_factor=2, mode="nearest"),
                 nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=False),
-                nn.BatchNorm2d(widths[i + 1]),
+                norm(widths[i + 1]),
                 nn.ReLU(True),
             ]
         layers += [nn.Conv2d(widths[-1], 1, 3, padding=1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*layers)  # the same indices either way: concat checkpoints load as before
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes and y is None:
+            raise ValueError("a conditional generator needs labels")
         if self.embed is not None:
-            if y is None:
-                raise ValueError("a conditional generator needs labels")
             z = torch.cat([z, self.embed(y) * self.condition_strength], dim=1)
         h = self.fc(z).view(len(z), self.widths[0], self.base, self.base)
-        return self.net(h)
+        for layer in self.net:
+            cbn = isinstance(layer, ConditionalBatchNorm2d)
+            h = layer(h, y, self.condition_strength) if cbn else layer(h)
+        return h
 
 
 class Discriminator(nn.Module):
@@ -139,6 +171,7 @@ def build(
     g_channels: int = 64,
     d_channels: int = 64,
     spectral_norm: bool = True,
+    g_conditioning: str = "concat",
 ) -> tuple[nn.Module, nn.Module]:
     if family not in FAMILIES:
         raise PneumoganError(f"unknown GAN family '{family}'; choose one of: {', '.join(FAMILIES)}")
@@ -150,7 +183,7 @@ def build(
             FastDiscriminator(size, d_channels, num_classes, spectral_norm),
         )
     conditional = family != "dcgan"
-    g = Generator(size, z_dim, g_channels, num_classes if conditional else 0)
+    g = Generator(size, z_dim, g_channels, num_classes if conditional else 0, g_conditioning)
     mode = {"dcgan": "none", "cgan": "projection", "acgan": "aux"}[family]
     d = Discriminator(size, d_channels, num_classes if conditional else 0, mode, spectral_norm)
     return g, d

@@ -156,6 +156,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
         gan_cfg.g_channels,
         gan_cfg.d_channels,
         gan_cfg.spectral_norm,
+        gan_cfg.g_conditioning,
     )
     memory_format = torch.channels_last if gan_cfg.channels_last else torch.contiguous_format
     g, d = g.to(device).to(memory_format=memory_format), d.to(device).to(memory_format=memory_format)
@@ -171,6 +172,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
         "z_dim": gan_cfg.z_dim,
         "g_channels": gan_cfg.g_channels,
         "d_channels": gan_cfg.d_channels,
+        "g_conditioning": gan_cfg.g_conditioning,
     }
     meta = {
         "model": model_meta,
