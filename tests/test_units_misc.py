@@ -237,6 +237,10 @@ def test_warmup_ramps_the_learning_rate_before_the_schedule():
 
     cfg = load_config("tiny", ["classify.epochs=10", "classify.warmup_epochs=4", "classify.schedule=none"])
     assert [_lr_factor(cfg, e) for e in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    # within an epoch it ramps by step: one warm-up epoch starts low instead of being no warm-up at all
+    one = load_config("tiny", ["classify.epochs=10", "classify.warmup_epochs=1", "classify.schedule=none"])
+    assert [_lr_factor(one, 0, p) for p in (0.1, 0.5, 1.0)] == [0.1, 0.5, 1.0]
+    assert _lr_factor(one, 1, 0.1) == 1.0
     cosine = load_config("tiny", ["classify.epochs=10", "classify.warmup_epochs=2"])
     assert _lr_factor(cosine, 0) == 0.5 * 0.5 * (1 + np.cos(0)) and _lr_factor(cosine, 5) < 1
 

@@ -46,9 +46,11 @@ from pneumogan.runs import ResumeState, median_images_per_s, write_history
 Log = Callable[[str], None]
 
 
-def _lr_factor(cfg: Config, epoch: int) -> float:
+def _lr_factor(cfg: Config, epoch: int, progress: float = 1.0) -> float:
+    """The learning-rate multiplier `progress` (0–1] of the way through `epoch`: warm-up ramps linearly by step
+    (else one warm-up epoch would be no warm-up at all), the schedule moves by epoch."""
     c = cfg.classify
-    warmup = min(1.0, (epoch + 1) / c.warmup_epochs) if c.warmup_epochs else 1.0
+    warmup = min(1.0, (epoch + progress) / c.warmup_epochs) if c.warmup_epochs else 1.0
     if c.schedule == "cosine":
         return warmup * 0.5 * (1 + math.cos(math.pi * epoch / c.epochs))
     if c.schedule == "step":
@@ -342,6 +344,9 @@ def train_epoch(run: Training, model: nn.Module, epoch: int) -> EpochStats:
     for step, (x, y) in enumerate(
         track(batches, n_batches, f"epoch {epoch + 1}/{c.epochs}", status, enabled=run.dist.main)
     ):
+        if epoch < c.warmup_epochs:  # warm-up moves the learning rate every step
+            for group, base in zip(run.optimizer.param_groups, run.base_lrs, strict=True):
+                group["lr"] = base * _lr_factor(run.cfg, epoch, (step + 1) / n_batches)
         weights = None
         if run.sample_weights is not None:
             weights = run.sample_weights[torch.from_numpy(order[step * local_batch : (step + 1) * local_batch])]
