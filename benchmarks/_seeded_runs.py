@@ -18,8 +18,9 @@ from pathlib import Path
 METRICS = ("accuracy", "roc_auc", "recall", "specificity")
 
 
-def train_and_test(out: Path, overrides: list[str], transductive: bool = False) -> None:
-    """Train one recipe × seed on the `quick` config with `overrides` and evaluate it on test, once."""
+def train_and_test(out: Path, overrides: list[str], transductive: bool = False, precision: str = "auto") -> None:
+    """Train one recipe × seed on the `quick` config with `overrides` and evaluate it on test, once (inference in
+    `precision`)."""
     from pneumogan.classify.evaluate import evaluate_checkpoint
     from pneumogan.classify.train import train
     from pneumogan.config import load_config
@@ -30,7 +31,7 @@ def train_and_test(out: Path, overrides: list[str], transductive: bool = False) 
     start = time.perf_counter()
     train(cfg, out, resume=True)  # continues a run killed mid-way
     wall = time.perf_counter() - start
-    evaluate_checkpoint(out, "test", transductive=transductive)
+    evaluate_checkpoint(out, "test", transductive=transductive, precision=precision)
     (out / "bench_wall_s.txt").write_text(f"{wall:.1f}\n")
 
 

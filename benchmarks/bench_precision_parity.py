@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, SHARED_DATA, save
-from _seeded_runs import read_run
+from _seeded_runs import read_run, train_and_test
 
 PRECISIONS = ("fp32", "bf16")
 NETS = {"simple_cnn@64": ("simple_cnn", 64), "resnet18@128": ("resnet18", 128)}
@@ -39,15 +39,7 @@ GAN_NAME = "dcgan_normal@64"
 
 def train_classifier(folder: Path, overrides: list[str], precision: str) -> dict:
     """One net × seed × precision, trained once and evaluated on test once (in the same precision)."""
-    from pneumogan.classify.evaluate import evaluate_checkpoint
-    from pneumogan.classify.train import train
-    from pneumogan.config import load_config
-
-    if not (folder / "eval_test" / "metrics.json").exists():
-        start = time.perf_counter()
-        train(load_config("quick", overrides), folder, resume=True)
-        (folder / "bench_wall_s.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
-        evaluate_checkpoint(folder, "test", precision=precision)
+    train_and_test(folder, overrides, precision=precision)
     row = read_run(folder)
     row["precision"] = json.loads((folder / "meta.json").read_text())["precision"]
     return row

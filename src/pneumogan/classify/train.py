@@ -58,6 +58,11 @@ def _lr_factor(cfg: Config, epoch: int, progress: float = 1.0) -> float:
     return warmup
 
 
+def set_learning_rate(run: Training, epoch: int, progress: float = 1.0) -> None:
+    for group, base in zip(run.optimizer.param_groups, run.base_lrs, strict=True):
+        group["lr"] = base * _lr_factor(run.cfg, epoch, progress)
+
+
 def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, c) -> torch.Tensor:
     """Class-weighted (label-smoothed) cross-entropy per image, or its focal form: × (1 − p_true)^γ, which
     shrinks the loss of images the model already gets right with confidence."""
@@ -176,8 +181,7 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log: Log = print, o
             run.log(f"early stop: no better val ROC-AUC for {cfg.classify.patience} epochs")
             break
         stage = _set_stage(run.model, run.arch, epoch, cfg)
-        for group, base in zip(run.optimizer.param_groups, run.base_lrs, strict=True):
-            group["lr"] = base * _lr_factor(cfg, epoch)
+        set_learning_rate(run, epoch)
         t0 = time.perf_counter()
         stats = train_epoch(run, ddp.for_stage(stage), epoch)
         row = validate(run, epoch, stage, stats, time.perf_counter() - t0)
@@ -345,8 +349,7 @@ def train_epoch(run: Training, model: nn.Module, epoch: int) -> EpochStats:
         track(batches, n_batches, f"epoch {epoch + 1}/{c.epochs}", status, enabled=run.dist.main)
     ):
         if epoch < c.warmup_epochs:  # warm-up moves the learning rate every step
-            for group, base in zip(run.optimizer.param_groups, run.base_lrs, strict=True):
-                group["lr"] = base * _lr_factor(run.cfg, epoch, (step + 1) / n_batches)
+            set_learning_rate(run, epoch, (step + 1) / n_batches)
         weights = None
         if run.sample_weights is not None:
             weights = run.sample_weights[torch.from_numpy(order[step * local_batch : (step + 1) * local_batch])]
