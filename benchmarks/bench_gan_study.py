@@ -56,6 +56,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "acgan/stable": ("acgan", []),
     "dcgan/stable": ("dcgan", []),
     "fastgan/ada": ("fastgan", ["gan.ada_target=0.6"]),
+    # the two fixes of the cGAN's collapse found by bench_gan_collapse.py at 32 px
+    "cgan/cbn": ("cgan", ["gan.g_conditioning=cbn"]),
+    "cgan/mode_seeking_0.01": ("cgan", ["gan.mode_seeking=0.01"]),
 }
 SIZE = 64
 
