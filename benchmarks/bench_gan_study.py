@@ -60,6 +60,12 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "cgan/cbn": ("cgan", ["gan.g_conditioning=cbn"]),
     "cgan/mode_seeking_0.01": ("cgan", ["gan.mode_seeking=0.01"]),
 }
+# variants that train their base variant's step plan at the same fraction instead of probing their own: a
+# change to one network compared with it at equal work (the probe's reading varies up to 2× between machines)
+PLAN_FROM: dict[str, str] = {
+    "cgan/cbn": "cgan/stable",
+    "cgan/mode_seeking_0.01": "cgan/stable",
+}
 SIZE = 64
 
 
@@ -94,7 +100,7 @@ def main() -> None:
     cells = [(v, f) for f in args.fractions for v in args.variants]  # 10 % first: the setting that matters
     if args.restore:
         for name in restore_cells(json.loads(Path(args.restore).read_text()), root, cells, args, spaces.info):
-            print(f"restored {name} from {args.restore}", flush=True)
+            print(f"--restore {args.restore}: {name}", flush=True)
     for variant, fraction in cells:
         cell = Cell(root, variant, fraction, args)
         if cell.finished():
@@ -173,6 +179,9 @@ class Cell:
         return [*self.base, *target, f"gan.steps={steps}", f"gan.checkpoint_every={every}", f"gan.sample_every={every}"]
 
     def train(self) -> None:
+        if "plan" not in self.state and self.variant in PLAN_FROM:
+            self.state["plan"] = base_plan(self)
+            self.save()
         plan = self.state.setdefault("plan", {})
         budget_s = self.args.minutes * 60 / len(self.models)
         for model in self.models:
@@ -304,6 +313,18 @@ class Cell:
         }
 
 
+def base_plan(cell: Cell) -> dict[str, Any]:
+    """The step plan of the cell's base variant (PLAN_FROM) at the same fraction; that cell must be planned."""
+    base = Cell(cell.dir.parents[1], PLAN_FROM[cell.variant], cell.fraction, cell.args)
+    if "plan" not in base.state:
+        raise SystemExit(
+            f"{cell.variant} trains the step plan of {base.variant} at {cell.fraction:g}: "
+            f"run (or --restore) that cell first"
+        )
+    key = f"{base.variant}@{cell.fraction:g}"
+    return {model: {**p, "pinned_from": key} for model, p in base.state["plan"].items()}
+
+
 def probe_seconds_per_step(cell: Cell, model: str) -> float:
     """Seconds per training step of this variant: a 12-step run minus a 2-step run (setup cancels out)."""
     times = {}
@@ -357,7 +378,11 @@ def restore_cells(
         if cell.state_file.exists():
             continue  # this machine's own state wins
         family, name = variant.split("/")
-        pinned = pinned_plan(previous, variant, fraction)
+        if stale_plan(previous, variant, fraction):
+            restored.append(f"{variant}@{fraction:g} not restored: it trained another plan than its base variant's")
+            continue
+        # a PLAN_FROM variant takes its base's plan when it trains (Cell.train), not its own other fraction's
+        pinned = None if variant in PLAN_FROM else pinned_plan(previous, variant, fraction)
 
         def mine(r: dict[str, Any], family=family, name=name, fraction=fraction) -> bool:
             return r["family"] == family and r["variant"] == name and r["fraction"] == fraction
@@ -367,7 +392,7 @@ def restore_cells(
             if pinned:  # unfinished there: it trains here, for the steps its variant got there
                 cell.state = {"plan": pinned}
                 cell.save()
-                restored.append(f"{variant}@{fraction:g} (plan only: {pinned_steps(pinned)} steps)")
+                restored.append(f"restored {variant}@{fraction:g} (plan only: {pinned_steps(pinned)} steps)")
             continue
         if (tstr["per_class_images"], tstr["epochs"]) != (args.tstr_per_class, args.tstr_epochs):
             raise SystemExit(f"--restore: {variant} at {fraction:g} had other TSTR settings")
@@ -383,7 +408,7 @@ def restore_cells(
             "restored_from": previous.get("commit"),
         }
         cell.save()
-        restored.append(f"{variant}@{fraction:g}")
+        restored.append(f"restored {variant}@{fraction:g}")
     return restored
 
 
@@ -398,6 +423,17 @@ def pinned_plan(previous: dict[str, Any], variant: str, fraction: float) -> dict
         if plan and other_variant == variant and float(other_fraction) != fraction:
             return {model: {**p, "pinned_from": key} for model, p in plan.items()}
     return None
+
+
+def stale_plan(previous: dict[str, Any], variant: str, fraction: float) -> bool:
+    """Whether the earlier study trained this cell for other steps than its PLAN_FROM base (before pinning)."""
+    if variant not in PLAN_FROM:
+        return False
+    plans = previous.get("plans", {})
+    mine, base = plans.get(f"{variant}@{fraction:g}"), plans.get(f"{PLAN_FROM[variant]}@{fraction:g}")
+    if not mine or not base:
+        return False
+    return {m: p["steps"] for m, p in mine.items()} != {m: p["steps"] for m, p in base.items()}
 
 
 def pinned_steps(plan: dict[str, Any]) -> str:

@@ -68,7 +68,7 @@ def test_finished_cells_are_restored_and_unfinished_ones_are_left_to_train(study
     previous = previous_study({"cgan/stable": [0, 1, 2], "acgan/stable": [0]})
     cells = [("cgan/stable", 0.1), ("acgan/stable", 0.1), ("fastgan/stable", 0.1)]
     restored = study.restore_cells(previous, tmp_path, cells, args(), SPACES)
-    assert restored == ["cgan/stable@0.1"]
+    assert restored == ["restored cgan/stable@0.1"]
     cgan = study.Cell(tmp_path, "cgan/stable", 0.1, args())
     assert cgan.finished() and cgan.state["restored_from"] == "abc123"
     assert cgan.state["plan"] == previous["plans"]["cgan/stable@0.1"]
@@ -100,7 +100,7 @@ def test_a_different_space_or_budget_refuses_to_mix(study, tmp_path):
     assert not (tmp_path / "cgan_stable").exists()
     # an earlier study that recorded no hashes is restored with a warning (the user vouches for the space)
     del previous["spaces"]["ssl_encoder"]["encoder_sha256"]
-    assert study.restore_cells(previous, tmp_path, cells, args(), SPACES) == ["cgan/stable@0.1"]
+    assert study.restore_cells(previous, tmp_path, cells, args(), SPACES) == ["restored cgan/stable@0.1"]
 
 
 def test_an_unfinished_cell_trains_the_steps_its_variant_got_at_the_other_fraction(study, tmp_path):
@@ -110,8 +110,33 @@ def test_an_unfinished_cell_trains_the_steps_its_variant_got_at_the_other_fracti
     previous["plans"]["acgan/stable@1"] = None
     cells = [("cgan/stable", 0.1), ("cgan/stable", 1.0), ("acgan/stable", 1.0)]
     restored = study.restore_cells(previous, tmp_path, cells, args(), SPACES)
-    assert restored == ["cgan/stable@0.1", "cgan/stable@1 (plan only: 450 steps)"]
+    assert restored == ["restored cgan/stable@0.1", "restored cgan/stable@1 (plan only: 450 steps)"]
     cell = study.Cell(tmp_path, "cgan/stable", 1.0, args())
     assert not cell.finished() and cell.state["plan"]["all"]["steps"] == 450
     assert cell.state["plan"]["all"]["pinned_from"] == "cgan/stable@0.1"
     assert not study.Cell(tmp_path, "acgan/stable", 1.0, args()).state_file.exists()  # no plan anywhere: probes
+
+
+def test_a_variant_compared_at_equal_work_trains_its_base_variants_plan(study, tmp_path):
+    # cgan/cbn is cgan/stable with one change: it trains cgan/stable's steps at the same fraction, not its own probe
+    assert study.PLAN_FROM["cgan/cbn"] == "cgan/stable"
+    previous = previous_study({"cgan/stable": [0, 1, 2], "cgan/cbn": [0, 1, 2]})
+    previous["plans"]["cgan/cbn@0.1"] = {"all": {"steps": 859, "probe_s": 0.7}}  # trained before pinning
+    cells = [("cgan/stable", 0.1), ("cgan/cbn", 0.1)]
+    restored = study.restore_cells(previous, tmp_path, cells, args(), SPACES)
+    assert restored == [
+        "restored cgan/stable@0.1",
+        "cgan/cbn@0.1 not restored: it trained another plan than its base variant's",
+    ]
+    cbn = study.Cell(tmp_path, "cgan/cbn", 0.1, args())
+    assert not cbn.state_file.exists()
+    assert study.base_plan(cbn) == {"all": {"steps": 450, "probe_s": 1.3, "pinned_from": "cgan/stable@0.1"}}
+    # a cell that already trained its base's plan is restored like any other
+    previous["plans"]["cgan/cbn@0.1"] = {"all": {"steps": 450, "probe_s": 1.3, "pinned_from": "cgan/stable@0.1"}}
+    assert study.restore_cells(previous, tmp_path, cells, args(), SPACES) == ["restored cgan/cbn@0.1"]
+
+
+def test_a_pinned_variant_refuses_to_train_before_its_base_has_a_plan(study, tmp_path):
+    cbn = study.Cell(tmp_path, "cgan/cbn", 1.0, args())
+    with pytest.raises(SystemExit, match="cgan/stable at 1: run"):
+        study.base_plan(cbn)
