@@ -4,14 +4,16 @@
         --out runs/quick_gan_choice [--seeds 0 1 2] [--candidates dcgan cgan/cbn cgan/mode_seeking_0.01]
 
 The 64 px GAN study's `best_covering` at 10 % of the data is a cGAN with one fix for its collapse (class-
-conditional BatchNorm in the unequal-work pass, mode-seeking 0.01 at equal work), but the default run trains at 32 px, 32 channels, batch 32, 500 steps, on 10 % of the training images, where the study
-did not look. This trains each candidate exactly as the `quick` config would (its GAN section, 10 % of the
-real training split, one GAN seed per `--seeds` entry) and scores the final generator per class in both feature
-spaces (`gan evaluate`: --n samples against as many real training images of the class, from the full
-training split). Training images only: no validation or test image is looked at, so the choice can be made
-on it. dcgan trains one model per class (what the pipeline does) and is scored through `gan combine`.
+conditional BatchNorm in the unequal-work pass, mode-seeking 0.01 at equal work), but the default run trains
+at 32 px, 32 channels, batch 32, 500 steps, on 10 % of the training images, where the study did not look.
+This trains each candidate exactly as the `quick` config would (its GAN section, 10 % of the real training
+split, one GAN seed per `--seeds` entry) and scores the final generator per class in both feature spaces
+(`gan evaluate`: --n samples against as many real training images of the class, from the full training split).
+Training images only: no validation or test image is looked at, so the choice can be made on it. dcgan trains
+one model per class (what the pipeline does) and is scored through `gan combine`.
 
-The rule, fixed before the run: `quick` switches from the per-class DCGANs to a candidate only if the
+The rule, fixed before the run (the mode-seeking candidate was added later, under the same rule, before any
+of its seeds had trained): `quick` switches from the per-class DCGANs to a candidate only if the
 candidate's FD in the SSL space (the headline space), averaged over seeds, is lower for **both** classes, its
 recall is above zero for every class and seed, and it trains no slower. Resumable: a trained candidate × seed
 is read back, not retrained. Saves benchmarks/results/quick_gan_choice.json as cells finish.
@@ -106,7 +108,9 @@ def main() -> None:
     ap.add_argument("--reference", required=True, help="a real-trained classifier checkpoint (the second space)")
     ap.add_argument("--encoder", required=True, help="an `ssl pretrain` folder (the headline space)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--candidates", nargs="+", default=["dcgan", "cgan/cbn", "cgan/mode_seeking_0.01"], choices=list(CANDIDATES))
+    ap.add_argument(
+        "--candidates", nargs="+", default=["dcgan", "cgan/cbn", "cgan/mode_seeking_0.01"], choices=list(CANDIDATES)
+    )
     ap.add_argument("--n", type=int, default=500, help="samples (and real images) per class for the metrics")
     args = ap.parse_args()
     earlier = Path(__file__).resolve().parent / "results" / "quick_gan_choice.json"
