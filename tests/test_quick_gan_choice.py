@@ -46,3 +46,19 @@ def test_unfinished_candidates_are_not_judged(bench):
     assert decision["chosen"] == "dcgan" and "cgan/cbn" not in decision["candidates"]
     assert decision["candidates"]["dcgan"]["mean_ssl_fd"] == {"NORMAL": 20.0, "PNEUMONIA": 6.0}
     assert bench.decide(rows[2:], [0, 1])["chosen"] is None  # no finished baseline: no decision
+
+
+def test_the_quick_config_trains_the_committed_choice(bench):
+    """configs/quick.yaml's GAN is the one benchmarks/results/quick_gan_choice.json chose, override by override."""
+    import json
+
+    from pneumogan.config import load_config
+
+    result = json.loads((BENCH.parent / "results" / "quick_gan_choice.json").read_text())
+    chosen = result["decision"]["chosen"]
+    gan = load_config("quick").gan
+    for override in bench.CANDIDATES[chosen]:
+        key, value = override.removeprefix("gan.").split("=")
+        assert str(getattr(gan, key)) == value, f"quick.yaml's gan.{key} is not the chosen {chosen}'s {value}"
+    if chosen != "dcgan":  # one conditional model: its stabilisers are the candidate's, nothing added
+        assert gan.g_conditioning == ("cbn" if "gan.g_conditioning=cbn" in bench.CANDIDATES[chosen] else "concat")
