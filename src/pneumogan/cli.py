@@ -289,6 +289,7 @@ def gan_evaluate(
 ) -> None:
     """FD, KID, precision/recall, near-copies and class fidelity per class and overall."""
     from pneumogan.gan.evaluate import evaluate_gan
+    from pneumogan.gan.quality import quality_warnings
     from pneumogan.runs import atomic_write_json
 
     res = evaluate_gan(checkpoint, n, reference, log=console.print, precision=precision, encoder=encoder)
@@ -307,6 +308,8 @@ def gan_evaluate(
                 f"{key:10s} n {r['n']}  FD {r['fd']:.3f}  KID {r['kid']:.4f} ± {r['kid_std']:.4f}  "
                 f"precision {r['precision']:.3f}  recall {r['recall']:.3f}  (self-supervised encoder features)"
             )
+    for warning in quality_warnings(res):
+        console.print(f"warning: {warning}", style="yellow")
     if json_path:
         atomic_write_json(json_path, res)
 

@@ -400,6 +400,7 @@ def gradcam_stage(exp: Experiment, plan: FractionPlan) -> None:
 def gan_metric_stages(exp: Experiment, plan: FractionPlan) -> None:
     """GAN metrics against the real data, in the feature space of this fraction's baseline classifier."""
     from pneumogan.gan.evaluate import evaluate_gan
+    from pneumogan.gan.quality import quality_warnings
 
     reference = plan.models.get("real", {}).get(exp.cfg.run.seeds[0])
     reference_model = StageFolder(reference).model if reference else None
@@ -412,6 +413,8 @@ def gan_metric_stages(exp: Experiment, plan: FractionPlan) -> None:
             return evaluate_gan(gan_dir, per_class, reference_model, out_dir=folder, seed=10_000, log=exp.log)
 
         eval_dir, metrics = exp.runner.run(f"gan-eval-{gan_dir.name.rsplit('-', 1)[0]}", key, measure)
+        for warning in quality_warnings(metrics):
+            exp.log(f"warning: {warning}")
         for cls in metrics["classes"]:
             plan.result["gan"][cls] = {
                 "metrics": metrics[cls],

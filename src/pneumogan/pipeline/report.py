@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from pneumogan.evaluate.plots import _plt, _save
+from pneumogan.gan.quality import quality_warnings
 from pneumogan.layout import EVAL_SCORES, HISTORY_JSON, REPORT_ASSETS, RunFolder, StageFolder, grid_files
 from pneumogan.pipeline.wording import class_counts, condition_title, seed_list, synthetic_plan
 from pneumogan.runs import atomic_write_text
@@ -321,6 +322,9 @@ def _gan_blocks(fraction: dict[str, Any], out: Path) -> list[Block]:
         "Inception-FID):"
     )
     blocks: list[Block] = [("h3", "GAN"), paragraph(note), table(header, rows)]
+    per_class = {cls: g["metrics"] for cls, g in fraction["gan"].items()}
+    for warning in quality_warnings({**per_class, "classes": list(per_class)}):
+        blocks.append(("note", f"Warning: {warning}."))
     seen: set[str] = set()
     for cls, g in fraction["gan"].items():
         grids = grid_files(out / g["gan_stage"])
