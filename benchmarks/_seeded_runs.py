@@ -136,8 +136,12 @@ def add_holm(table: dict[str, dict]) -> None:
 
 def select_on_val(table: dict[str, dict]) -> dict:
     """The recipe with the best mean val ROC-AUC (the baseline wins ties): the choice never looks at test.
-    Each run was evaluated on test once, after training, for reporting."""
-    best = max(table, key=lambda name: (table[name]["val_roc_auc"]["mean"], name == "baseline"))
+    Only recipes with as many seeds as the most-seeded one compete: a mean over fewer seeds is noisier, and a
+    study interrupted part-way must not crown its unfinished recipe. Each run was evaluated on test once, after
+    training, for reporting."""
+    most = max(e["val_roc_auc"].get("n_seeds", 1) for e in table.values())
+    finished = [name for name, e in table.items() if e["val_roc_auc"].get("n_seeds", 1) == most]
+    best = max(finished, key=lambda name: (table[name]["val_roc_auc"]["mean"], name == "baseline"))
     return {
         "selection_split": "val",
         "selection_metric": "mean val ROC-AUC over seeds",

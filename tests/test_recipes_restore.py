@@ -71,3 +71,16 @@ def test_new_recipes_are_compared_with_the_restored_baseline_by_seed(seeded, tmp
     delta = table["warmup"]["delta_roc_auc"]
     assert delta["per_seed"] == pytest.approx([0.02, 0.02, 0.02])
     assert "delta_roc_auc_test_sampling" not in table["warmup"]
+
+
+def test_a_recipe_with_fewer_seeds_is_not_selected(seeded):
+    """An interrupted study must not crown its unfinished recipe on a mean over fewer seeds."""
+
+    def entry(val: float, n: int) -> dict:
+        return {"val_roc_auc": {"mean": val, "n_seeds": n}, "accuracy": {"n_seeds": n}}
+
+    table = {"baseline": entry(0.998, 3), "ssl_init": entry(0.9987, 3), "size_x2": entry(0.9995, 2)}
+    choice = seeded.select_on_val(table)
+    assert choice["selected"] == "ssl_init" and choice["test_evaluations"] == 8
+    table["size_x2"] = entry(0.9995, 3)
+    assert seeded.select_on_val(table)["selected"] == "size_x2"
