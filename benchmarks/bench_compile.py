@@ -1,8 +1,10 @@
 """Does `torch.compile` speed up training on this CPU? Eager vs compiled train step, batch 64, channels_last,
-fp32, fused AdamW, synthetic tensors; steps alternate between the two so drift affects both alike.
+fused AdamW, synthetic tensors, in fp32 or under bf16 autocast (`--precision bf16`, for CPUs where `auto` picks
+it); steps alternate between the two so drift affects both alike.
 
-Usage: python benchmarks/bench_compile.py [--nets simple_cnn@64 resnet18@128] [--steps 8]
-Saves benchmarks/results/compile.json, merged by CPU model (needs a C++ compiler: the script says if none).
+Usage: python benchmarks/bench_compile.py [--nets simple_cnn@64 resnet18@128] [--steps 8] [--precision bf16]
+Saves benchmarks/results/compile.json, merged by CPU model, keyed `net` (fp32) or `net/bf16` (needs a C++
+compiler: the script says if none).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pneumogan.device import cpu_model
 OUT = RESULTS / "compile.json"
 
 
-def measure(arch: str, size: int, steps: int) -> dict[str, float]:
+def measure(arch: str, size: int, steps: int, precision: str = "fp32") -> dict[str, float]:
     torch.manual_seed(0)
     model = models.build(arch, 2, pretrained=False, image_size=size).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
@@ -36,7 +38,8 @@ def measure(arch: str, size: int, steps: int) -> dict[str, float]:
 
     def step(net: nn.Module) -> float:
         start = time.perf_counter()
-        loss = nn.functional.cross_entropy(net(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = nn.functional.cross_entropy(net(x).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -63,6 +66,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nets", nargs="*", default=["simple_cnn@64", "resnet18@128"])
     ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = ap.parse_args()
     if shutil.which("c++") is None and shutil.which("g++") is None:
         sys.exit("torch.compile on a CPU needs a C++ compiler (g++); none found on PATH")
@@ -70,9 +74,10 @@ def main() -> None:
     entry = saved.setdefault(cpu_model(), {"machine": machine(), "nets": {}})
     for net in args.nets:
         arch, size = net.split("@")
-        entry["nets"][net] = rec = measure(arch, int(size), args.steps)
+        key = net if args.precision == "fp32" else f"{net}/{args.precision}"
+        entry["nets"][key] = rec = measure(arch, int(size), args.steps, args.precision)
         print(
-            f"{net}: eager {rec['eager_images_per_s']} img/s, compiled {rec['compiled_images_per_s']} img/s "
+            f"{key}: eager {rec['eager_images_per_s']} img/s, compiled {rec['compiled_images_per_s']} img/s "
             f"(×{rec['speedup']}), compile + first step {rec['compile_and_first_step_s']} s",
             flush=True,
         )
