@@ -157,7 +157,8 @@ def measure(net: str, data: str, steps: int, warmup: int, quick: bool) -> dict[s
             record["ceiling_variants"][key] = round(ceiling, 2)
             record[f"e2e_{key}"] = round(e2e, 2)
         # The default config: precision auto, and the memory format `auto` picks for the architecture.
-        default_cl = use_channels_last(net.split("@")[0], "auto") if net in CLASSIFIERS else True
+        device = resolve_device("auto")
+        default_cl = use_channels_last(net.split("@")[0], "auto", device) if net in CLASSIFIERS else True
         fmt = "_channels_last" if default_cl else ""
         chosen = resolve_precision("auto", resolve_device("auto"), lambda _: None)
         if f"e2e_{chosen}{fmt}" in record:  # a variant measured above: no need to rerun it

@@ -163,9 +163,14 @@ def test_standardised_input_ignores_each_images_exposure_and_keeps_weight_names(
         assert torch.allclose(standardised(x), plain(z), atol=1e-4)  # it is exactly per-image standardisation
 
 
-def test_memory_format_auto_follows_the_architecture_and_explicit_settings_win():
+@pytest.mark.parametrize("bf16_cpu", [False, True])
+def test_memory_format_auto_follows_the_architecture_and_the_cpu_and_explicit_settings_win(bf16_cpu, monkeypatch):
     from pneumogan.classify.models import use_channels_last
 
-    assert use_channels_last("simple_cnn", "auto") and use_channels_last("resnet18", "auto")
-    assert not use_channels_last("densenet121", "auto")  # measured slower in NHWC on an AVX2 CPU
-    assert use_channels_last("densenet121", True) and not use_channels_last("simple_cnn", False)
+    monkeypatch.setattr(models, "cpu_reports_bf16", lambda: bf16_cpu)
+    cpu = torch.device("cpu")
+    assert use_channels_last("simple_cnn", "auto", cpu) and use_channels_last("resnet18", "auto", cpu)
+    # densenet121: NCHW measured faster on an AVX2-only CPU, NHWC on one with AMX / AVX512-BF16
+    assert use_channels_last("densenet121", "auto", cpu) is bf16_cpu
+    assert not use_channels_last("densenet121", "auto")  # no device named: the architecture's own choice
+    assert use_channels_last("densenet121", True, cpu) and not use_channels_last("simple_cnn", False, cpu)

@@ -143,7 +143,7 @@ class ClassifyConfig(_WithPrecision):
         description="auto: bf16 where this machine runs it fast (CUDA; AMX/AVX512-BF16 CPUs, measured), else fp32",
     )
     channels_last: bool | Literal["auto"] = Field(
-        "auto", description="NHWC memory format; auto: where measured faster (all but densenet121)"
+        "auto", description="NHWC memory format; auto: where measured faster (all on AMX CPUs, else not densenet121)"
     )
     workers: int = Field(
         0, ge=0, description="unused: batches are built in the training process (kept for old configs)"

@@ -20,6 +20,7 @@ from torch import nn
 
 from pneumogan.classify.pretrained import load_imagenet_weights
 from pneumogan.data.regions import box_slices, centre_box
+from pneumogan.device import cpu_reports_bf16
 from pneumogan.errors import PneumoganError
 
 
@@ -33,8 +34,10 @@ class ArchInfo:
     pretrained_file: str | None = None  # torchvision ImageNet weights file name
     cam_layer: str = ""  # Grad-CAM target: the last spatial feature map before global pooling
     head_module: str = ""  # the final Linear layer; replaced by an identity, the model is a feature encoder
-    # Train in NHWC memory format? Measured per architecture (benchmarks/results/throughput.json, AVX2 CPU):
-    # 15-30 % faster for simple_cnn and resnet18, ~5 % for vgg16; 10 % slower for densenet121.
+    # Train in NHWC memory format on every device? Measured per architecture (benchmarks/results/throughput.json):
+    # on the AVX2 CPU 15-30 % faster for simple_cnn and resnet18, ~5 % for vgg16, 4 % slower for densenet121 —
+    # False means "only where it measured faster for every net": a CPU with AMX / AVX512-BF16 (densenet121 +16 %
+    # in fp32, +41 % in bf16 there). See `use_channels_last`.
     channels_last: bool = True
 
 
@@ -270,6 +273,11 @@ def head_parameter_names(name: str) -> set[str]:
     return {f"{module}.weight", f"{module}.bias"}
 
 
-def use_channels_last(name: str, setting: bool | str) -> bool:
-    """The memory format to train `name` in: the setting, or with `auto` the architecture's measured choice."""
-    return info(name).channels_last if setting == "auto" else bool(setting)
+def use_channels_last(name: str, setting: bool | str, device: torch.device | None = None) -> bool:
+    """The memory format to train `name` in on `device`: the setting, or with `auto` the measured choice — NHWC
+    for every architecture on a CPU with AMX / AVX512-BF16, else the architecture's own `channels_last`."""
+    if setting != "auto":
+        return bool(setting)
+    if info(name).channels_last:
+        return True
+    return device is not None and device.type == "cpu" and cpu_reports_bf16()

@@ -226,7 +226,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> Training:
     model = model.to(device)
     if dist.enabled and device.type == "cuda":  # batch statistics over the global batch (SyncBN is CUDA-only)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if models.use_channels_last(c.arch, c.channels_last):
+    if models.use_channels_last(c.arch, c.channels_last, device):
         model = model.to(memory_format=torch.channels_last)
     counts = np.bincount(y_train, minlength=c.num_classes).astype(float)
     weights = torch.tensor(len(y_train) / (c.num_classes * np.maximum(counts, 1)), dtype=torch.float32)
@@ -372,7 +372,7 @@ def train_step(
     per_image = run.class_weights_cpu[y] if weights is None else run.class_weights_cpu[y] * weights
     local_weight = float(per_image.sum())  # labels are still on the host: no sync
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-    if models.use_channels_last(c.arch, c.channels_last):
+    if models.use_channels_last(c.arch, c.channels_last, device):
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast(device, run.precision):
         logits = model(x)

@@ -110,7 +110,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> Pretraining:
     if steps_per_epoch < 1:
         raise PneumoganError(f"ssl.batch_size {s.batch_size} exceeds the {len(images)} training images")
     model = SimSiam(s.arch, cfg.data.size, s.proj_dim, s.pred_dim).to(device)
-    if use_channels_last(s.arch, s.channels_last):
+    if use_channels_last(s.arch, s.channels_last, device):
         model = model.to(memory_format=torch.channels_last)
     lr = s.lr * s.batch_size / 256
     groups = [
@@ -164,7 +164,7 @@ def train_epoch(run: Pretraining, epoch: int) -> tuple[float, float, int]:
         _set_lr(run, epoch * run.steps_per_epoch + step, total)
         x = run.images[torch.from_numpy(idx)].unsqueeze(1).float().div_(255.0)
         views = [normalise(view(x, idx, epoch, k, run.cfg.seed, s), MEAN, STD) for k in (0, 1)]
-        if use_channels_last(s.arch, s.channels_last):
+        if use_channels_last(s.arch, s.channels_last, run.device):
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
         views = [v.to(run.device, non_blocking=True) for v in views]
         with autocast(run.device, run.precision):
