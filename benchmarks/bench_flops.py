@@ -1,9 +1,10 @@
 """How close to this CPU's arithmetic ceiling do the training steps run? Counts the FLOPs of one training step
 per image for every net of `bench_throughput.py` (torch's FlopCounterMode on the project's own step, at batch
 8; for GANs the D and G phases without lazy R1, which the counter cannot follow), measures the fp32 matmul
-peak of this CPU (2048², median of 3; the highest reading kept for the CPU model), and adds to each of this
-CPU's records in benchmarks/results/throughput.json: `gflop_per_image`, `achieved_gflops` (= the measured
-end-to-end images/s × GFLOP per image) and `fraction_of_matmul_peak`.
+peak of this CPU (2048², median of 3; the highest reading kept for the CPU model) — and the bf16 one where a
+record trained in bf16 — and adds to each of this CPU's records in benchmarks/results/throughput.json:
+`gflop_per_image`, `achieved_gflops` (= the measured end-to-end images/s × GFLOP per image) and
+`fraction_of_matmul_peak` (of the peak in the record's precision).
 Run it after bench_throughput.py; it times nothing but the matmul.
 
 Usage: python benchmarks/bench_flops.py
@@ -30,8 +31,8 @@ from pneumogan.device import cpu_model
 BATCH = 8
 
 
-def matmul_peak_gflops(n: int = 2048) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_gflops(n: int = 2048, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)
     best = []
     for _ in range(3):
@@ -74,11 +75,13 @@ def main() -> None:
     entry = saved.get(cpu_model())
     if not entry:
         sys.exit(f"no throughput records for {cpu_model()} in {OUT}: run bench_throughput.py first")
-    measured = matmul_peak_gflops()
-    # A busy or throttled moment only lowers a peak reading, so the highest one taken on this CPU model stands.
-    peak = max(measured, entry.get("matmul_peak_gflops", 0.0))
-    entry["matmul_peak_gflops"] = round(peak, 1)
-    print(f"fp32 matmul peak {peak:.0f} GFLOP/s (measured now {measured:.0f})")
+    peaks = {}
+    for precision in sorted({"fp32"} | {rec["precision"] for rec in entry["nets"].values()}):
+        key = "matmul_peak_gflops" + ("" if precision == "fp32" else f"_{precision}")
+        measured = matmul_peak_gflops(dtype={"fp32": torch.float32, "bf16": torch.bfloat16}[precision])
+        # A busy or throttled moment only lowers a peak reading, so the highest one taken on this CPU model stands.
+        peaks[precision] = entry[key] = round(max(measured, entry.get(key, 0.0)), 1)
+        print(f"{precision} matmul peak {peaks[precision]:.0f} GFLOP/s (measured now {measured:.0f})")
     data = str(SHARED_DATA / "chest_xray_224")
     with tempfile.TemporaryDirectory() as tmp:
         for net, rec in entry["nets"].items():
@@ -86,7 +89,7 @@ def main() -> None:
             rec["gflop_per_image"] = round(count(net, data, Path(tmp)), 3)
             rec["flops_exclude_r1"] = net not in CLASSIFIERS
             rec["achieved_gflops"] = round(rec["images_per_s"] * rec["gflop_per_image"], 1)
-            rec["fraction_of_matmul_peak"] = round(rec["achieved_gflops"] / peak, 3)
+            rec["fraction_of_matmul_peak"] = round(rec["achieved_gflops"] / peaks[rec["precision"]], 3)
             print(
                 f"{net:<18} {rec['gflop_per_image']:7.2f} GFLOP/image  {rec['achieved_gflops']:6.1f} GFLOP/s "
                 f"({rec['fraction_of_matmul_peak']:.0%} of the matmul peak)",

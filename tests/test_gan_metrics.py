@@ -89,11 +89,15 @@ def test_fd_warns_when_the_square_root_is_far_from_real(monkeypatch):
 
 
 def test_kid_reports_spread_over_subsets(gauss):
-    from pneumogan.evaluate.gan_metrics import kernel_distance_stats
+    from pneumogan.evaluate.gan_metrics import kernel_distance_stats, kid_text
 
     a, b = gauss
     mean, std = kernel_distance_stats(a, b + 0.5, subsets=10, subset_size=200)
     assert mean > 0 and 0 < std < mean
+    # no more images than one subset holds: every subset would be the whole set, so there is no spread to report
+    whole, none = kernel_distance_stats(a[:150], b[:150] + 0.5, subsets=10, subset_size=200)
+    assert none is None and whole > 0
+    assert kid_text(whole, none) == f"{whole:.4f}" and kid_text(mean, std) == f"{mean:.4f} ± {std:.4f}"
 
 
 def test_compare_uses_equal_numbers_of_real_and_synthetic_images():
@@ -108,4 +112,4 @@ def test_compare_uses_equal_numbers_of_real_and_synthetic_images():
     fake = rng.integers(0, 256, (100, 8, 8), dtype=np.uint8)
     res = compare(real, fake, extractor, kid_subsets=5)
     assert (res["n"], res["n_real"], res["n_fake"]) == (100, 300, 100)
-    assert res["kid_std"] >= 0 and "fd_imaginary_relative" in res
+    assert res["kid_std"] is None and "fd_imaginary_relative" in res  # 100 per side: one subset, no spread

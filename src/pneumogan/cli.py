@@ -288,6 +288,7 @@ def gan_evaluate(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """FD, KID, precision/recall, near-copies and class fidelity per class and overall."""
+    from pneumogan.evaluate.gan_metrics import kid_text
     from pneumogan.gan.evaluate import evaluate_gan
     from pneumogan.gan.quality import quality_warnings
     from pneumogan.runs import atomic_write_json
@@ -298,14 +299,14 @@ def gan_evaluate(
     for key in [k for k in (*res["classes"], "overall") if k in res]:
         r = res[key]
         console.print(
-            f"{key:10s} n {r['n']}  FD {r['fd']:.3f}  KID {r['kid']:.4f} ± {r['kid_std']:.4f}  "
+            f"{key:10s} n {r['n']}  FD {r['fd']:.3f}  KID {kid_text(r['kid'], r['kid_std'])}  "
             f"precision {r['precision']:.3f}  recall {r['recall']:.3f}  near-copies {r['near_copy_fraction']:.2%}  "
             f"class fidelity {r['class_fidelity']:.2%}  (classifier features)"
         )
     for key, r in res.get("ssl_encoder", {}).items():
         if isinstance(r, dict):
             console.print(
-                f"{key:10s} n {r['n']}  FD {r['fd']:.3f}  KID {r['kid']:.4f} ± {r['kid_std']:.4f}  "
+                f"{key:10s} n {r['n']}  FD {r['fd']:.3f}  KID {kid_text(r['kid'], r['kid_std'])}  "
                 f"precision {r['precision']:.3f}  recall {r['recall']:.3f}  (self-supervised encoder features)"
             )
     for warning in quality_warnings(res):

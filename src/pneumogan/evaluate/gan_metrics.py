@@ -65,19 +65,28 @@ def kernel_distance(a: np.ndarray, b: np.ndarray, subsets: int = 50, subset_size
 
 def kernel_distance_stats(
     a: np.ndarray, b: np.ndarray, subsets: int = 50, subset_size: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """KID's mean and standard deviation over `subsets` random subsets of `subset_size` images per side."""
+) -> tuple[float, float | None]:
+    """KID's mean and standard deviation over `subsets` random subsets of `subset_size` images per side.
+    With no more images per side than `subset_size` every subset is the whole set: one value, and the
+    standard deviation is None (not a misleading 0)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     rng = np.random.default_rng(seed)
     m = min(len(a), len(b), subset_size)
     d = a.shape[1]
     values = []
+    if m == len(a) == len(b):
+        subsets = 1
     for _ in range(subsets):
         x = a[rng.choice(len(a), m, replace=False)]
         y = b[rng.choice(len(b), m, replace=False)]
         kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
         values.append((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def kid_text(kid: float, kid_std: float | None) -> str:
+    """KID for a table or a log line, with its spread over subsets where there is one."""
+    return f"{kid:.4f}" if kid_std is None else f"{kid:.4f} ± {kid_std:.4f}"
 
 
 def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pneumogan.evaluate.gan_metrics import kid_text
 from pneumogan.evaluate.plots import _plt, _save
 from pneumogan.gan.quality import quality_warnings
 from pneumogan.layout import EVAL_SCORES, HISTORY_JSON, REPORT_ASSETS, RunFolder, StageFolder, grid_files
@@ -309,7 +310,7 @@ def _gan_blocks(fraction: dict[str, Any], out: Path) -> list[Block]:
                 cls,
                 str(m.get("n", m.get("n_fake", ""))),
                 f"{m['fd']:.2f}",
-                f"{m['kid']:.4f} ± {m.get('kid_std', float('nan')):.4f}",
+                kid_text(m["kid"], m.get("kid_std")),
                 f"{m['precision']:.2f}",
                 f"{m['recall']:.2f}",
                 f"{m['near_copy_fraction']:.3f}",
