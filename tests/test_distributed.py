@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,7 +78,8 @@ def test_classifier_two_processes_match_one(kaggle_224, tmp_path):
     assert total2 == pytest.approx(total1, rel=0.3)
     assert h2[-1]["train_loss"] < h2[0]["train_loss"] and h1[-1]["train_loss"] < h1[0]["train_loss"]
     out = two.stdout + two.stderr
-    assert out.count("epoch 1:") == 1 and out.count("best epoch") == 1  # only rank 0 logs
+    # only rank 0 logs ("best epoch 1:" also contains "epoch 1:", so count line starts)
+    assert len(re.findall(r"^epoch 1:", out, re.MULTILINE)) == 1 and out.count("best epoch") == 1
     names = sorted(p.name for p in (tmp_path / "two").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "one").iterdir())  # same files, written once
     assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")]
