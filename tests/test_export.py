@@ -85,4 +85,6 @@ def test_standardised_input_survives_checkpoint_and_onnx(tiny_checkpoint, test_x
         by_hand = torch.softmax(plain_model(z), dim=1).numpy()  # the plain network on standardised images
         unstandardised = torch.softmax(plain_model(x), dim=1).numpy()
     assert np.allclose(onnx_proba(path, images), by_hand, atol=1e-5)
-    assert np.abs(by_hand - unstandardised).max() > 1e-3, "the check above must be able to fail"
+    # the check above can fail: without standardisation the outputs move by well over its tolerance (at least
+    # 10×; how far depends on how saturated the tiny model is, e.g. ~6e-4 for one trained in bf16 on an AMX CPU)
+    assert np.abs(by_hand - unstandardised).max() > 1e-4, "the check above must be able to fail"
