@@ -71,6 +71,14 @@ def test_probe_leaves_the_global_random_state_alone():
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_probe_runs_when_first_asked_from_inference_code():
+    """`predict`/`serve` resolve `auto` under no_grad: the probe (a training step) must still run there."""
+    from pneumogan.device import probe_step_seconds
+
+    with torch.no_grad():
+        assert probe_step_seconds(None, repeats=1) > 0
+
+
 def test_old_amp_keys_load_as_precision():
     from pneumogan.config import Config, load_config
 

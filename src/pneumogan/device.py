@@ -61,7 +61,8 @@ def cpu_model() -> str:
 def probe_step_seconds(dtype: torch.dtype | None, repeats: int = 3) -> float:
     """Median time of a small conv-net training step on the CPU (batch 32, 64 px) under `dtype` autocast.
     Runs in a forked RNG state, so probing never changes a seeded run."""
-    with torch.random.fork_rng():
+    # enable_grad: the probe is a training step, and its first caller may be inference code under no_grad
+    with torch.random.fork_rng(), torch.enable_grad():
         torch.manual_seed(0)
         return _probe(dtype, repeats)
 
