@@ -4,6 +4,7 @@ X-rays (a colour photograph and a noise image are flagged; test X-rays are not).
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -145,3 +146,18 @@ def test_trained_checkpoint_flags_photographs_and_noise_not_test_xrays(tiny_chec
     rows = predict_files(tiny_checkpoint, files)["predictions"]
     flagged = [r["file"] for r in rows if r["warnings"]]
     assert len(flagged) <= 1, flagged  # the thresholds allow about 1 % false alarms
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_test_xrays_pass_the_check_whatever_precision_predicts(tiny_checkpoint, kaggle_224, precision):
+    """The check is fitted on fp32 features; bf16 features sat far from it (every test X-ray flagged on an AMX
+    CPU, where `auto` is bf16), so the check's features are computed in fp32 whatever precision predicts."""
+    from pneumogan.classify.predict import predict_files
+
+    files = [p for cls in ("NORMAL", "PNEUMONIA") for p in sorted((kaggle_224 / "test" / cls).iterdir())[:10]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # explicit bf16 on a CPU where it is slow warns
+        rows = predict_files(tiny_checkpoint, files, precision=precision)["predictions"]
+    flagged = [r["file"] for r in rows if r["warnings"]]
+    assert len(flagged) <= 1, flagged

@@ -34,6 +34,7 @@ from pneumogan.runs import atomic_save, atomic_write_json
 
 DEFAULT_QUANTILE = 0.995
 FIT_LIMIT = 6000  # training images the Gaussians are fitted on (a seeded sample above this)
+OOD_FIT_PRECISION = "fp32"  # features are fitted and checked in fp32 whatever precision predicts (see Predictor)
 #: Mean spread between the colour channels, in [0, 1], above which an input counts as a colour image. A
 #: radiograph saved as RGB differs between channels only by JPEG chroma noise (< 0.01).
 COLOUR_LIMIT = 0.04
@@ -266,7 +267,9 @@ def fit_ood(
     return OodDetector(features, statistics, feature_threshold, statistics_threshold, info)
 
 
-def feature_extractor(model: nn.Module, mean: float, std: float, device: torch.device, precision: str = "fp32"):
+def feature_extractor(
+    model: nn.Module, mean: float, std: float, device: torch.device, precision: str = OOD_FIT_PRECISION
+):
     """`extract(images) -> features` for `fit_ood`: ordinary inference with a `FeatureTap` around it."""
     from pneumogan.classify.inference import model_outputs
 

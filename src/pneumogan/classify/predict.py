@@ -11,7 +11,7 @@ import torch
 from pneumogan.bundled import resolve_checkpoint
 from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
-from pneumogan.classify.ood import FeatureTap, decoding_warnings, load_ood
+from pneumogan.classify.ood import OOD_FIT_PRECISION, FeatureTap, decoding_warnings, load_ood
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DecodedImage
 from pneumogan.data.images import read_image, square_resize
 from pneumogan.device import resolve_device, resolve_precision
@@ -63,13 +63,16 @@ class Predictor:
 
     def predict_arrays(self, arrays: np.ndarray, notes: list[list[str]] | None = None) -> list[dict[str, Any]]:
         """Rows of probabilities, label, threshold and `warnings` (`notes`: decoding warnings per image)."""
-        tap = FeatureTap(self.model) if self.ood is not None else None
-        if tap is not None:
-            with tap:
-                proba = self.proba(arrays)
+        proba, found = self.proba(arrays), [[] for _ in arrays]
+        if self.ood is not None:
+            # The check's features in the precision it was fitted in: bf16 features sit far from an fp32 fit
+            # (every test X-ray was flagged on an AMX CPU), so a bf16 prediction costs one more fp32 pass here.
+            with FeatureTap(self.model) as tap:
+                if self.precision == OOD_FIT_PRECISION:
+                    proba = self.proba(arrays)
+                else:
+                    self.proba(arrays, OOD_FIT_PRECISION)
             found = self.ood.warnings(tap.features(), arrays)
-        else:
-            proba, found = self.proba(arrays), [[] for _ in arrays]
         notes = notes or [[] for _ in arrays]
         rows = []
         for pr, before, after in zip(proba, notes, found, strict=True):
@@ -88,9 +91,9 @@ class Predictor:
             )
         return rows
 
-    def proba(self, arrays: np.ndarray) -> np.ndarray:
+    def proba(self, arrays: np.ndarray, precision: str | None = None) -> np.ndarray:
         return predict_proba(
-            self.model, arrays, self.pre["mean"], self.pre["std"], self.device, precision=self.precision
+            self.model, arrays, self.pre["mean"], self.pre["std"], self.device, precision=precision or self.precision
         )
 
 
