@@ -54,7 +54,9 @@ def tiny_checkpoint(kaggle_224, tmp_path_factory, shared_prepared) -> Path:
     from pneumogan.classify.train import train
     from pneumogan.config import load_config
 
-    cfg = load_config("tiny", [f"data.source={kaggle_224}", f"data.cache_dir={shared_prepared}", "data.size=64"])
+    # fp32 on every CPU, so the model the serving tests see is the same on AMX CPUs (where auto trains in bf16)
+    overrides = [f"data.source={kaggle_224}", f"data.cache_dir={shared_prepared}", "data.size=64"]
+    cfg = load_config("tiny", [*overrides, "classify.precision=fp32"])
     out = train(cfg, tmp_path_factory.mktemp("tiny-model") / "model", log=lambda *_: None)
     evaluate_checkpoint(out, "test", n_boot=50)
     return out

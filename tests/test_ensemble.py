@@ -24,7 +24,14 @@ def small_member(kaggle_224, tmp_path_factory, shared_prepared):
     from pneumogan.config import load_config
 
     cfg = load_config(
-        "tiny", [f"data.source={kaggle_224}", f"data.cache_dir={shared_prepared}", "data.size=32", "seed=1"]
+        "tiny",
+        [
+            f"data.source={kaggle_224}",
+            f"data.cache_dir={shared_prepared}",
+            "data.size=32",
+            "seed=1",
+            "classify.precision=fp32",  # as tiny_checkpoint: the same members on every CPU
+        ],
     )
     return train(cfg, tmp_path_factory.mktemp("member32") / "model", log=lambda *_: None)
 
