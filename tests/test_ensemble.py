@@ -72,7 +72,9 @@ def test_ensemble_works_with_evaluate_predict_and_gradcam(ensemble, test_xrays, 
     from pneumogan.explain.gradcam import explainer_for
 
     res = evaluate_checkpoint(ensemble, "test", out_dir=tmp_path, n_boot=20)
-    assert res["arch"] == "ensemble" and res["roc_auc"] > 0.6
+    # better than chance: two 2-epoch members from the tiny subset score about 0.56-0.7 here, depending on the
+    # CPU's kernels (0.558 and 0.598 on an AMX CPU); with its classes swapped it would score 1 - AUC < 0.5
+    assert res["arch"] == "ensemble" and res["roc_auc"] > 0.5
     rows = predict_files(ensemble, test_xrays)["predictions"]
     assert len(rows) == len(test_xrays) and all(0 <= r["p_pneumonia"] <= 1 for r in rows)
     model, meta = load_checkpoint(ensemble)
