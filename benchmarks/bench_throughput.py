@@ -160,7 +160,7 @@ def measure(net: str, data: str, steps: int, warmup: int, quick: bool) -> dict[s
         device = resolve_device("auto")
         default_cl = use_channels_last(net.split("@")[0], "auto", device) if net in CLASSIFIERS else True
         fmt = "_channels_last" if default_cl else ""
-        chosen = resolve_precision("auto", resolve_device("auto"), lambda _: None)
+        chosen = resolve_precision("auto", device, lambda _: None)
         if f"e2e_{chosen}{fmt}" in record:  # a variant measured above: no need to rerun it
             e2e_auto = record[f"e2e_{chosen}{fmt}"]
         else:

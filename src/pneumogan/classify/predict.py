@@ -63,15 +63,14 @@ class Predictor:
 
     def predict_arrays(self, arrays: np.ndarray, notes: list[list[str]] | None = None) -> list[dict[str, Any]]:
         """Rows of probabilities, label, threshold and `warnings` (`notes`: decoding warnings per image)."""
-        proba, found = self.proba(arrays), [[] for _ in arrays]
-        if self.ood is not None:
+        if self.ood is None:
+            proba, found = self.proba(arrays), [[] for _ in arrays]
+        else:
             # The check's features in the precision it was fitted in: bf16 features sit far from an fp32 fit
             # (every test X-ray was flagged on an AMX CPU), so a bf16 prediction costs one more fp32 pass here.
             with FeatureTap(self.model) as tap:
-                if self.precision == OOD_FIT_PRECISION:
-                    proba = self.proba(arrays)
-                else:
-                    self.proba(arrays, OOD_FIT_PRECISION)
+                fitted = self.proba(arrays, OOD_FIT_PRECISION)
+            proba = fitted if self.precision == OOD_FIT_PRECISION else self.proba(arrays)
             found = self.ood.warnings(tap.features(), arrays)
         notes = notes or [[] for _ in arrays]
         rows = []
