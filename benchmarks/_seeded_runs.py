@@ -24,6 +24,7 @@ def train_and_test(out: Path, overrides: list[str], transductive: bool = False, 
     from pneumogan.classify.evaluate import evaluate_checkpoint
     from pneumogan.classify.train import train
     from pneumogan.config import load_config
+    from pneumogan.device import cpu_model
 
     if (out / "eval_test" / "metrics.json").exists():
         return
@@ -33,6 +34,7 @@ def train_and_test(out: Path, overrides: list[str], transductive: bool = False, 
     wall = time.perf_counter() - start
     evaluate_checkpoint(out, "test", transductive=transductive, precision=precision)
     (out / "bench_wall_s.txt").write_text(f"{wall:.1f}\n")
+    (out / "bench_cpu.txt").write_text(f"{cpu_model()}\n")  # studies restored across machines mix CPUs
 
 
 def read_run(folder: Path) -> dict:
@@ -43,7 +45,7 @@ def read_run(folder: Path) -> dict:
         hist, seed = [], None
     else:
         hist, seed = json.loads((folder / "history.json").read_text()), int(folder.name[1:])
-    wall_file = folder / "bench_wall_s.txt"
+    wall_file, cpu_file = folder / "bench_wall_s.txt", folder / "bench_cpu.txt"
     row = {
         "seed": seed,
         "threshold": res["threshold"],
@@ -54,6 +56,8 @@ def read_run(folder: Path) -> dict:
         "epochs_run": len(hist),
         "train_images_per_s": statistics.median(h["images_per_s"] for h in hist) if hist else None,
         "wall_s": float(wall_file.read_text()) if wall_file.exists() else None,
+        "cpu_model": cpu_file.read_text().strip() if cpu_file.exists() else None,
+        "precision": meta.get("precision"),  # what it trained in (an ensemble's meta has none)
         "test_bootstrap_ci": {k: res["ci"][k] for k in METRICS if k in res["ci"]},
     }
     if seed is None:
@@ -220,4 +224,5 @@ def restore_study(committed: dict, source: str, settings: dict, local: dict[str,
     ]
     baseline = [r for r in records if r["recipe"] == "baseline"]
     info = {"file": source, "recipes": sorted(table), "reproduced": reproduced}
+    info["machine"] = committed.get("machine")  # where the committed file was saved; its records may say more
     return {"table": table, "records": records, "ensembles": ensembles, "baseline_records": baseline, "info": info}

@@ -85,6 +85,7 @@ def records(runs: dict[str, list[dict]]) -> list[dict]:
     for recipe, rows in runs.items():
         for r in rows:
             common = {"seed": r["seed"], "val_roc_auc": r["val_roc_auc"], "wall_s": r["wall_s"]}
+            common |= {"cpu_model": r.get("cpu_model"), "precision": r.get("precision")}
             if "members" in r:  # a seed ensemble: `seed` is None, these are its members' seeds
                 common["members"] = r["members"]
             plain = {k: r[k] for k in ("accuracy", "roc_auc", "specificity", "ece")}

@@ -169,6 +169,7 @@ def gan_parity(args: argparse.Namespace, root: Path) -> Iterator[dict]:
             r = rows[p][-1]
             print(f"{GAN_NAME} {p} seed {seed}: FD {r['classifier']['fd']:.2f} ({r['wall_s']:.0f} s)", flush=True)
         out: dict = {"name": GAN_NAME, "steps": args.gan_steps, "runs": rows, "reference": str(reference)}
+        out["overrides"] = base  # the GAN's settings as run: --set may change the channels and batch of the name
         for space in ("classifier", "ssl_encoder") if args.encoder else ("classifier",):
             for m in ("fd", "kid"):
                 out[f"delta_{m}_{space}"] = paired(rows, lambda r, s=space, k=m: r[s][k])

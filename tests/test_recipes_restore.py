@@ -38,6 +38,7 @@ def committed(tmp_path: Path) -> dict:
     records += [record("standardised+ensemble", None, 0.975, 0.999)]
     table = {"baseline": {"val_roc_auc": {"mean": 0.998}}, "standardised": {"val_roc_auc": {"mean": 0.999}}}
     payload = {"args": SETTINGS, "records": records, "table": table, "ensembles": {"standardised+ensemble": {}}}
+    payload["machine"] = {"cpu_model": "AMD EPYC"}
     path = tmp_path / "classifier_recipes.json"
     path.write_text(json.dumps(payload))
     return json.loads(path.read_text())  # as the study reads it
@@ -52,6 +53,7 @@ def test_recipes_not_trained_here_come_back_with_their_records(seeded, tmp_path)
     assert [r["seed"] for r in out["baseline_records"]] == [0, 1, 2]
     checks = {c["seed"]: c["identical"] for c in out["info"]["reproduced"]}
     assert checks == {0: True, 1: False}  # seed 1 did not reproduce its committed val ROC-AUC
+    assert out["info"]["machine"] == {"cpu_model": "AMD EPYC"}  # the restored figures' CPU is not this one's
 
 
 def test_a_study_made_with_other_settings_is_refused(seeded, tmp_path):
@@ -84,3 +86,18 @@ def test_a_recipe_with_fewer_seeds_is_not_selected(seeded):
     assert choice["selected"] == "ssl_init" and choice["test_evaluations"] == 8
     table["size_x2"] = entry(0.9995, 3)
     assert seeded.select_on_val(table)["selected"] == "size_x2"
+
+
+def test_a_run_reports_the_cpu_and_precision_it_trained_with(seeded, tmp_path):
+    """Restored studies mix machines, so each record carries its own CPU and training precision."""
+    folder = tmp_path / "s2"
+    (folder / "eval_test").mkdir(parents=True)
+    metrics = {k: 0.9 for k in seeded.METRICS} | {"threshold": 0.5, "ece": 0.05, "ci": {}}
+    (folder / "eval_test" / "metrics.json").write_text(json.dumps(metrics))
+    meta = {"arch": "simple_cnn", "precision": "bf16", "val_metrics": {"roc_auc": 0.99, "accuracy": 0.95}}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "history.json").write_text(json.dumps([{"images_per_s": 100.0}]))
+    row = seeded.read_run(folder)
+    assert (row["seed"], row["precision"], row["cpu_model"]) == (2, "bf16", None)  # a run from before the CPU file
+    (folder / "bench_cpu.txt").write_text("Intel(R) Xeon(R) Processor\n")
+    assert seeded.read_run(folder)["cpu_model"] == "Intel(R) Xeon(R) Processor"
