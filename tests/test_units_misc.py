@@ -97,6 +97,28 @@ def test_track_yields_every_item_and_is_silent_off_a_terminal(capsys):
     assert list(track(iter("ab"), enabled=False)) == ["a", "b"]
 
 
+def test_track_off_a_terminal_writes_a_line_per_interval(capsys, monkeypatch):
+    from pneumogan.progress import Status, heartbeat, track
+
+    ticks = iter(range(0, 1000, 25))  # the clock advances 25 s per call: the start, then once per item
+    status = Status()
+    for i in heartbeat(range(10), 10, "gan 64px", status, every_s=60, clock=lambda: next(ticks)):
+        status.text = f"D {i}"
+    lines = capsys.readouterr().err.splitlines()
+    # items end at 25, 50, 75 (≥ 60 after the start: a line), 100, 125, 150 (≥ 60 after 75), 175, 200, 225, 250
+    assert lines == [
+        "gan 64px: 3/10 (30 %) | 0.04 it/s | elapsed 1:15 | left 2:55 | D 2",
+        "gan 64px: 6/10 (60 %) | 0.04 it/s | elapsed 2:30 | left 1:40 | D 5",
+        "gan 64px: 9/10 (90 %) | 0.04 it/s | elapsed 3:45 | left 0:25 | D 8",
+    ]
+    ticks = iter(range(0, 1000, 25))
+    assert list(heartbeat(range(4), None, "x", None, every_s=0, clock=lambda: next(ticks))) == [0, 1, 2, 3]
+    assert capsys.readouterr().err == ""  # 0 s: off
+    monkeypatch.setenv("PNEUMOGAN_PROGRESS_EVERY_S", "soon")
+    with pytest.raises(ValueError, match="PNEUMOGAN_PROGRESS_EVERY_S"):
+        list(track(range(2), 2, "x"))
+
+
 # ---------------------------------------------------------------- evaluate/plots.py
 
 
