@@ -13,6 +13,7 @@ Reports images/s (median over timed steps, warm-up excluded), `fraction` = (b) /
 figure. Results are merged into benchmarks/results/throughput.json under this CPU's model name.
 
 Usage: python benchmarks/bench_throughput.py [--quick] [--nets simple_cnn@64 cgan@64 ...] [--steps 8]
+       [--set gan.g_channels=32 ...]   (other settings: saved under "<net> [<settings>]", e.g. a narrow 128 px GAN)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pneumogan.config import load_config
 from pneumogan.device import cpu_model, cpu_reports_bf16, resolve_device, resolve_precision
 
 CLASSIFIERS = {"simple_cnn@64", "resnet18@128", "densenet121@128", "vgg16@64"}
-GANS = {f"{family}@{size}" for family in ("dcgan", "cgan", "acgan") for size in (64, 128)}
+GANS = {f"{family}@{size}" for family in ("dcgan", "cgan", "acgan", "fastgan") for size in (64, 128)}
 ALL = ["simple_cnn@64", "vgg16@64", "resnet18@128", "densenet121@128", *sorted(GANS)]
 QUICK = ["simple_cnn@64", "cgan@64"]
 BATCH = 64
@@ -86,11 +87,13 @@ def _config(net: str, data: str, overrides: list[str]):
     return load_config("quick", [*base, *gan, *overrides])
 
 
-def classifier_rates(net: str, data: str, precision: str, channels_last: bool, steps: int, warmup: int, tmp: Path):
+def classifier_rates(
+    net: str, data: str, precision: str, channels_last: bool, steps: int, warmup: int, tmp: Path, extra: list[str]
+):
     """(ceiling step on one fixed batch, end-to-end loop) images/s for one precision and memory format."""
     from pneumogan.classify import train as ct
 
-    overrides = [f"classify.precision={precision}", f"classify.channels_last={str(channels_last).lower()}"]
+    overrides = [*extra, f"classify.precision={precision}", f"classify.channels_last={str(channels_last).lower()}"]
     run = ct.set_up(_config(net, data, overrides), tmp / "c", print)
     model = run.model.train()
     fixed_x, fixed_y = run.batches.batch(list(range(BATCH)), epoch=0)
@@ -107,11 +110,13 @@ def classifier_rates(net: str, data: str, precision: str, channels_last: bool, s
     return ceiling, e2e, run.precision
 
 
-def gan_rates(net: str, data: str, precision: str, channels_last: bool, steps: int, warmup: int, tmp: Path):
+def gan_rates(
+    net: str, data: str, precision: str, channels_last: bool, steps: int, warmup: int, tmp: Path, extra: list[str]
+):
     from pneumogan.gan import train as gt
     from pneumogan.progress import Status
 
-    overrides = [f"gan.precision={precision}", f"gan.channels_last={str(channels_last).lower()}"]
+    overrides = [*extra, f"gan.precision={precision}", f"gan.channels_last={str(channels_last).lower()}"]
     cfg = _config(net, data, overrides)
     run = gt.set_up(cfg, tmp / "g", print)
     fixed = gt.draw_batch(run, 0)
@@ -138,7 +143,7 @@ def gan_rates(net: str, data: str, precision: str, channels_last: bool, steps: i
     return ceiling, e2e, run.loss.precision
 
 
-def measure(net: str, data: str, steps: int, warmup: int, quick: bool) -> dict[str, Any]:
+def measure(net: str, data: str, steps: int, warmup: int, quick: bool, extra: list[str]) -> dict[str, Any]:
     rates = gan_rates if net in GANS else classifier_rates
     bf16_fast = torch.cuda.is_available() or cpu_reports_bf16()
     # Quick mode, and the slow 128 px GANs, leave out the contiguous memory format (slower for every net measured
@@ -152,7 +157,7 @@ def measure(net: str, data: str, steps: int, warmup: int, quick: bool) -> dict[s
     record: dict[str, Any] = {"ceiling_variants": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for precision, channels_last in variants:
-            ceiling, e2e, _ = rates(net, data, precision, channels_last, steps, warmup, Path(tmp))
+            ceiling, e2e, _ = rates(net, data, precision, channels_last, steps, warmup, Path(tmp), extra)
             key = f"{precision}{'_channels_last' if channels_last else ''}"
             record["ceiling_variants"][key] = round(ceiling, 2)
             record[f"e2e_{key}"] = round(e2e, 2)
@@ -164,7 +169,7 @@ def measure(net: str, data: str, steps: int, warmup: int, quick: bool) -> dict[s
         if f"e2e_{chosen}{fmt}" in record:  # a variant measured above: no need to rerun it
             e2e_auto = record[f"e2e_{chosen}{fmt}"]
         else:
-            _, e2e_auto, chosen = rates(net, data, "auto", default_cl, steps, warmup, Path(tmp))
+            _, e2e_auto, chosen = rates(net, data, "auto", default_cl, steps, warmup, Path(tmp), extra)
     best = max(record["ceiling_variants"], key=record["ceiling_variants"].get)
     record.update(
         images_per_s=round(e2e_auto, 2),
@@ -186,6 +191,7 @@ def main() -> None:
     ap.add_argument("--nets", nargs="*", default=None, help=f"any of {', '.join(ALL)}")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 6 quick, 12)")
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--set", nargs="*", default=[], help="config overrides for every net (after the defaults)")
     args = ap.parse_args()
     nets = args.nets or (QUICK if args.quick else ALL)
     unknown = set(nets) - set(ALL)
@@ -199,12 +205,13 @@ def main() -> None:
     print(f"{'net':<18} {'e2e img/s':>10} {'ceiling':>8} {'fraction':>8}  precision  best variant")
     for net in nets:
         start = time.perf_counter()
-        rec = measure(net, args.data, steps, args.warmup, args.quick)
+        rec = measure(net, args.data, steps, args.warmup, args.quick, args.set)
         rec["wall_s"] = round(time.perf_counter() - start, 1)
         rec["mode"] = "quick" if args.quick else "full"
-        nets_done[net] = rec
+        key = f"{net} [{' '.join(args.set)}]" if args.set else net  # the defaults' figures stay under `net`
+        nets_done[key] = rec | ({"overrides": args.set} if args.set else {})
         print(
-            f"{net:<18} {rec['images_per_s']:>10.1f} {rec['ceiling_images_per_s']:>8.1f} {rec['fraction']:>8.2f}"
+            f"{key:<18} {rec['images_per_s']:>10.1f} {rec['ceiling_images_per_s']:>8.1f} {rec['fraction']:>8.2f}"
             f"  {rec['precision']:<9}  {rec['ceiling_variant']}",
             flush=True,
         )
