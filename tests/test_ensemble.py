@@ -99,3 +99,36 @@ def test_ensemble_refuses_bad_members(tiny_checkpoint, ensemble, tmp_path):
         build_ensemble([tiny_checkpoint], tmp_path / "one")
     with pytest.raises(PneumoganError, match="itself an ensemble"):
         build_ensemble([tiny_checkpoint, ensemble], tmp_path / "nested")
+
+
+def test_three_class_members_calibrate_ensemble_and_evaluate(kaggle_224, shared_prepared, tiny_checkpoint, tmp_path):
+    """The classifier issue's 3-class promise (NORMAL/BACTERIAL/VIRAL): each member's temperature is fitted on val
+    over three columns, the ensemble averages three-column probabilities, and evaluation reports both the binary
+    metrics (PNEUMONIA = bacterial + viral) and the 3-class accuracy."""
+    from pneumogan.classify.evaluate import evaluate_checkpoint
+    from pneumogan.classify.train import train
+    from pneumogan.config import load_config
+
+    members = []
+    for seed in (0, 1):
+        over = [f"data.source={kaggle_224}", f"data.cache_dir={shared_prepared}", "data.size=32", f"seed={seed}"]
+        cfg = load_config("tiny", [*over, "classify.num_classes=3", "classify.epochs=1", "classify.precision=fp32"])
+        members.append(train(cfg, tmp_path / f"m{seed}", log=lambda *_: None))
+        meta = json.loads((members[-1] / "meta.json").read_text())
+        assert meta["num_classes"] == 3 and meta["calibration"]["temperature"] > 0
+    folder = build_ensemble(members, tmp_path / "ens", log=lambda *_: None)
+    model, meta = load_checkpoint(folder)
+    assert meta["num_classes"] == 3 and meta["calibration"]["temperature"] > 0
+    images = np.random.default_rng(3).integers(0, 256, (4, 32, 32), dtype=np.uint8)
+    got = predict_proba(model, images, 0.5, 0.5, torch.device("cpu"))
+    parts = []
+    for m in members:
+        member, m_meta = load_checkpoint(m)
+        pre = m_meta["preprocessing"]
+        parts.append(predict_proba(member, images, pre["mean"], pre["std"], torch.device("cpu")))
+    assert got.shape == (4, 3) and np.allclose(got, np.mean(parts, axis=0), atol=1e-5)
+    res = evaluate_checkpoint(folder, "test", out_dir=tmp_path / "eval", n_boot=20)
+    assert 0 <= res["accuracy_3class"] <= 1 and 0 <= res["roc_auc"] <= 1
+    assert res["calibration"]["after_temperature"]["ece"] >= 0
+    with pytest.raises(PneumoganError, match="binary and 3-class"):
+        build_ensemble([members[0], tiny_checkpoint], tmp_path / "mixed")

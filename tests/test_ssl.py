@@ -79,11 +79,12 @@ def test_an_encoder_loads_into_its_classifier(arch, tmp_path):
     encoder, dim = models.build_encoder(arch, 32)
     assert encoder(torch.randn(2, 1, 32, 32)).shape == (2, dim)
     save_encoder(tmp_path, encoder, {"kind": "ssl_encoder", "arch": arch, "image_size": 32})
-    classifier = models.build(arch, 2, image_size=32)
-    init_from_encoder(classifier, arch, tmp_path)
-    state = classifier.state_dict()
-    for key, value in encoder.state_dict().items():
-        assert torch.equal(state[key], value), key
+    for num_classes in (2, 3):  # the encoder is the backbone: the binary and the 3-class heads take it alike
+        classifier = models.build(arch, num_classes, image_size=32)
+        init_from_encoder(classifier, arch, tmp_path)
+        state = classifier.state_dict()
+        for key, value in encoder.state_dict().items():
+            assert torch.equal(state[key], value), key
     other = "resnet18" if arch != "resnet18" else "simple_cnn"
     with pytest.raises(PneumoganError, match=f"classify.arch={arch}"):
         init_from_encoder(models.build(other, 2), other, tmp_path)
