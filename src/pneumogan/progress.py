@@ -79,11 +79,14 @@ def heartbeat(
 ) -> Iterator[T]:
     """Yield `items`; after an item, if `every_s` (> 0) seconds have passed since the last line, write one line
     to stderr: done/total, rate, elapsed, remaining time and `status.text`."""
+    if every_s <= 0:
+        yield from items
+        return
     start = last = clock()
     for done, item in enumerate(items, 1):
         yield item
         now = clock()
-        if every_s > 0 and now - last >= every_s:
+        if now - last >= every_s:
             last = now
             print(progress_line(description, done, total, now - start, status), file=sys.stderr, flush=True)
 
