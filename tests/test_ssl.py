@@ -135,6 +135,19 @@ def test_pretrain_then_fine_tune_on_real_data(kaggle_224, tmp_path):
     )
     _, clf_meta = load_checkpoint(ckpt)
     assert clf_meta["init_from"] == str(enc_dir.resolve()) and clf_meta["encoder_sha256"] == meta["encoder_sha256"]
+    # The 3-class task (NORMAL / BACTERIAL / VIRAL) fine-tunes from the same encoder end to end.
+    over3 = [
+        f"data.source={kaggle_224}",
+        f"classify.init_from={enc_dir}",
+        "classify.epochs=1",
+        "classify.num_classes=3",
+    ]
+    model3, meta3 = load_checkpoint(train(load_config("tiny", over3), tmp_path / "clf3", log=lambda _: None))
+    assert meta3["num_classes"] == 3 and meta3["encoder_sha256"] == meta["encoder_sha256"]
+    scores = model_outputs(
+        model3, images, meta3["preprocessing"]["mean"], meta3["preprocessing"]["std"], torch.device("cpu")
+    )
+    assert scores.shape == (4, 3) and np.isfinite(scores).all()
     with pytest.raises(PneumoganError, match="exclude each other"):
         load_config("tiny", [f"classify.init_from={enc_dir}", "classify.pretrained=true"])
 
