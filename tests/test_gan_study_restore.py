@@ -3,22 +3,16 @@ retrained), unfinished ones train, and a study in another feature space or budge
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from argparse import Namespace
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gan_study.py"
+from tests.benchmark_modules import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("bench_gan_study", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_gan_study.py")
 
 
 def args(**changes) -> Namespace:

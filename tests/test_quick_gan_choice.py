@@ -3,20 +3,13 @@ per-class DCGANs only with lower SSL FD for both classes, recall above zero ever
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_quick_gan_choice.py"
+from tests.benchmark_modules import BENCHMARKS, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_quick_gan_choice", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_quick_gan_choice.py")
 
 
 def record(candidate: str, seed: int, fd: tuple[float, float], recall: float = 0.2, train_s: float = 100.0):
@@ -54,7 +47,7 @@ def test_the_quick_config_trains_the_committed_choice(bench):
 
     from pneumogan.config import load_config
 
-    result = json.loads((BENCH.parent / "results" / "quick_gan_choice.json").read_text())
+    result = json.loads((BENCHMARKS / "results" / "quick_gan_choice.json").read_text())
     chosen = result["decision"]["chosen"]
     gan = load_config("quick").gan
     for override in bench.CANDIDATES[chosen]:

@@ -4,27 +4,18 @@ refuses to mix."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from tests.benchmark_modules import load_benchmark
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 SETTINGS = {"data": "d", "arch": "simple_cnn", "size": 64, "epochs": 8, "seeds": [0, 1, 2], "set": []}
 
 
 @pytest.fixture(scope="module")
 def seeded():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("_seeded_runs", BENCH / "_seeded_runs.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_benchmark("_seeded_runs.py")
 
 
 def record(recipe: str, seed: int | None, auc: float, val: float) -> dict:
