@@ -3,6 +3,7 @@
     python scripts/build_bundled_models.py                     # train both from the recipes below (~35 min, 2 cores)
     python scripts/build_bundled_models.py --classifier-from DIR --generator-from DIR   # package trained ones
     python scripts/build_bundled_models.py --generator-only    # (re)build the generator, keep the classifier
+    python scripts/build_bundled_models.py --ood-only          # refit the shipped classifier's OOD check
 
 The classifier: trained on the real training split (patient-grouped val picks its epoch and threshold and fits
 its out-of-distribution check), evaluated once on the official test split; its weights, meta.json, OOD check
@@ -77,13 +78,12 @@ def train_generator(data: Path, work: Path, overrides: list[str]) -> Path:
 
 def package_classifier(checkpoint: Path, target: Path) -> dict[str, Any]:
     from pneumogan.classify.evaluate import evaluate_checkpoint
-    from pneumogan.classify.ood import fit_checkpoint_ood, load_ood
+    from pneumogan.classify.ood import fit_checkpoint_ood
     from pneumogan.layout import EVAL_METRICS
 
     if checkpoint.resolve() == target.resolve():
         sys.exit("that is the shipped classifier itself: use --generator-only to keep it")
-    if load_ood(checkpoint) is None:
-        fit_checkpoint_ood(checkpoint)
+    fit_checkpoint_ood(checkpoint)  # always today's check, whatever the checkpoint carried
     metrics_file = checkpoint / "eval_test" / EVAL_METRICS
     if not metrics_file.is_file():  # the one test evaluation of this model
         evaluate_checkpoint(checkpoint, "test", checkpoint / "eval_test")
@@ -173,10 +173,15 @@ def model_card(
         f"decision threshold {classifier['threshold']:.3f} chosen on the patient-grouped validation split",
         f"- test split ({metrics['n']} images, evaluated once; 95 % bootstrap CIs over test images): accuracy "
         f"{pct('accuracy')}, ROC-AUC {pct('roc_auc')}, sensitivity {pct('recall')}, specificity {pct('specificity')}",
-        "- an out-of-distribution check (features and image statistics, thresholds on validation images) warns "
-        "on images that do not look like the training X-rays",
+        "- an out-of-distribution check (an outlier head on the network's features and image statistics, "
+        "thresholds on varied validation images) warns on images that do not look like the training X-rays",
         *how_built(build["classifier"]),
     ]
+    if "ood" in build:
+        lines.append(
+            f"- its out-of-distribution check refitted by `{build['ood']['command']}` at commit "
+            f"{build['ood']['commit']}, CPU {build['ood']['cpu_model']}"
+        )
     if generator is not None:
         g = generator["config"]["gan"]
         lines += [
@@ -220,6 +225,31 @@ def model_card(
     return "\n".join(lines)
 
 
+def refit_shipped_ood(args: argparse.Namespace, build: dict[str, Any]) -> None:
+    """Refit the shipped classifier's OOD check in place (weights, threshold and test metrics untouched) and
+    rewrite the card; the generator and its facts stay."""
+    from pneumogan.bundled import BUILD, CLASSIFIER, GENERATOR, MODEL_CARD, ROOT, classifier_path
+    from pneumogan.classify.checkpoint import read_meta
+    from pneumogan.classify.ood import fit_checkpoint_ood
+    from pneumogan.layout import EVAL_METRICS
+
+    classifier_path()  # a clear error when there is no classifier
+    if "classifier" not in build:
+        sys.exit(f"--ood-only: {BUILD} does not say how the shipped classifier was built")
+    started = time.perf_counter()
+    fit_checkpoint_ood(CLASSIFIER, data_source=str(args.data))
+    build["ood"] = built_facts(args, CLASSIFIER.relative_to(REPO), "", started)
+    BUILD.write_text(json.dumps(build, indent=2) + "\n")
+    metrics = json.loads((CLASSIFIER / "eval_test" / EVAL_METRICS).read_text())
+    generator_meta = generator_metrics = None
+    if GENERATOR.is_dir():
+        generator_meta = json.loads((GENERATOR / "meta.json").read_text())
+        generator_metrics = json.loads((GENERATOR / GENERATOR_METRICS).read_text())
+    total = size_of(ROOT / "classifier") + (size_of(GENERATOR) if GENERATOR.is_dir() else 0)
+    MODEL_CARD.write_text(model_card(metrics, read_meta(CLASSIFIER), generator_meta, generator_metrics, build, total))
+    print(f"OOD check refitted in {CLASSIFIER}; model card {MODEL_CARD}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the Kermany folder (Kaggle layout)")
@@ -229,6 +259,7 @@ def main() -> None:
     which = ap.add_mutually_exclusive_group()
     which.add_argument("--no-generator", action="store_true", help="ship only the classifier")
     which.add_argument("--generator-only", action="store_true", help="keep the shipped classifier and its facts")
+    which.add_argument("--ood-only", action="store_true", help="refit the shipped classifier's OOD check only")
     ap.add_argument("--override", action="append", default=[], help="extra config overrides for both trainings")
     ap.add_argument("--why", default="", help="a sentence for the model card: why this classifier was chosen")
     args = ap.parse_args()
@@ -238,6 +269,9 @@ def main() -> None:
     from pneumogan.layout import EVAL_METRICS
 
     build = json.loads(BUILD.read_text()) if BUILD.is_file() else {}
+    if args.ood_only:
+        refit_shipped_ood(args, build)
+        return
     if args.generator_only:
         classifier_path()  # a clear error when there is no classifier to keep
         if "classifier" not in build:
@@ -248,6 +282,7 @@ def main() -> None:
         checkpoint = args.classifier_from or train_classifier(args.data, args.work, args.override)
         metrics = package_classifier(checkpoint, CLASSIFIER)
         build["classifier"] = built_facts(args, args.classifier_from, args.why, started)
+        build.pop("ood", None)  # packaging fitted today's check
     generator_meta = generator_metrics = None
     if args.no_generator:
         shutil.rmtree(GENERATOR, ignore_errors=True)

@@ -17,6 +17,7 @@ from pneumogan.classify.ood import (
     FeatureTap,
     Gaussian,
     OodDetector,
+    OutlierHead,
     decoding_warnings,
     fit_ood,
     image_statistics,
@@ -112,19 +113,32 @@ def test_fit_thresholds_come_from_validation_and_the_detector_round_trips(tmp_pa
     def extract(images: np.ndarray) -> np.ndarray:  # a stand-in for a network: a few pooled pixels
         return images.reshape(len(images), 4, 4, 4, 4).mean(axis=(2, 4)).reshape(len(images), -1)
 
-    detector = fit_ood(extract, xrays(1000), xrays(2000), quantile=0.99)
-    assert detector.info["threshold_split"] == "val" and detector.info["val_false_alarm_rate"] <= 0.03
     noise = rng.integers(0, 256, (10, 16, 16), dtype=np.uint8)
-    assert all(detector.warnings(extract(noise), noise))
     fresh = xrays(2000)
-    assert np.mean([bool(w) for w in detector.warnings(extract(fresh), fresh)]) < 0.05
-    detector.save(tmp_path)
-    again = load_ood(tmp_path)
-    assert isinstance(again, OodDetector) and again.feature_threshold == detector.feature_threshold
-    assert np.allclose(again.features.distance(extract(noise)), detector.features.distance(extract(noise)))
+    for method, kind in (("outlier_exposure", OutlierHead), ("mahalanobis", Gaussian)):
+        detector = fit_ood(extract, xrays(1000), xrays(600), quantile=0.99, method=method)
+        assert isinstance(detector.features, kind) and detector.info["feature_method"] == method
+        assert detector.info["threshold_split"] == "val" and detector.info["varied_val_false_alarm_rate"] <= 0.03
+        assert all(detector.warnings(extract(noise), noise))
+        assert np.mean([bool(w) for w in detector.warnings(extract(fresh), fresh)]) < 0.05
+        detector.save(tmp_path / method)
+        again = load_ood(tmp_path / method)  # a checkpoint fitted with either method loads as it was saved
+        assert isinstance(again, OodDetector) and isinstance(again.features, kind)
+        assert again.feature_threshold == detector.feature_threshold
+        assert np.allclose(again.features.distance(extract(noise)), detector.features.distance(extract(noise)))
     assert load_ood(tmp_path / "none") is None
     with pytest.raises(Exception, match="quantile"):
         fit_ood(extract, xrays(40), xrays(40), quantile=1.2)
+    with pytest.raises(Exception, match="unknown OOD method"):
+        fit_ood(extract, xrays(40), xrays(40), method="knn")
+
+
+def test_outlier_head_scores_the_outlier_side_higher():
+    rng = np.random.default_rng(0)
+    inliers, outliers = rng.normal(0, 1, (300, 4)), rng.normal(0, 1, (300, 4)) + np.array([4.0, 0, 0, 0])
+    head = OutlierHead.fit(inliers, outliers)
+    scores = head.distance(np.array([[0.0, 0, 0, 0], [4.0, 0, 0, 0], [8.0, 0, 0, 0]]))
+    assert scores[0] < 0 < scores[1] < scores[2]
 
 
 @pytest.mark.realdata

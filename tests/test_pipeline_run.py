@@ -62,6 +62,9 @@ def test_pipeline_models_show_their_test_metrics_on_the_model_card(full_run):
     assert card["test_metrics"] is not None, card.get("test_metrics_reason")
     assert card["test_metrics"]["accuracy"]["value"] == pytest.approx(seed["metrics"]["accuracy"])
     assert card["test_metrics"]["roc_auc"]["value"] == pytest.approx(seed["metrics"]["roc_auc"])
+    # experiment models skip the OOD fit (evaluated, never served); the card says how to add one
+    assert card["out_of_distribution_check"] is None
+    assert "fit-ood" in service.model_card()
 
 
 def test_tiny_run_produces_report_and_results_for_all_conditions(full_run):

@@ -224,13 +224,18 @@ def predict(
 @classify_app.command("fit-ood")
 def classify_fit_ood(
     checkpoint: Annotated[Path, typer.Argument(help="classifier checkpoint or ensemble folder")],
-    quantile: Annotated[float, typer.Option(help="thresholds at this quantile of the val images' distances")] = 0.995,
+    quantile: Annotated[
+        float, typer.Option(help="the check flags about 1 − this share of (varied) val images")
+    ] = 0.995,
     data: Annotated[str | None, typer.Option(help="data source, when it moved since training")] = None,
+    method: Annotated[
+        str, typer.Option(help="outlier_exposure (default) or mahalanobis (the check fitted before it)")
+    ] = "outlier_exposure",
 ) -> None:
-    """Fit the out-of-distribution check beside a checkpoint (training does it; this is for older ones)."""
+    """Fit the out-of-distribution check beside a checkpoint (training does it; this refits or upgrades one)."""
     from pneumogan.classify.ood import fit_checkpoint_ood
 
-    fit_checkpoint_ood(checkpoint, quantile, data, log=console.print)
+    fit_checkpoint_ood(checkpoint, quantile, data, log=console.print, method=method)
 
 
 @gan_app.command("train")

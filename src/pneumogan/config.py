@@ -149,6 +149,11 @@ class ClassifyConfig(_WithPrecision):
         0, ge=0, description="unused: batches are built in the training process (kept for old configs)"
     )
     bootstrap: int = Field(1000, ge=50, description="bootstrap resamples for 95 % CIs")
+    ood_check: bool = Field(
+        True,
+        description="fit the out-of-distribution check beside the weights after training (`pneumogan run` turns "
+        "it off for its experiment classifiers, which are evaluated, never served)",
+    )
 
     @model_validator(mode="after")
     def _one_initialisation(self) -> ClassifyConfig:

@@ -2,17 +2,21 @@
 
 A classifier gives a confident label to anything, a cat included. Three independent signals guard it:
 
-- **features**: the Mahalanobis distance of the classifier's penultimate features to the training images'
-  (one Gaussian with a Ledoit-Wolf shrunk covariance; Lee et al. 2018), the network's own notion of "unlike
-  anything I was trained on";
-- **statistics**: the same distance over a dozen image statistics (intensity percentiles, dark and bright
-  fractions, edge strength, left-right symmetry, histogram entropy), which catch noise, text and blank
+- **features**: a linear outlier head on the classifier's penultimate features (outlier exposure, Hendrycks
+  et al. 2019): logistic regression that tells the training X-rays, and mildly varied copies of them, from
+  synthetic non-X-ray images (`outliers.py`); its logit is the score. Checkpoints fitted before it carry the
+  earlier signal, the Mahalanobis distance to the training images' features (one Gaussian with a Ledoit-Wolf
+  shrunk covariance; Lee et al. 2018), and still load. The Gaussian put a blurry grayscale face as far from
+  the training X-rays as a slightly rotated, re-exposed X-ray (`benchmarks/bench_ood_margins.py`);
+- **statistics**: the Mahalanobis distance over a dozen image statistics (intensity percentiles, dark and
+  bright fractions, edge strength, left-right symmetry, histogram entropy), which catch noise, text and blank
   images whatever the network makes of them;
 - **decoding**: a colour image (channels that differ), a DICOM whose `ViewPosition` is lateral.
 
-The two distances get thresholds at a high quantile of the *validation* images' distances (never test), so
-the false-alarm rate on in-distribution images is about 1 − quantile per signal. Each signal over its
-threshold adds one sentence to `warnings`; an empty list means nothing looked unusual.
+Both scores get thresholds on the *validation* images (never test) — on three varied versions of each
+(`acquisition_variation`), so that a modest shift in acquisition does not raise alarms — each at the
+1 − (1 − quantile)/2 quantile, so that the two together flag about 1 − quantile of those images. Each signal
+over its threshold adds one sentence to `warnings`; an empty list means nothing looked unusual.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pneumogan.classify.outliers import synthetic_outliers, vary_all
 from pneumogan.data.decoded import DecodedImage
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate.gan_metrics import penultimate_layer
@@ -34,6 +39,10 @@ from pneumogan.runs import atomic_save, atomic_write_json
 
 DEFAULT_QUANTILE = 0.995
 FIT_LIMIT = 6000  # training images the Gaussians are fitted on (a seeded sample above this)
+N_OUTLIERS = 1000  # synthetic non-X-ray images the outlier head learns from
+VARIED_COPIES = 3  # varied versions of each val image the thresholds are set on
+OUTLIER_HEAD_C = 0.1  # inverse L2 strength of the logistic regression (chosen on val and development images)
+METHODS = ("outlier_exposure", "mahalanobis")
 OOD_FIT_PRECISION = "fp32"  # features are fitted and checked in fp32 whatever precision predicts (see Predictor)
 #: Mean spread between the colour channels, in [0, 1], above which an input counts as a colour image. A
 #: radiograph saved as RGB differs between channels only by JPEG chroma noise (< 0.01).
@@ -153,25 +162,54 @@ class Gaussian:
 
 
 @dataclass
-class OodDetector:
-    """The fitted check: two Gaussians, their thresholds (chosen on validation images) and how they were set."""
+class OutlierHead:
+    """Logistic regression on standardised features: `distance(x)` is its logit for "not a chest X-ray"."""
 
-    features: Gaussian
+    shift: np.ndarray
+    scale: np.ndarray
+    weight: np.ndarray
+    bias: float
+
+    @classmethod
+    def fit(cls, inliers: np.ndarray, outliers: np.ndarray, c: float = OUTLIER_HEAD_C) -> OutlierHead:
+        from sklearn.linear_model import LogisticRegression
+
+        x = np.concatenate([inliers, outliers]).astype(np.float64)
+        y = np.r_[np.zeros(len(inliers)), np.ones(len(outliers))]
+        shift, scale = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6)
+        # Balanced: the two sets differ in size, and neither should dominate the boundary.
+        clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit((x - shift) / scale, y)
+        return cls(shift, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]))
+
+    def distance(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float64) - self.shift) / self.scale) @ self.weight + self.bias
+
+
+@dataclass
+class OodDetector:
+    """The fitted check: a feature score (outlier head or Gaussian), a statistics Gaussian, their thresholds
+    (chosen on validation images) and how they were set."""
+
+    features: OutlierHead | Gaussian
     statistics: Gaussian
     feature_threshold: float
     statistics_threshold: float
     info: dict[str, Any]
 
+    @property
+    def feature_label(self) -> str:
+        return "outlier score" if isinstance(self.features, OutlierHead) else "feature distance"
+
     def scores(self, features: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
         return {
-            "feature_distance": self.features.distance(features),
+            "feature_score": self.features.distance(features),
             "statistics_distance": self.statistics.distance(image_statistics(images)),
         }
 
     def flags(self, features: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
         s = self.scores(features, images)
         return {
-            "features": s["feature_distance"] > self.feature_threshold,
+            "features": s["feature_score"] > self.feature_threshold,
             "statistics": s["statistics_distance"] > self.statistics_threshold,
         }
 
@@ -179,11 +217,11 @@ class OodDetector:
         """One list of sentences per image (empty: in distribution)."""
         s = self.scores(features, images)
         out: list[list[str]] = []
-        for fd, sd in zip(s["feature_distance"], s["statistics_distance"], strict=True):
+        for fd, sd in zip(s["feature_score"], s["statistics_distance"], strict=True):
             found = []
             if fd > self.feature_threshold:
                 found.append(
-                    f"does not look like the chest X-rays the model was trained on (feature distance {fd:.2f} > "
+                    f"does not look like the chest X-rays the model was trained on ({self.feature_label} {fd:.2f} > "
                     f"{self.feature_threshold:.2f}); the prediction is unreliable"
                 )
             if sd > self.statistics_threshold:
@@ -198,9 +236,18 @@ class OodDetector:
         from safetensors.numpy import save_file
 
         directory = Path(directory)
+        if isinstance(self.features, OutlierHead):
+            head = self.features
+            feature_arrays = {
+                "head_shift": head.shift,
+                "head_scale": head.scale,
+                "head_weight": head.weight,
+                "head_bias": np.array([head.bias]),
+            }
+        else:
+            feature_arrays = {"feature_mean": self.features.mean, "feature_precision": self.features.precision}
         arrays = {
-            "feature_mean": self.features.mean,
-            "feature_precision": self.features.precision,
+            **feature_arrays,
             "statistics_mean": self.statistics.mean,
             "statistics_precision": self.statistics.precision,
         }
@@ -218,8 +265,14 @@ def load_ood(directory: str | Path) -> OodDetector | None:
 
     arrays = load_file(str(directory / OOD_WEIGHTS))
     info = json.loads((directory / OOD_META).read_text())
+    if "head_weight" in arrays:
+        features: OutlierHead | Gaussian = OutlierHead(
+            arrays["head_shift"], arrays["head_scale"], arrays["head_weight"], float(arrays["head_bias"][0])
+        )
+    else:  # fitted before the outlier head existed
+        features = Gaussian(arrays["feature_mean"], arrays["feature_precision"])
     return OodDetector(
-        Gaussian(arrays["feature_mean"], arrays["feature_precision"]),
+        features,
         Gaussian(arrays["statistics_mean"], arrays["statistics_precision"]),
         float(info.pop("feature_threshold")),
         float(info.pop("statistics_threshold")),
@@ -233,35 +286,61 @@ def fit_ood(
     val_images: np.ndarray,
     quantile: float = DEFAULT_QUANTILE,
     seed: int = 0,
+    method: str = "outlier_exposure",
 ) -> OodDetector:
-    """Fit on (a sample of) the training images; thresholds at `quantile` of the validation images' distances.
+    """Fit on (a sample of) the training images; thresholds on `VARIED_COPIES` varied versions of each validation
+    image, each signal at the 1 − (1 − quantile)/2 quantile of their scores, so that the check as a whole
+    flags about 1 − `quantile` of them.
 
-    `extract(images) -> (N, D)` gives the classifier's penultimate features for uint8 images.
+    `extract(images) -> (N, D)` gives the classifier's penultimate features for uint8 images. `method`:
+    `outlier_exposure` (an outlier head learns training X-rays and varied copies against synthetic non-X-rays)
+    or `mahalanobis` (the distance to a Gaussian of the training images' features).
     """
     if not 0.5 < quantile < 1:
         raise PneumoganError(f"the OOD quantile must lie in (0.5, 1), not {quantile}")
+    if method not in METHODS:
+        raise PneumoganError(f"unknown OOD method {method!r}; choose one of {', '.join(METHODS)}")
     if len(train_images) < 20 or len(val_images) < 20:
         raise PneumoganError("the OOD check needs at least 20 training and 20 validation images")
     rng = np.random.default_rng(seed)
     if len(train_images) > FIT_LIMIT:
         train_images = train_images[np.sort(rng.choice(len(train_images), FIT_LIMIT, replace=False))]
     train_images, val_images = np.asarray(train_images), np.asarray(val_images)
-    features = Gaussian.fit(extract(train_images))
+    train_features = extract(train_images)
+    if method == "outlier_exposure":
+        varied_train = extract(vary_all(train_images, 1, seed + 1))
+        size = train_images.shape[-1]
+        outliers = extract(synthetic_outliers(size, N_OUTLIERS, seed + 2, train_images))
+        features: OutlierHead | Gaussian = OutlierHead.fit(np.concatenate([train_features, varied_train]), outliers)
+        method_text = "outlier head (logistic regression, penultimate features) and Mahalanobis image statistics"
+    else:
+        features = Gaussian.fit(train_features)
+        method_text = "Mahalanobis distance (Ledoit-Wolf) of penultimate features and of image statistics"
     statistics = Gaussian.fit(image_statistics(train_images))
+    varied_val = vary_all(val_images, VARIED_COPIES, seed + 3)
+    varied_features = features.distance(extract(varied_val))
+    varied_statistics = statistics.distance(image_statistics(varied_val))
+    per_signal = 1 - (1 - quantile) / 2  # the false-alarm budget split between the two signals
+    feature_threshold = float(np.quantile(varied_features, per_signal))
+    statistics_threshold = float(np.quantile(varied_statistics, per_signal))
     val_features = features.distance(extract(val_images))
     val_statistics = statistics.distance(image_statistics(val_images))
-    feature_threshold = float(np.quantile(val_features, quantile))
-    statistics_threshold = float(np.quantile(val_statistics, quantile))
-    either = (val_features > feature_threshold) | (val_statistics > statistics_threshold)
+    on_val = (val_features > feature_threshold) | (val_statistics > statistics_threshold)
+    on_varied = (varied_features > feature_threshold) | (varied_statistics > statistics_threshold)
     info = {
-        "method": "Mahalanobis distance (Ledoit-Wolf) of penultimate features and of image statistics",
+        "method": method_text,
+        "feature_method": method,
         "statistics": list(STATISTICS),
         "quantile": quantile,
+        "per_signal_quantile": per_signal,
         "threshold_split": "val",
+        "threshold_images": f"{VARIED_COPIES} varied versions of each val image (outliers.acquisition_variation)",
         "n_fit": len(train_images),
         "n_val": len(val_images),
-        "feature_dim": len(features.mean),
-        "val_false_alarm_rate": float(either.mean()),
+        "n_outliers": N_OUTLIERS if method == "outlier_exposure" else 0,
+        "feature_dim": int(train_features.shape[1]),
+        "val_false_alarm_rate": float(on_val.mean()),
+        "varied_val_false_alarm_rate": float(on_varied.mean()),
         "colour_limit": COLOUR_LIMIT,
     }
     return OodDetector(features, statistics, feature_threshold, statistics_threshold, info)
@@ -299,6 +378,7 @@ def fit_checkpoint_ood(
     quantile: float = DEFAULT_QUANTILE,
     data_source: str | None = None,
     log: Any = print,
+    method: str = "outlier_exposure",
 ) -> OodDetector:
     """Fit the check for a saved checkpoint (single model or ensemble) on the data its meta.json names, and save
     it beside the weights: what `classify fit-ood` runs for checkpoints trained before the check existed."""
@@ -315,7 +395,7 @@ def fit_checkpoint_ood(
     data = load_splits(cfg)
     pre = meta["preprocessing"]
     extract = feature_extractor(model, pre["mean"], pre["std"], device)
-    detector = fit_ood(extract, data.train.images, data.val.images, quantile, seed=cfg.seed)
+    detector = fit_ood(extract, data.train.images, data.val.images, quantile, seed=cfg.seed, method=method)
     detector.save(checkpoint)
     log(describe(detector))
     return detector
@@ -323,8 +403,12 @@ def fit_checkpoint_ood(
 
 def describe(detector: OodDetector) -> str:
     i = detector.info
+    varied = i.get("varied_val_false_alarm_rate")
     return (
-        f"out-of-distribution check fitted on {i['n_fit']} training images; thresholds at the "
-        f"{i['quantile']:.1%} quantile of {i['n_val']} val images (features {detector.feature_threshold:.2f}, "
-        f"statistics {detector.statistics_threshold:.2f}): {i['val_false_alarm_rate']:.1%} of val flagged"
+        f"out-of-distribution check ({detector.feature_label}) fitted on {i['n_fit']} training images; thresholds "
+        f"at the {i.get('per_signal_quantile', i['quantile']):.2%} quantile of {i['n_val']} val images"
+        + (f" × {VARIED_COPIES} varied versions" if varied is not None else "")
+        + f" (features {detector.feature_threshold:.2f}, statistics {detector.statistics_threshold:.2f}): "
+        f"{i['val_false_alarm_rate']:.1%} of val flagged"
+        + (f", {varied:.1%} of the varied versions" if varied is not None else "")
     )

@@ -463,19 +463,20 @@ def finish(run: Training, started: float) -> Path:
     meta["processes"] = run.dist.world
     meta.pop("versions", None)
     save_checkpoint(run.out, best, meta)
-    detector = fit_ood(
-        feature_extractor(best, run.mean, run.std, run.device),
-        run.batches.images.numpy(),
-        run.val_set.images,
-        seed=run.cfg.seed,
-    )
-    detector.save(run.out)
+    if c.ood_check:
+        detector = fit_ood(
+            feature_extractor(best, run.mean, run.std, run.device),
+            run.batches.images.numpy(),
+            run.val_set.images,
+            seed=run.cfg.seed,
+        )
+        detector.save(run.out)
+        run.log(describe(detector))
     write_history(run.out, run.history)
     from pneumogan.evaluate.plots import plot_training_curves
 
     plot_training_curves(run.history, run.out / CURVES)
     lo, hi = meta["threshold_interval"]
-    run.log(describe(detector))
     run.log(
         f"best epoch {run.best_epoch + 1}: val AUC {run.best_auc:.4f}; threshold {threshold:.4f} ({c.threshold}; "
         f"95 % bootstrap over val {lo:.3f}–{hi:.3f}) → {run.out}"

@@ -350,6 +350,7 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
         seed_cfg = stage_config(cfg, plan.fraction, seed)
         seed_cfg.data.train_real = condition != "synthetic_only"
         seed_cfg.classify.epochs = epochs
+        seed_cfg.classify.ood_check = False  # experiment models are evaluated, never served
         if condition == "weighted":
             seed_cfg.classify.synthetic_weight = cfg.run.synthetic_weight
         start = None
@@ -360,6 +361,7 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
             start = plan.encoder
             seed_cfg.classify.init_from = str(start.resolve())
         sections = config_sections(seed_cfg, "data", "split", "augment", "classify", "seed")
+        sections["classify"].pop("ood_check")  # changes no weights or metrics: keys stay those of earlier runs
         origin = []
         if start is not None:  # the start model's stage (name and key), not its absolute path, makes the key
             sections["classify"].pop("init_from")
