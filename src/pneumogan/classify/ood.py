@@ -280,6 +280,11 @@ def load_ood(directory: str | Path) -> OodDetector | None:
     )
 
 
+def threshold_images(val_images: np.ndarray, seed: int) -> np.ndarray:
+    """The images the thresholds are set on: `VARIED_COPIES` varied versions of each validation image."""
+    return vary_all(np.asarray(val_images), VARIED_COPIES, seed + 3)
+
+
 def fit_ood(
     extract: Any,
     train_images: np.ndarray,
@@ -317,7 +322,7 @@ def fit_ood(
         features = Gaussian.fit(train_features)
         method_text = "Mahalanobis distance (Ledoit-Wolf) of penultimate features and of image statistics"
     statistics = Gaussian.fit(image_statistics(train_images))
-    varied_val = vary_all(val_images, VARIED_COPIES, seed + 3)
+    varied_val = threshold_images(val_images, seed)
     varied_features = features.distance(extract(varied_val))
     varied_statistics = statistics.distance(image_statistics(varied_val))
     per_signal = 1 - (1 - quantile) / 2  # the false-alarm budget split between the two signals
