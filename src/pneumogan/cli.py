@@ -229,7 +229,7 @@ def classify_fit_ood(
     ] = 0.995,
     data: Annotated[str | None, typer.Option(help="data source, when it moved since training")] = None,
     method: Annotated[
-        str, typer.Option(help="outlier_exposure (default) or mahalanobis (the check fitted before it)")
+        str, typer.Option(help="outlier_exposure (default) or mahalanobis (a Gaussian of the features instead)")
     ] = "outlier_exposure",
 ) -> None:
     """Fit the out-of-distribution check beside a checkpoint (training does it; this refits or upgrades one)."""
