@@ -26,6 +26,15 @@ def test_model_card_data_carries_test_metrics_with_intervals(tiny_checkpoint):
         assert lo <= stored[key] <= hi
     text = service.model_card()
     assert f"{stored['accuracy'] * 100:.1f} %" in text and "not found" not in text
+    assert "outlier score" in text and "0.5% of mildly varied validation images" in text  # the check it carries
+
+
+def test_model_card_describes_a_check_fitted_before_the_outlier_head():
+    from pneumogan.serve.service import _ood_sentence
+
+    earlier = {"quantile": 0.995, "val_false_alarm_rate": 0.012}  # what such a check's ood.json holds
+    assert "beyond the 99.5% quantile of validation images" in _ood_sentence(earlier)
+    assert "outlier score" not in _ood_sentence(earlier)
 
 
 def test_model_card_without_an_evaluation_says_why(tiny_checkpoint, tmp_path):

@@ -204,12 +204,7 @@ class ModelService:
         if card["out_of_distribution_check"] is None:
             lines.append("**Out-of-distribution check**: none fitted (`pneumogan classify fit-ood` adds one).")
         else:
-            q = card["out_of_distribution_check"]["quantile"]
-            lines.append(
-                "**Out-of-distribution check**: images unlike the training X-rays (features or image statistics "
-                f"beyond the {q:.1%} quantile of validation images), colour images and lateral DICOM views get a "
-                "warning."
-            )
+            lines.append(f"**Out-of-distribution check**: {_ood_sentence(card['out_of_distribution_check'])}")
         lines += [f"**Intended use**: {CARD_INTENDED_USE}", f"**Limitations**: {CARD_LIMITATIONS}"]
         if self.bundled:
             lines.append(f"**Data licence**: {DATA_ATTRIBUTION}")
@@ -223,6 +218,19 @@ def initialisation(meta: dict[str, Any]) -> str:
     if meta.get("init_from"):
         return f"pretrained on the training X-rays only (from `{Path(meta['init_from']).name}`, no external weights)"
     return "from scratch"
+
+
+def _ood_sentence(info: dict[str, Any]) -> str:
+    """What the fitted check flags, in the words of the card (the outlier-head check or the earlier one)."""
+    q = info["quantile"]
+    if "varied_val_false_alarm_rate" in info:
+        unlike = (
+            "an outlier score on the network's features or image statistics beyond thresholds that flag about "
+            f"{1 - q:.1%} of mildly varied validation images"
+        )
+    else:
+        unlike = f"features or image statistics beyond the {q:.1%} quantile of validation images"
+    return f"images unlike the training X-rays ({unlike}), colour images and lateral DICOM views get a warning."
 
 
 def _percent_with_ci(entry: dict[str, Any]) -> str:
