@@ -169,19 +169,19 @@ def quantile_sweep(predictor, test: list[dict], non_xray: list[dict]) -> list[di
     sys.path.insert(0, str(Path(__file__).parent))
     from _common import trained_model
 
-    from pneumogan.classify.ood import FeatureTap, threshold_images
+    from pneumogan.classify.ood import FeatureTap, per_signal_quantile, threshold_images
 
     _, _, cfg, data = trained_model(predictor.checkpoint)
     val = np.asarray(data.val.images)
-    if "varied_val_false_alarm_rate" in predictor.ood.info:  # thresholds were set on varied val images
+    varied = "per_signal_quantile" in predictor.ood.info  # the outlier-head check: varied val, split budget
+    if varied:
         val = threshold_images(val, cfg.seed)
     with FeatureTap(predictor.model) as tap:
         predictor.proba(val)
     d_val = predictor.ood.scores(tap.features(), val)
-    split = "per_signal_quantile" in predictor.ood.info
     out = []
     for q in (0.99, 0.995, 0.999, 1.0):
-        per_signal = 1 - (1 - q) / 2 if split else q
+        per_signal = per_signal_quantile(q) if varied else q
         tf = float(np.quantile(d_val["feature_score"], per_signal))
         ts = float(np.quantile(d_val["statistics_distance"], per_signal))
 

@@ -112,6 +112,8 @@ def whole_checks(spaces: dict, labels: np.ndarray, grey: np.ndarray, kinds: np.n
     """The two-signal check as deployed (feature signal OR statistics), for each candidate design: the share of
     val and varied val X-rays it flags and of development images it catches. `split`: each signal at
     1 − (1 − q)/2, so that the pair flags about 1 − q of the threshold images."""
+    from pneumogan.classify.ood import per_signal_quantile
+
     stats = single_gaussian(spaces["statistics"]["train"], labels)
     s = {split: stats(spaces["statistics"][split]) for split in ("val", "varied", "dev")}
     pen = spaces["penultimate"]
@@ -127,7 +129,7 @@ def whole_checks(spaces: dict, labels: np.ndarray, grey: np.ndarray, kinds: np.n
     out = []
     for name, score, basis, split in candidates:
         f = {k: score(pen[k]) for k in ("val", "varied", "dev")}
-        q = 1 - (1 - QUANTILE) / 2 if split else QUANTILE
+        q = per_signal_quantile(QUANTILE) if split else QUANTILE
         tf, ts = np.quantile(f[basis], q), np.quantile(s[basis], q)
         flags = {k: (f[k] > tf) | (s[k] > ts) for k in ("val", "varied", "dev")}
         caught = flags["dev"] | ~grey

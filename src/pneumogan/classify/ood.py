@@ -280,6 +280,11 @@ def load_ood(directory: str | Path) -> OodDetector | None:
     )
 
 
+def per_signal_quantile(quantile: float) -> float:
+    """Each of the two scores' threshold quantile: the false-alarm budget 1 − `quantile` split between them."""
+    return 1 - (1 - quantile) / 2
+
+
 def threshold_images(val_images: np.ndarray, seed: int) -> np.ndarray:
     """The images the thresholds are set on: `VARIED_COPIES` varied versions of each validation image."""
     return vary_all(np.asarray(val_images), VARIED_COPIES, seed + 3)
@@ -325,7 +330,7 @@ def fit_ood(
     varied_val = threshold_images(val_images, seed)
     varied_features = features.distance(extract(varied_val))
     varied_statistics = statistics.distance(image_statistics(varied_val))
-    per_signal = 1 - (1 - quantile) / 2  # the false-alarm budget split between the two signals
+    per_signal = per_signal_quantile(quantile)
     feature_threshold = float(np.quantile(varied_features, per_signal))
     statistics_threshold = float(np.quantile(varied_statistics, per_signal))
     val_features = features.distance(extract(val_images))

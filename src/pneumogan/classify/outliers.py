@@ -13,6 +13,7 @@ stand-in for the shift between the training images and a later time window or an
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,8 +92,10 @@ def _shuffled_tiles(xrays: np.ndarray, size: int, rng: np.random.Generator) -> n
     return square_resize(out, size) if out.shape[0] != size else out
 
 
-def matplotlib_samples() -> list[np.ndarray]:
-    """The photographs, logos and elevation maps in matplotlib's sample data, as grayscale uint8 arrays."""
+@functools.cache
+def matplotlib_samples() -> tuple[np.ndarray, ...]:
+    """The photographs, logos and elevation maps in matplotlib's sample data, as grayscale uint8 arrays (read once
+    per process: every classifier training fits the check)."""
     import matplotlib
 
     folder = Path(matplotlib.get_data_path()) / "sample_data"
@@ -105,10 +108,12 @@ def matplotlib_samples() -> list[np.ndarray]:
             with np.load(folder / name) as z:
                 a = z[z.files[0]].astype(np.float64)
             out.append(np.round(255 * (a - a.min()) / max(float(np.ptp(a)), 1e-9)).astype(np.uint8))
-    return out
+    for a in out:
+        a.flags.writeable = False  # shared by every caller through the cache
+    return tuple(out)
 
 
-def _sample_crop(samples: list[np.ndarray], size: int, rng: np.random.Generator) -> np.ndarray:
+def _sample_crop(samples: tuple[np.ndarray, ...], size: int, rng: np.random.Generator) -> np.ndarray:
     a = samples[rng.integers(len(samples))]
     h, w = a.shape
     side = max(8, int(min(h, w) * rng.uniform(0.3, 1.0)))
