@@ -137,13 +137,12 @@ def generated_images(rng: np.random.Generator, n: int = 40) -> list[tuple[str, s
 def score(predictor, items: list[tuple[str, str, bytes | Path]]) -> list[dict]:
     """Per input: which signals fired (colour/lateral from decoding; features/statistics from the detector)."""
     from pneumogan.classify.ood import COLOUR_LIMIT, FeatureTap, decoding_warnings
-    from pneumogan.data.images import square_resize
 
     rows, arrays = [], []
     for kind, name, src in items:
         image = predictor.decode(src)
         notes = decoding_warnings(image)
-        arrays.append(square_resize(image.array, predictor.pre["size"]))
+        arrays.append(predictor.model_input(image.array))  # the checkpoint's geometry
         rows.append(
             {"kind": kind, "name": name, "colour": image.colour > COLOUR_LIMIT, "lateral": "lateral" in " ".join(notes)}
         )

@@ -163,7 +163,6 @@ def main() -> None:
     from pneumogan.classify.ood import COLOUR_LIMIT, N_OUTLIERS, image_statistics
     from pneumogan.classify.outliers import synthetic_outliers, vary_all
     from pneumogan.classify.predict import Predictor
-    from pneumogan.data.images import square_resize
 
     predictor = Predictor(args.checkpoint, device="cpu", precision="fp32")
     model, meta, _cfg, data = trained_model(args.checkpoint)
@@ -171,7 +170,7 @@ def main() -> None:
     rng = np.random.default_rng(DEV_SEED)
     dev_items = development_images(rng)
     decoded = [predictor.decode(src) for _, _, src in dev_items]
-    dev = np.stack([square_resize(d.array, pre["size"]) for d in decoded])
+    dev = np.stack([predictor.model_input(d.array) for d in decoded])
     grey = np.array([d.colour <= COLOUR_LIMIT for d in decoded])
     kinds = np.array([kind for kind, _, _ in dev_items])
     val = np.asarray(data.val.images)

@@ -99,6 +99,16 @@ def test_ensemble_refuses_bad_members(tiny_checkpoint, ensemble, tmp_path):
         build_ensemble([tiny_checkpoint], tmp_path / "one")
     with pytest.raises(PneumoganError, match="itself an ensemble"):
         build_ensemble([tiny_checkpoint, ensemble], tmp_path / "nested")
+    assert json.loads((ensemble / "meta.json").read_text())["preprocessing"]["fit"] == "squeeze"  # the members'
+    import shutil
+
+    padded = tmp_path / "padded"
+    shutil.copytree(tiny_checkpoint, padded)
+    meta = json.loads((padded / "meta.json").read_text())
+    meta["preprocessing"]["fit"] = "pad"
+    (padded / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(PneumoganError, match="square in different ways"):
+        build_ensemble([tiny_checkpoint, padded], tmp_path / "mixed-geometry")
 
 
 def test_three_class_members_calibrate_ensemble_and_evaluate(kaggle_224, shared_prepared, tiny_checkpoint, tmp_path):

@@ -62,6 +62,7 @@ def test_each_family_trains_with_finite_losses(family, size, kaggle_224, cache, 
     assert all((h["recon"] > 0) == (family == "fastgan") for h in history)  # D's self-supervised loss
     g, meta = load_generator(out)
     assert meta["class_names"] == (["PNEUMONIA"] if family == "dcgan" else ["NORMAL", "PNEUMONIA"])
+    assert meta["preprocessing"] == {"size": size, "fit": "squeeze"}  # the geometry of its training images
     assert (out / "grids" / "step_000002.png").is_file()
     with torch.no_grad():
         y = None if family == "dcgan" else torch.tensor([0, 1])

@@ -6,7 +6,7 @@ from PIL import Image
 from tests.corpus import BAD_CORPUS_EXPECTED, jpeg_bytes, write_bad_corpus, xray_like
 
 from pneumogan.data.decoded import OVERSIZED, scale_to_uint8
-from pneumogan.data.images import read_image, square_resize
+from pneumogan.data.images import read_image
 from pneumogan.errors import ImageReadError
 
 
@@ -72,11 +72,3 @@ def test_scale_to_uint8():
     assert out.tolist() == [0, 51, 102, 255]
     assert scale_to_uint8(np.array([5.0, 5.0])).tolist() == [0, 0]
     assert scale_to_uint8(np.array([-5.0, 20.0, 400.0]), 0, 100).tolist() == [0, 51, 255]
-
-
-def test_square_resize_centre_crops_then_resizes():
-    arr = np.zeros((40, 80), np.uint8)
-    arr[:, 20:60] = 255  # the centre square is white, the sides black
-    out = square_resize(arr, 16)
-    assert out.shape == (16, 16) and out.min() == 255
-    assert square_resize(np.zeros((30, 30), np.uint8), 30).shape == (30, 30)

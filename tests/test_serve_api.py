@@ -227,3 +227,39 @@ def test_app_with_a_gan_tab_generates_reproducible_images(tiny_checkpoint, kaggl
     assert len(real) == 4 and real[0].shape == (128, 128)
     app = create_app(tiny_checkpoint, gan=gan)
     assert any(getattr(r, "path", "") == "/api/v1/predict" for r in app.routes)
+    from pneumogan.serve.service import ModelService
+    from pneumogan.serve.ui import build_ui
+
+    api_names = {fn.api_name for fn in build_ui(ModelService(tiny_checkpoint, gan=gan)).fns.values()}
+    assert {"predict", "synthesize"} <= api_names and not any("lambda" in n for n in api_names)
+
+
+def test_operating_points_reach_the_api_and_unknown_ones_are_refused(server, test_xrays, tiny_checkpoint):
+    points = json.loads((tiny_checkpoint / "meta.json").read_text())["operating_points"]
+    card = httpx.get(f"{server}/api/v1/model").json()
+    assert set(card["operating_points"]) == {"sens90", "sens95", "sens99"}
+    assert card["operating_points"]["sens99"]["test"] is not None  # the tiny model was evaluated on test
+    image = test_xrays[0]
+    default = assert_good(post(server, image.name, image.read_bytes()))
+    assert default["operating_point"] == "default"
+    body = assert_good(post(server, image.name, image.read_bytes(), operating_point="sens99"))
+    assert body["operating_point"] == "sens99" and body["threshold"] == pytest.approx(points["sens99"]["threshold"])
+    assert body["probabilities"] == default["probabilities"]  # only the threshold moves
+    p = body["probabilities"]["PNEUMONIA"]
+    assert body["label"] == ("PNEUMONIA" if p >= points["sens99"]["threshold"] else "NORMAL")
+    bad = post(server, image.name, image.read_bytes(), operating_point="sens42")
+    assert bad.status_code == 400 and "sens42" in bad.json()["detail"]
+    schema = httpx.get(f"{server}/openapi.json").json()
+    form = schema["paths"]["/api/v1/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert "operating_point" in form["properties"]
+
+
+def test_the_ui_api_is_named_and_callable_with_gradio_client(server, test_xrays):
+    from gradio_client import Client, handle_file
+
+    client = Client(server + "/", verbose=False)
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert "/predict" in names and not any("lambda" in n for n in names), names
+    probs, decision, _original, _cam = client.predict(handle_file(str(test_xrays[-1])), "sens95", api_name="/predict")
+    assert "Model output" in decision and "`sens95`" in decision and "not a medical device" in decision
+    assert {c["label"] for c in probs["confidences"]} == {"NORMAL", "PNEUMONIA"}

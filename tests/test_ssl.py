@@ -16,7 +16,7 @@ from pneumogan.classify.train import train
 from pneumogan.config import SslConfig, load_config
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import ENCODER_WEIGHTS
-from pneumogan.ssl.encoder import init_from_encoder, save_encoder
+from pneumogan.ssl.encoder import init_from_encoder, read_encoder_meta, save_encoder
 from pneumogan.ssl.simsiam import SimSiam, collapse_score, simsiam_loss
 from pneumogan.ssl.train import knn_scores, pretrain
 from pneumogan.ssl.views import view
@@ -105,6 +105,8 @@ def test_pretrain_then_fine_tune_on_real_data(kaggle_224, tmp_path):
     meta = json.loads((enc_dir / "meta.json").read_text())
     assert meta["kind"] == "ssl_encoder" and meta["arch"] == "simple_cnn" and meta["seen_splits"] == ["train"]
     assert (enc_dir / ENCODER_WEIGHTS).is_file() and len(meta["encoder_sha256"]) == 64
+    # the geometry round-trips: Kermany's 224 px copies are equal squares, so auto records their squeeze
+    assert meta["preprocessing"]["fit"] == "squeeze" == read_encoder_meta(enc_dir)["preprocessing"]["fit"]
     history = json.loads((enc_dir / "history.json").read_text())
     assert [r["epoch"] for r in history] == [0, 1] and all(0 <= r["knn_val_auc"] <= 1 for r in history)
     assert 0 <= meta["initial_knn_val_auc"] <= 1 and meta["final_knn_val_auc"] == history[-1]["knn_val_auc"]

@@ -73,9 +73,13 @@ def data_prepare(
     force: Annotated[bool, typer.Option(help="rebuild even when a cached copy exists")] = False,
     val_fraction: Annotated[float, typer.Option(help="share of the training pool for the grouped val split")] = 0.1,
     seed: Annotated[int, typer.Option(help="seed of the patient-grouped split")] = 0,
+    fit: Annotated[
+        str, typer.Option(help="how images become square: auto | crop | squeeze | pad (see data.fit)")
+    ] = "auto",
 ) -> None:
     """Decode every image once into a cached uint8 dataset at SIZE px and show the patient-grouped split."""
     from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
+    from pneumogan.data.geometry import RECIPES, square_source_advice
     from pneumogan.data.prepare import prepare
     from pneumogan.data.sources import open_source
     from pneumogan.data.splits import SplitSpec, grouped_split, split_summary
@@ -87,6 +91,7 @@ def data_prepare(
         max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
         workers=workers,
         force=force,
+        fit=fit,
     )
     meta = ds.meta
     console.print(
@@ -95,6 +100,10 @@ def data_prepare(
     )
     for item in meta["skipped"]:
         console.print(f"  skipped {item['path']}: {item['reason']} {item['detail']}".rstrip(), style="yellow")
+    if meta["square_source"]:
+        console.print(f"Geometry: {square_source_advice(meta['square_source'], meta['fit'])}", style="yellow")
+    else:
+        console.print(f"Geometry: images made square by fit={meta['fit']} ({RECIPES[meta['fit']]})")
     spec = SplitSpec(val_fraction=val_fraction, seed=seed)
     splits = grouped_split(ds.splits, ds.labels, ds.patient_ids, spec, ds.has_patient_ids)
     summary = split_summary(splits, ds.labels, ds.patient_ids, tuple(meta["class_names"]))
@@ -197,12 +206,20 @@ def predict(
     paths: Annotated[list[Path], typer.Argument(help="image files and folders (PNG/JPEG/DICOM)")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write results to FILE.csv or FILE.json")] = None,
     precision: PrecisionOpt = "auto",
+    operating_point: Annotated[
+        str,
+        typer.Option(
+            "--operating-point",
+            help="the threshold to label with: default (the model's own) or a val-chosen one, sens90 | sens95 | "
+            "sens99 (see the model card)",
+        ),
+    ] = "default",
 ) -> None:
     """Predict files and folders; unreadable files are listed with their reason. Research use only."""
     from pneumogan.classify.predict import for_csv, predict_files
     from pneumogan.runs import atomic_write_csv, atomic_write_json
 
-    res = predict_files(checkpoint, [str(p) for p in paths], precision=precision)
+    res = predict_files(checkpoint, [str(p) for p in paths], precision=precision, operating_point=operating_point)
     rows, bad = res["predictions"], res["bad"]
     for row in rows:
         console.print(f"{row['file']}: {row['label']} (P(pneumonia) {row['p_pneumonia']:.3f})")

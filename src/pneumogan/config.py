@@ -52,6 +52,12 @@ class _WithPrecision(_Section):
 class DataConfig(_Section):
     source: str = Field(default_factory=default_data_source, description="folder, .npz, or pneumoniamnist:SIZE")
     size: int = Field(64, ge=8, description="side of the square images the models see, in px")
+    fit: Literal["auto", "crop", "squeeze", "pad"] = Field(
+        "auto",
+        description="how an image becomes square: crop (centre, the short side), squeeze (resize, aspect lost), "
+        "pad (letterbox with the border value); auto: squeeze for image folders, crop for MedMNIST npz. Every "
+        "checkpoint records it and serving applies it",
+    )
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description="refuse images larger than this (w×h)")
     cache_dir: str | None = Field(None, description="prepared-dataset cache; default $PNEUMOGAN_CACHE_DIR")
     workers: int = Field(0, ge=0, description="decoding processes; 0 = one per CPU core")

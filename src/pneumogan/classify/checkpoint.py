@@ -12,6 +12,7 @@ from torch import nn
 
 from pneumogan.classify.ensemble_model import ARCH as ENSEMBLE
 from pneumogan.classify.ensemble_model import MEMBERS, Ensemble
+from pneumogan.data.geometry import migrate_meta
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import CLASSIFIER_WEIGHTS as WEIGHTS
 from pneumogan.layout import META
@@ -44,7 +45,7 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / META
     if not path.is_file():
         raise PneumoganError(f"{directory} is not a classifier checkpoint (no {META})")
-    return json.loads(path.read_text())
+    return migrate_meta(json.loads(path.read_text()))
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:

@@ -37,6 +37,9 @@ def _check_members(metas: list[dict[str, Any]], paths: list[Path]) -> None:
         raise PneumoganError("members disagree on the classes (binary and 3-class models cannot be mixed)")
     if len({(m["data_source_path"], json.dumps(m["config"]["split"], sort_keys=True)) for m in metas}) != 1:
         raise PneumoganError("members were trained on different data or splits; their val threshold would mix them")
+    fits = {m["preprocessing"]["fit"] for m in metas}
+    if len(fits) != 1:  # one input, one way of making it square: members must agree
+        raise PneumoganError(f"members make their inputs square in different ways ({', '.join(sorted(fits))})")
 
 
 def build_ensemble(members: list[str | Path], out: str | Path, log=print) -> Path:
@@ -101,7 +104,7 @@ def _choose_on_val(model: Ensemble, meta: dict[str, Any]) -> dict[str, Any]:
     from pneumogan.data.labels import targets
     from pneumogan.data.loading import load_splits
     from pneumogan.evaluate.calibration import calibrate_on_val
-    from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, threshold_interval
+    from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, operating_points, threshold_interval
 
     cfg = Config.model_validate(meta["config"])
     data = load_splits(cfg)
@@ -115,6 +118,7 @@ def _choose_on_val(model: Ensemble, meta: dict[str, Any]) -> dict[str, Any]:
         "threshold_method": c.threshold,
         "threshold_interval": threshold_interval(y, p, c.threshold, c.target_sensitivity, seed=cfg.seed),
         "val_metrics": binary_metrics(y, p, threshold),
+        "operating_points": operating_points(y, p),
         "calibration": calibrate_on_val(proba, labels[keep], c.target_sensitivity),
         "data_fingerprint": data.fingerprint,
     }

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
@@ -58,6 +59,11 @@ def evaluate_checkpoint(
     result["at_val_target_sensitivity"] = _at_threshold(
         y, p, fitted["threshold_at_target_sensitivity"], n_boot, cfg.seed, fitted["target_sensitivity"]
     )
+    if meta.get("operating_points"):  # each val-chosen operating point, read out on this split
+        result["operating_points"] = {
+            name: _at_threshold(y, p, point["threshold"], n_boot, cfg.seed, point["target_sensitivity"])
+            for name, point in meta["operating_points"].items()
+        }
     if transductive:
         result["transductive_prior_shift"] = prior_shift_report(y, proba, fitted)
         result["transductive_batchnorm"] = batchnorm_report(model, ds.images, y, meta["threshold"], pre, device)
@@ -83,6 +89,32 @@ def evaluate_checkpoint(
     np.savez(out / EVAL_SCORES, y=y, p=p, paths=ds.paths)
     atomic_write_json(out / EVAL_METRICS, result)
     return result
+
+
+def add_operating_points(checkpoint: str | Path, data_source: str | None = None) -> dict[str, Any]:
+    """Choose the operating points of a checkpoint trained before they were recorded, on its val split, and
+    write them into its meta.json (weights, threshold and everything else untouched)."""
+    from pneumogan.classify.checkpoint import read_meta
+    from pneumogan.evaluate.metrics import operating_points
+    from pneumogan.layout import META
+
+    checkpoint = Path(checkpoint)
+    model, meta = load_checkpoint(checkpoint, "cpu")
+    cfg = Config.model_validate(meta["config"])
+    if data_source:
+        cfg.data.source = data_source
+    data = load_splits(cfg)
+    if data.fingerprint != meta.get("data_fingerprint"):
+        raise PneumoganError(f"{checkpoint}: the data or split differs from training; its val split is not here")
+    labels, keep = targets(data.val, meta["num_classes"])
+    pre = meta["preprocessing"]
+    cpu = torch.device("cpu")
+    proba = predict_proba(model, data.val.select(keep).images, pre["mean"], pre["std"], cpu, precision="fp32")
+    points = operating_points((labels[keep] > 0).astype(int), positive_score(proba))
+    stored = read_meta(checkpoint)
+    stored["operating_points"] = points
+    atomic_write_json(checkpoint / META, stored)
+    return points
 
 
 def _fit_on_val(model, data, meta: dict, cfg: Config, device, precision: str) -> dict[str, Any]:

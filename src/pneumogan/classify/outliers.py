@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from pneumogan.data.images import square_resize
+from pneumogan.data.geometry import fit_square
 
 
 def acquisition_variation(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -66,7 +66,7 @@ def _pink_noise(size: int, rng: np.random.Generator) -> np.ndarray:
     )
     x = np.real(np.fft.ifft2(spectrum))
     x = (x - x.min()) / max(float(np.ptp(x)), 1e-9)
-    return square_resize(np.round(255 * x).astype(np.uint8), size)
+    return fit_square(np.round(255 * x).astype(np.uint8), size, "crop")
 
 
 def _shapes(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -83,13 +83,13 @@ def _shapes(size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _shuffled_tiles(xrays: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    x = square_resize(np.asarray(xrays[rng.integers(len(xrays))]), size)
+    x = fit_square(np.asarray(xrays[rng.integers(len(xrays))]), size, "crop")
     k = int(rng.choice([2, 4, 8]))
     t = size // k
     tiles = [x[i * t : (i + 1) * t, j * t : (j + 1) * t] for i in range(k) for j in range(k)]
     order = rng.permutation(len(tiles))
     out = np.block([[tiles[order[i * k + j]] for j in range(k)] for i in range(k)])
-    return square_resize(out, size) if out.shape[0] != size else out
+    return fit_square(out, size, "crop") if out.shape[0] != size else out
 
 
 @functools.cache
@@ -118,7 +118,7 @@ def _sample_crop(samples: tuple[np.ndarray, ...], size: int, rng: np.random.Gene
     h, w = a.shape
     side = max(8, int(min(h, w) * rng.uniform(0.3, 1.0)))
     top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-    crop = square_resize(np.ascontiguousarray(a[top : top + side, left : left + side]), size)
+    crop = fit_square(np.ascontiguousarray(a[top : top + side, left : left + side]), size, "crop")
     if rng.random() < 0.5:  # blurry, like a small picture blown up
         small = Image.fromarray(crop).resize((max(4, size // 4),) * 2, Image.Resampling.BICUBIC)
         crop = np.asarray(small.resize((size, size), Image.Resampling.BICUBIC))

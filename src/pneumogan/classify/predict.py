@@ -13,7 +13,8 @@ from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.classify.ood import OOD_FIT_PRECISION, FeatureTap, decoding_warnings, load_ood
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DecodedImage
-from pneumogan.data.images import read_image, square_resize
+from pneumogan.data.geometry import checkpoint_fit, fit_square
+from pneumogan.data.images import read_image
 from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.errors import ImageReadError, PneumoganError
 
@@ -45,6 +46,7 @@ class Predictor:
         self.checkpoint = checkpoint = resolve_checkpoint(checkpoint)
         self.model, self.meta = load_checkpoint(checkpoint, self.device)
         self.pre = self.meta["preprocessing"]
+        self.fit = checkpoint_fit(self.meta)  # how its training images were made square: applied to every input
         self.names: list[str] = self.meta["class_names"]
         stored = self.meta.get("threshold")
         self.threshold: float = 0.5 if stored is None else float(stored)  # None: training never finished
@@ -59,10 +61,32 @@ class Predictor:
     def read(self, src: Any, name: str = "") -> tuple[np.ndarray, list[str]]:
         """The model-size array and what decoding noticed (colour, a lateral DICOM view)."""
         image = self.decode(src, name)
-        return square_resize(image.array, self.pre["size"]), decoding_warnings(image)
+        return self.model_input(image.array), decoding_warnings(image)
 
-    def predict_arrays(self, arrays: np.ndarray, notes: list[list[str]] | None = None) -> list[dict[str, Any]]:
-        """Rows of probabilities, label, threshold and `warnings` (`notes`: decoding warnings per image)."""
+    def model_input(self, array: np.ndarray, size: int | None = None) -> np.ndarray:
+        """A decoded image of any shape made square the checkpoint's way, at the model's size (or `size`)."""
+        return fit_square(array, size or self.pre["size"], self.fit)
+
+    @property
+    def operating_points(self) -> dict[str, dict[str, Any]]:
+        """The val-chosen operating points (`sens90`, `sens95`, `sens99`) this checkpoint records, if any."""
+        return self.meta.get("operating_points") or {}
+
+    def threshold_for(self, operating_point: str | None) -> float:
+        """The decision threshold of a named operating point; None or `default`: the checkpoint's own."""
+        if operating_point in (None, "", "default"):
+            return self.threshold
+        if operating_point not in self.operating_points:
+            known = ", ".join(["default", *self.operating_points]) if self.operating_points else "default only"
+            raise PneumoganError(f"unknown operating point '{operating_point}' for this model (it has: {known})")
+        return float(self.operating_points[operating_point]["threshold"])
+
+    def predict_arrays(
+        self, arrays: np.ndarray, notes: list[list[str]] | None = None, operating_point: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of probabilities, label, threshold and `warnings` (`notes`: decoding warnings per image), the label
+        at the threshold of `operating_point` (None: the checkpoint's own)."""
+        threshold = self.threshold_for(operating_point)
         if self.ood is None:
             proba, found = self.proba(arrays), [[] for _ in arrays]
         else:
@@ -76,7 +100,7 @@ class Predictor:
         rows = []
         for pr, before, after in zip(proba, notes, found, strict=True):
             p_pos = float(positive_score(pr))
-            label = "PNEUMONIA" if p_pos >= self.threshold else "NORMAL"
+            label = "PNEUMONIA" if p_pos >= threshold else "NORMAL"
             if len(self.names) > 2 and label == "PNEUMONIA":
                 label = self.names[1 + int(np.argmax(pr[1:]))]
             rows.append(
@@ -84,7 +108,8 @@ class Predictor:
                     **{f"p_{n}": float(v) for n, v in zip(self.names, pr, strict=True)},
                     "p_pneumonia": p_pos,
                     "label": label,
-                    "threshold": self.threshold,
+                    "threshold": threshold,
+                    "operating_point": operating_point or "default",
                     "warnings": [*before, *after],
                 }
             )
@@ -98,9 +123,14 @@ class Predictor:
 
 @torch.no_grad()
 def predict_files(
-    checkpoint: str | Path, paths: list[str | Path], batch_size: int = 64, precision: str = "auto"
+    checkpoint: str | Path,
+    paths: list[str | Path],
+    batch_size: int = 64,
+    precision: str = "auto",
+    operating_point: str | None = None,
 ) -> dict[str, Any]:
     predictor = Predictor(checkpoint, precision=precision)
+    threshold = predictor.threshold_for(operating_point)  # an unknown name fails before any file is read
     files = expand_inputs(paths)
     if not files:
         raise PneumoganError("no input files found")
@@ -114,7 +144,12 @@ def predict_files(
             bad.append({"file": str(path), "reason": exc.reason, "detail": exc.detail})
     for start in range(0, len(good), batch_size):
         chunk = good[start : start + batch_size]
-        preds = predictor.predict_arrays(np.stack([a for _, a, _ in chunk]), [w for _, _, w in chunk])
+        preds = predictor.predict_arrays(np.stack([a for _, a, _ in chunk]), [w for _, _, w in chunk], operating_point)
         rows += [{"file": str(p), **pred} for (p, _, _), pred in zip(chunk, preds, strict=True)]
-    model = {"arch": predictor.meta["arch"], "threshold": predictor.threshold, "classes": predictor.names}
+    model = {
+        "arch": predictor.meta["arch"],
+        "threshold": threshold,
+        "operating_point": operating_point or "default",
+        "classes": predictor.names,
+    }
     return {"predictions": rows, "bad": bad, "model": {**model, "ood_check": predictor.ood is not None}}

@@ -32,13 +32,14 @@ from pneumogan.classify.pretrained import IMAGENET_GRAY
 from pneumogan.config import CLASSIFY_SECTIONS, Config, config_hash
 from pneumogan.data.augment import BatchAugment
 from pneumogan.data.datasets import TrainBatches
+from pneumogan.data.geometry import recipe
 from pneumogan.data.labels import class_names, targets
 from pneumogan.data.loading import SplitData, load_splits
 from pneumogan.data.prepare import PreparedDataset
 from pneumogan.data.sources import absolute_source
 from pneumogan.device import PRECISIONS, autocast, optimizer_options, resolve_device, resolve_precision
 from pneumogan.evaluate.calibration import calibrate_on_val
-from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, threshold_interval
+from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, operating_points, threshold_interval
 from pneumogan.layout import CLASSIFIER_STATE, CURVES
 from pneumogan.progress import Status, track
 from pneumogan.runs import ResumeState, median_images_per_s, write_history
@@ -458,6 +459,7 @@ def finish(run: Training, started: float) -> Path:
     meta["calibration"] = calibrate_on_val(proba_val, run.val_labels, c.target_sensitivity)
     meta["threshold_interval"] = threshold_interval(y_val, p_val, c.threshold, c.target_sensitivity, seed=run.cfg.seed)
     meta["val_metrics"] = binary_metrics(y_val, p_val, threshold)
+    meta["operating_points"] = operating_points(y_val, p_val)
     meta["train_seconds"] = round(time.perf_counter() - started, 1)
     meta["train_images_per_s"] = median_images_per_s(run.history)
     meta["processes"] = run.dist.world
@@ -546,7 +548,8 @@ def _meta(run: Training, epoch: int, threshold: float | None) -> dict[str, Any]:
             "mean": run.mean,
             "std": run.std,
             "max_pixels": cfg.data.max_pixels,
-            "recipe": "grayscale uint8 → centre crop to square → bicubic resize → (x/255 − mean)/std",
+            "fit": run.data.fit,
+            "recipe": recipe(run.data.fit),
         },
         "threshold": threshold,
         "threshold_method": c.threshold,

@@ -143,22 +143,3 @@ def _from_array(array: np.ndarray) -> DecodedImage:
         notes=notes,
         colour=colour,
     )
-
-
-def square_resize(array: np.ndarray, size: int) -> np.ndarray:
-    """Centre-crop to a square, then resize to `size`×`size` (the MedMNIST recipe).
-
-    Bicubic in PIL filters with a kernel scaled to the reduction factor, so downsampling is anti-aliased.
-    """
-    h, w = array.shape
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    crop = array[top : top + side, left : left + side]
-    if side == size:
-        return np.ascontiguousarray(crop)
-    return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
-
-
-def load_for_model(src: ImageInput, size: int, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "") -> np.ndarray:
-    """The one preprocessing path from any input to the (size, size) uint8 array that models see."""
-    return square_resize(read_image(src, max_pixels=max_pixels, name=name).array, size)

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
+from pneumogan.data.geometry import square_source, square_source_advice
 from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES, UNKNOWN
 from pneumogan.data.scan import scan_records
 from pneumogan.data.sources import SPLITS, Source
@@ -86,6 +87,17 @@ def check_source(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, workers: 
         "patients": patients_per_split,
         "patient_overlap": overlap,
         "max_pixels": max_pixels,
+        **geometry_report(widths_heights, source.default_fit),
+    }
+
+
+def geometry_report(sizes: list[tuple[int, int]], default_fit: str) -> dict[str, Any]:
+    """Whether the source was resized to one square size before it reached us, and what that means for `fit`."""
+    side = square_source(sizes)
+    return {
+        "square_source": side,
+        "default_fit": default_fit,
+        "geometry_advice": square_source_advice(side, default_fit) if side else None,
     }
 
 
@@ -133,6 +145,8 @@ def print_report(report: dict[str, Any], console: Any | None = None, max_rows: i
         + (" …" if len(sizes) > 8 else "")
     )
     console.print("Modes: " + ", ".join(f"{k} ×{v}" for k, v in report["modes"].items()))
+    if report.get("geometry_advice"):
+        console.print(f"Geometry: {report['geometry_advice']}", style="yellow")
     _rows(
         console,
         "Bad files",

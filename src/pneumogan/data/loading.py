@@ -21,6 +21,7 @@ class SplitData:
     test: PreparedDataset
     fingerprint: str  # changes with the data, the split and the training mix
     summary: dict = field(default_factory=dict)
+    fit: str = "crop"  # the geometry the images were made square with (data/geometry.py)
 
     def get(self, split: str) -> PreparedDataset:
         if split not in ("train", "val", "test"):
@@ -28,9 +29,26 @@ class SplitData:
         return getattr(self, split)
 
 
+def resolved_fit(cfg: Config) -> str:
+    """The geometry `data.fit` stands for with this config's source (`auto` → the source's default)."""
+    from pneumogan.data.geometry import resolve_fit
+
+    try:
+        return resolve_fit(cfg.data.fit, open_source(cfg.data.source).default_fit)
+    except ValueError as exc:
+        raise PneumoganError(str(exc)) from None
+
+
 def load_splits(cfg: Config) -> SplitData:
     dc = cfg.data
-    ds = prepare(open_source(dc.source), dc.size, cache_root=dc.cache_dir, max_pixels=dc.max_pixels, workers=dc.workers)
+    ds = prepare(
+        open_source(dc.source),
+        dc.size,
+        cache_root=dc.cache_dir,
+        max_pixels=dc.max_pixels,
+        workers=dc.workers,
+        fit=dc.fit,
+    )
     ds = ds.select(stratified_subset(ds.splits, ds.labels, dc.subset, seed=cfg.split.seed))
     spec = SplitSpec(cfg.split.val_fraction, cfg.split.seed, cfg.split.strategy, cfg.split.exclude_test_patients)
     splits = grouped_split(ds.splits, ds.labels, ds.patient_ids, spec, ds.has_patient_ids)
@@ -40,11 +58,14 @@ def load_splits(cfg: Config) -> SplitData:
         splits = splits.copy()
         splits[np.setdiff1d(train_idx, kept)] = "unused"
     summary = split_summary(splits, ds.labels, ds.patient_ids, tuple(ds.meta["class_names"]))
+    fit = ds.meta["fit"]
     parts = [ds.select(splits == "train")] if dc.train_real else []
-    fps = [ds.meta["fingerprint"]]
+    # the geometry enters the fingerprint only where it changed pixels (not on a source of equal squares)
+    fps = [ds.meta["fingerprint"]] + ([fit] if ds.meta["square_source"] is None else [])
     for extra in dc.extra_train:
+        # synthetic sets are squares already; the real data's geometry keeps one cache key for them
         extra_ds = prepare(
-            open_source(extra), dc.size, cache_root=dc.cache_dir, max_pixels=dc.max_pixels, workers=dc.workers
+            open_source(extra), dc.size, cache_root=dc.cache_dir, max_pixels=dc.max_pixels, workers=dc.workers, fit=fit
         )
         parts.append(extra_ds.select(extra_ds.splits == "train") if "train" in set(extra_ds.splits) else extra_ds)
         fps.append(extra_ds.meta["fingerprint"])
@@ -55,4 +76,6 @@ def load_splits(cfg: Config) -> SplitData:
     for part in (*fps, splits.tobytes(), str(dc.subset), str(dc.train_fraction), str(dc.train_real)):
         digest.update(part if isinstance(part, bytes) else part.encode())
     summary["train_provenance"] = {p: int(np.sum(train.provenance == p)) for p in sorted(set(train.provenance))}
-    return SplitData(train, ds.select(splits == "val"), ds.select(splits == "test"), digest.hexdigest()[:16], summary)
+    return SplitData(
+        train, ds.select(splits == "val"), ds.select(splits == "test"), digest.hexdigest()[:16], summary, fit
+    )

@@ -1,7 +1,7 @@
 """`pneumogan data prepare`: decode every image once into a compact cached dataset.
 
-Images are stored as grayscale uint8 (N, S, S) after a centre crop to square and a resize to S (the
-MedMNIST recipe), with labels, 3-class labels, patient ids, paths, source split and provenance. The
+Images are stored as grayscale uint8 (N, S, S), made square by `data.fit` (crop, squeeze or pad; see
+`data/geometry.py`) and resized to S, with labels, 3-class labels, patient ids, paths, source split and provenance. The
 cache folder is keyed by the source's content fingerprint and the parameters, written atomically, and
 memory-mapped on load, so training never decodes a JPEG again.
 """
@@ -20,6 +20,7 @@ import numpy as np
 
 from pneumogan import __version__
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS
+from pneumogan.data.geometry import RECIPES, resolve_fit, square_source
 from pneumogan.data.labels import BINARY_CLASSES
 from pneumogan.data.medmnist import cache_dir
 from pneumogan.data.scan import scan_records
@@ -27,7 +28,7 @@ from pneumogan.data.sources import Source
 from pneumogan.errors import PneumoganError
 from pneumogan.runs import atomic_directory, atomic_write_json
 
-FORMAT_VERSION = 1  # bump when the stored layout or the preprocessing changes
+FORMAT_VERSION = 2  # bump when the stored layout or the preprocessing changes (2: the geometry, `fit`)
 _COLUMNS = ("labels", "labels3", "splits", "patient_ids", "paths", "provenance")
 
 
@@ -79,8 +80,8 @@ class PreparedDataset:
         return cls(images=images, meta=meta, root=root, **columns)
 
 
-def cache_key(fingerprint: str, size: int, max_pixels: int) -> str:
-    payload = json.dumps({"fp": fingerprint, "size": size, "max_pixels": max_pixels, "v": FORMAT_VERSION})
+def cache_key(fingerprint: str, size: int, max_pixels: int, fit: str) -> str:
+    payload = json.dumps({"fp": fingerprint, "size": size, "max_pixels": max_pixels, "fit": fit, "v": FORMAT_VERSION})
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -96,13 +97,18 @@ def prepare(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 0,
     force: bool = False,
+    fit: str = "auto",
 ) -> PreparedDataset:
-    """Return the prepared dataset for (`source`, `size`), building and caching it when needed."""
+    """Return the prepared dataset for (`source`, `size`, `fit`), building and caching it when needed."""
     if size < 8:
         raise PneumoganError(f"size must be at least 8 px, got {size}")
+    try:
+        fit = resolve_fit(fit, source.default_fit)
+    except ValueError as exc:
+        raise PneumoganError(str(exc)) from None
     cache_root = Path(cache_root) if cache_root else cache_dir() / "prepared"
     fingerprint = source.fingerprint()
-    final = cache_root / f"{_slug(source.name)}-{size}px-{cache_key(fingerprint, size, max_pixels)}"
+    final = cache_root / f"{_slug(source.name)}-{size}px-{cache_key(fingerprint, size, max_pixels, fit)}"
     if final.exists() and not force:
         return PreparedDataset.load(final)
     if final.exists():
@@ -116,14 +122,22 @@ def prepare(
     keep = np.zeros(len(records), dtype=bool)
     skipped = [{"path": s.path, "reason": s.reason, "detail": ""} for s in source.stray_files()]
     converted = 0
+    shapes: set[tuple[int, int]] = set()
     for i, res in enumerate(
         scan_records(
-            source, records, size=size, max_pixels=max_pixels, workers=workers, description=f"preparing {size}px"
+            source,
+            records,
+            size=size,
+            max_pixels=max_pixels,
+            workers=workers,
+            description=f"preparing {size}px",
+            fit=fit,
         )
     ):
         if res.ok and res.array is not None:
             images[i] = res.array
             keep[i] = True
+            shapes.add((res.width, res.height))
             converted += any(not n.startswith("DICOM ") for n in res.notes)
         else:
             skipped.append({"path": res.record.path, "reason": res.reason or "", "detail": res.detail})
@@ -156,7 +170,11 @@ def prepare(
         "converted": converted,
         "skipped": skipped,
         "seconds": round(time.perf_counter() - start, 2),
-        "preprocessing": "grayscale uint8; centre-crop to square; bicubic resize",
+        "fit": fit,
+        # every source image one square size: resized before it reached us, so `fit` changed no pixel here and
+        # only says how serving should make full-resolution uploads square
+        "square_source": square_source(shapes),
+        "preprocessing": f"grayscale uint8; {RECIPES[fit]}; bicubic resize",
     }
     with atomic_directory(final) as tmp:
         dataset.save(tmp)

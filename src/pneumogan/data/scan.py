@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, EMPTY, UNREADABLE
-from pneumogan.data.images import read_image, square_resize
+from pneumogan.data.geometry import LEGACY_FIT, fit_square
+from pneumogan.data.images import read_image
 from pneumogan.data.sources import KaggleFolderSource, Record, Source
 from pneumogan.errors import ImageReadError
 from pneumogan.progress import track
@@ -46,7 +47,7 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def _examine(data: bytes, name: str, size: int | None, max_pixels: int) -> dict:
+def _examine(data: bytes, name: str, size: int | None, max_pixels: int, fit: str = LEGACY_FIT) -> dict:
     out: dict = {"md5": hashlib.md5(data).hexdigest()}
     if not data:
         out.update(reason=EMPTY, detail="0 bytes")
@@ -61,17 +62,17 @@ def _examine(data: bytes, name: str, size: int | None, max_pixels: int) -> dict:
         return out
     out.update(mode=img.mode, width=img.width, height=img.height, notes=img.notes)
     if size:
-        out["array"] = square_resize(img.array, size)
+        out["array"] = fit_square(img.array, size, fit)
     return out
 
 
-def _examine_path(args: tuple[str, int | None, int]) -> dict:
-    path, size, max_pixels = args
+def _examine_path(args: tuple[str, int | None, int, str]) -> dict:
+    path, size, max_pixels, fit = args
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         return {"reason": UNREADABLE, "detail": exc.strerror or str(exc)}
-    return _examine(data, path, size, max_pixels)
+    return _examine(data, path, size, max_pixels, fit)
 
 
 def scan_records(
@@ -81,12 +82,14 @@ def scan_records(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 0,
     description: str = "decoding",
+    fit: str = LEGACY_FIT,
 ) -> Iterator[ScanResult]:
-    """Yield one `ScanResult` per record, in order. `workers=0` picks one per CPU core."""
+    """Yield one `ScanResult` per record, in order, resized to `size` by `fit` when a size is given.
+    `workers=0` picks one per CPU core."""
     records = source.records() if records is None else records
     workers = workers or default_workers()
     if isinstance(source, KaggleFolderSource) and workers > 1 and len(records) > PARALLEL_MIN_RECORDS:
-        jobs = [(r.path, size, max_pixels) for r in records]
+        jobs = [(r.path, size, max_pixels, fit) for r in records]
         with mp.get_context("spawn").Pool(workers) as pool:
             results = pool.imap(_examine_path, jobs, chunksize=32)
             for rec, res in zip(records, track(results, len(records), description), strict=True):
@@ -99,10 +102,10 @@ def scan_records(
             yield ScanResult(record=rec, reason=UNREADABLE, detail=exc.strerror or str(exc))
             continue
         if isinstance(source, KaggleFolderSource):
-            yield ScanResult(record=rec, **_examine(data, rec.path, size, max_pixels))
+            yield ScanResult(record=rec, **_examine(data, rec.path, size, max_pixels, fit))
         else:  # in-memory arrays: decode the array, hash its bytes
             res = ScanResult(record=rec, md5=hashlib.md5(data).hexdigest())
             img = source.load(rec, max_pixels=max_pixels)
             res.mode, res.width, res.height, res.notes = img.mode, img.width, img.height, img.notes
-            res.array = square_resize(img.array, size) if size else None
+            res.array = fit_square(img.array, size, fit) if size else None
             yield res

@@ -48,6 +48,7 @@ class StrayFile:
 class Source(Protocol):
     name: str
     has_patient_ids: bool
+    default_fit: str  # how `data.fit=auto` makes this source's images square (data/geometry.py)
 
     def records(self) -> list[Record]: ...
     def stray_files(self) -> list[StrayFile]: ...
@@ -76,6 +77,9 @@ class KaggleFolderSource:
     root: Path
     name: str = ""
     _stray: list[StrayFile] = field(default_factory=list, repr=False)
+    # data.fit=auto: resized copies of X-rays are nearly always plain resizes (Kermany's 224 px set was
+    # squeezed), and on full-resolution films a squeeze keeps the lateral lung fields that a crop cuts off
+    default_fit: str = "squeeze"
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -144,6 +148,7 @@ class NpzSource:
     path: Path
     name: str = ""
     has_patient_ids: bool = False
+    default_fit: str = "crop"  # data.fit=auto: MedMNIST centre-cropped the originals to the short side
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)

@@ -121,6 +121,29 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, method: str = "youden", targe
     raise ValueError(f"unknown threshold method {method!r}")
 
 
+# Operating points: a threshold per target sensitivity, chosen on val. Which one to use is a clinical decision
+# (screening wants sens99, a second reader sens90); the checkpoint's own threshold stays the default.
+OPERATING_POINTS: dict[str, float] = {"sens90": 0.90, "sens95": 0.95, "sens99": 0.99}
+
+
+def operating_points(y_val: np.ndarray, p_val: np.ndarray) -> dict[str, dict[str, Any]]:
+    """For each target sensitivity, the highest val threshold that reaches it, with the val figures there."""
+    y_val = np.asarray(y_val).astype(int)
+    out = {}
+    for name, target in OPERATING_POINTS.items():
+        threshold = choose_threshold(y_val, p_val, "sensitivity", target)
+        m = binary_metrics(y_val, p_val, threshold)
+        out[name] = {
+            "target_sensitivity": target,
+            "threshold": threshold,
+            "val_sensitivity": m["recall"],
+            "val_specificity": m["specificity"],
+            "val_positives": int(y_val.sum()),
+            "val_negatives": int((1 - y_val).sum()),
+        }
+    return out
+
+
 def threshold_interval(
     y: np.ndarray,
     p: np.ndarray,

@@ -12,7 +12,6 @@ from PIL import Image
 
 from pneumogan.classify.ood import decoding_warnings
 from pneumogan.classify.predict import Predictor, expand_inputs, for_csv
-from pneumogan.data.images import square_resize
 from pneumogan.errors import ImageReadError, PneumoganError
 from pneumogan.explain.gradcam import Method, explainer_for, overlay, thorax_mass_fraction
 from pneumogan.runs import atomic_write_csv
@@ -44,11 +43,15 @@ class Explainer:
         return 1 if len(names) == 2 else 1 + int(pred[f"p_{names[2]}"] > pred[f"p_{names[1]}"])
 
     def explain_array(
-        self, array: np.ndarray, display: np.ndarray | None = None, notes: list[str] | None = None
+        self,
+        array: np.ndarray,
+        display: np.ndarray | None = None,
+        notes: list[str] | None = None,
+        operating_point: str | None = None,
     ) -> dict[str, Any]:
         """`array`: the model-size uint8 image; `display`: a larger copy of the same image to draw on; `notes`:
-        what decoding noticed (they join the prediction's `warnings`)."""
-        pred = self.predictor.predict_arrays(array[None], [notes or []])[0]
+        what decoding noticed (they join the prediction's `warnings`); `operating_point`: which threshold labels."""
+        pred = self.predictor.predict_arrays(array[None], [notes or []], operating_point)[0]
         class_idx = self.target_class(pred)
         cam = self.cam(array[None], class_idx=class_idx)[0]
         shown = array if display is None else display
@@ -65,11 +68,14 @@ class Explainer:
             "cam_target": target,
         }
 
-    def explain_source(self, src: Any, name: str = "") -> dict[str, Any]:
+    def explain_source(self, src: Any, name: str = "", operating_point: str | None = None) -> dict[str, Any]:
         """Any supported input (path, bytes, file object); raises ImageReadError for unusable input."""
         image = self.predictor.decode(src, name)
-        model_size = square_resize(image.array, self.predictor.pre["size"])
-        return self.explain_array(model_size, square_resize(image.array, DISPLAY_SIZE), decoding_warnings(image))
+        model_size, display = (
+            self.predictor.model_input(image.array),
+            self.predictor.model_input(image.array, DISPLAY_SIZE),
+        )
+        return self.explain_array(model_size, display, decoding_warnings(image), operating_point)
 
 
 def side_by_side(display: np.ndarray, over: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from pneumogan.classify.checkpoint import load_checkpoint
+from pneumogan.data.geometry import RECIPES, checkpoint_fit
 from pneumogan.errors import PneumoganError
 
 OPSET = 17
@@ -58,7 +59,8 @@ def export_onnx(checkpoint: str | Path, path: str | Path) -> dict[str, Any]:
         "arch": meta["arch"],
         "blank_border": json.dumps(meta.get("blank_border", 0.0)),  # applied inside the graph
         "standardise_input": json.dumps(meta.get("standardise_input", False)),  # also inside the graph
-        "input": f"float32 (N, 1, {size}, {size}): (pixel/255 - mean) / std after the preprocessing recipe",
+        "input": f"float32 (N, 1, {size}, {size}): grayscale made square by fit={checkpoint_fit(meta)} "
+        f"({RECIPES[checkpoint_fit(meta)]}), resized to {size} px, then (pixel/255 - mean) / std",
         "output": "float32 (N, classes) softmax probabilities; P(pneumonia) = 1 - p[:, 0]",
         "notice": "Research software, not a medical device.",
     }

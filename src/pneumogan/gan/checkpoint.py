@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from pneumogan.classify.checkpoint import package_versions
+from pneumogan.data.geometry import migrate_meta
 from pneumogan.errors import PneumoganError
 from pneumogan.gan.models import Generator, PerClassGenerator, build
 from pneumogan.layout import DISCRIMINATOR_WEIGHTS as D_FILE
@@ -29,7 +30,9 @@ def read_gan_meta(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / META
     if not path.is_file():
         raise PneumoganError(f"{directory} is not a GAN checkpoint (no {META})")
-    return json.loads(path.read_text())
+    meta = json.loads(path.read_text())
+    meta.setdefault("preprocessing", {"size": meta["model"]["size"]})  # written before the geometry was recorded
+    return migrate_meta(meta)
 
 
 def generator_hash(directory: str | Path) -> str:

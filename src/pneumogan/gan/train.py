@@ -27,6 +27,7 @@ from torch import nn
 
 from pneumogan import distributed
 from pneumogan.config import GAN_SECTIONS, Config, config_hash
+from pneumogan.data.loading import resolved_fit
 from pneumogan.data.sources import absolute_source
 from pneumogan.device import PRECISIONS, optimizer_options, resolve_device, resolve_precision
 from pneumogan.gan.augment import AdaptiveProbability, parse_policy
@@ -182,6 +183,7 @@ def set_up(cfg: Config, out: Path, log: Log) -> GanTraining:
         "data_source_path": absolute_source(cfg.data.source),
         "ema": gan_cfg.ema,
         "output_range": [-1, 1],
+        "preprocessing": {"size": cfg.data.size, "fit": resolved_fit(cfg)},  # the geometry of its training images
         "precision": precision,
     }
     return GanTraining(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pneumogan.data import dicom, images
-from pneumogan.errors import ImageReadError
+from pneumogan.errors import ImageReadError, PneumoganError
 from pneumogan.serve.service import DEFAULT_MAX_UPLOAD, ModelService, overlay_base64
 
 log = logging.getLogger("pneumogan.serve")
@@ -38,6 +38,9 @@ class Prediction(BaseModel):
     probabilities: dict[str, float] = Field(description="per class; PNEUMONIA = 1 − P(NORMAL) for 3-class models")
     label: str = Field(description="the thresholded decision")
     threshold: float = Field(description="decision threshold on P(PNEUMONIA), chosen on validation data")
+    operating_point: str = Field(
+        description="which val-chosen threshold labelled the image: default (the model's own) or sens90/95/99"
+    )
     warnings: list[str] = Field(
         description="out-of-distribution warnings: the image does not look like a frontal chest X-ray the model "
         "was trained on (colour, lateral DICOM view, unusual features or statistics). Empty when nothing looked "
@@ -51,7 +54,7 @@ class Prediction(BaseModel):
 UNAUTHORIZED = {401: {"model": ApiError, "description": "a token guards this server and the request lacked it"}}
 PREDICT_ERRORS = {
     **UNAUTHORIZED,
-    400: {"model": ApiError, "description": "malformed form data or no `file` field"},
+    400: {"model": ApiError, "description": "malformed form data, no `file` field, or an unknown operating point"},
     413: {"model": ApiError, "description": "upload larger than the server's limit"},
     415: {"model": ApiError, "description": "not multipart, or a file that is not a supported image"},
     422: {"model": ApiError, "description": "an image that cannot be read (truncated, empty, oversized, …)"},
@@ -135,6 +138,12 @@ def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD, prote
                             "properties": {
                                 "file": {"type": "string", "format": "binary", "description": "PNG, JPEG or DICOM"},
                                 "gradcam": {"type": "boolean", "default": False},
+                                "operating_point": {
+                                    "type": "string",
+                                    "default": "default",
+                                    "description": "default, or a val-chosen threshold from the model card: "
+                                    "sens90, sens95 or sens99",
+                                },
                             },
                         }
                     }
@@ -159,12 +168,15 @@ def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD, prote
             return _error(400, "missing file", "put the image in the multipart field 'file'")
         data = await upload.read()
         gradcam = str(form.get("gradcam", "false")).lower() in ("1", "true", "yes", "on")
+        point = str(form.get("operating_point", "default"))
         name = upload.filename or ""
         try:
-            result = await _run(service, data, name, gradcam)
+            result = await _run(service, data, name, gradcam, point)
         except ImageReadError as exc:
             status = 415 if exc.reason in UNSUPPORTED_REASONS else 422
             return _error(status, exc.reason, exc.detail)
+        except PneumoganError as exc:  # an operating point this model does not have
+            return _error(400, "unknown operating point", str(exc))
         if gradcam:
             cam = result.pop("gradcam")
             result["gradcam"] = {
@@ -178,7 +190,7 @@ def build_api(service: ModelService, max_upload: int = DEFAULT_MAX_UPLOAD, prote
     return app
 
 
-async def _run(service: ModelService, data: bytes, name: str, gradcam: bool) -> dict[str, Any]:
+async def _run(service: ModelService, data: bytes, name: str, gradcam: bool, point: str) -> dict[str, Any]:
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(service.predict, data, name, gradcam)
+    return await run_in_threadpool(service.predict, data, name, gradcam, point)

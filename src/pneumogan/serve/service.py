@@ -18,6 +18,7 @@ from PIL import Image
 
 from pneumogan.bundled import DATA_ATTRIBUTION, generator_path, is_bundled, resolve_checkpoint
 from pneumogan.classify.predict import Predictor
+from pneumogan.data.geometry import RECIPES
 from pneumogan.data.sources import locate_source
 from pneumogan.explain.files import Explainer
 from pneumogan.layout import EVAL_METRICS, find_eval_dir
@@ -101,16 +102,22 @@ class ModelService:
             "checkpoint": self.checkpoint.name,
             "compute_precision": self.predictor.precision,
             "ood_check": self.predictor.ood is not None,
+            "fit": self.predictor.fit,
         }
 
-    def predict(self, src: Any, name: str = "", gradcam: bool = True) -> dict[str, Any]:
-        """Probabilities, label and (optionally) the Grad-CAM overlay; raises ImageReadError on bad input."""
+    def predict(
+        self, src: Any, name: str = "", gradcam: bool = True, operating_point: str | None = None
+    ) -> dict[str, Any]:
+        """Probabilities, label and (optionally) the Grad-CAM overlay; raises ImageReadError on bad input and
+        PneumoganError for an operating point the model does not have. The label is read at the threshold of
+        `operating_point` (None: the model's own)."""
+        self.predictor.threshold_for(operating_point)  # an unknown name fails before the image is decoded
         with self.lock:
             if gradcam:
-                res = self.explainer.explain_source(src, name=name)
+                res = self.explainer.explain_source(src, name=name, operating_point=operating_point)
             else:
                 arr, notes = self.predictor.read(src, name=name)
-                res = {**self.predictor.predict_arrays(arr[None], [notes])[0], "display": arr}
+                res = {**self.predictor.predict_arrays(arr[None], [notes], operating_point)[0], "display": arr}
         probs = {n: res[f"p_{n}"] for n in self.predictor.names}
         if len(probs) > 2:
             probs["PNEUMONIA"] = res["p_pneumonia"]
@@ -118,6 +125,7 @@ class ModelService:
             "probabilities": probs,
             "label": res["label"],
             "threshold": res["threshold"],
+            "operating_point": res["operating_point"],
             "warnings": res["warnings"],
             "model": self.model_info(),
             "notice": NOTICE,
@@ -153,6 +161,7 @@ class ModelService:
             "notice": NOTICE,
             "bundled": self.bundled,
             "out_of_distribution_check": self.predictor.ood.info if self.predictor.ood is not None else None,
+            "operating_points": self._operating_points(),
             "test_metrics": None,
         }
         if self.bundled:
@@ -175,6 +184,18 @@ class ModelService:
         }
         return card
 
+    def _operating_points(self) -> dict[str, Any]:
+        """The val-chosen thresholds per target sensitivity, with the test figures there apart (when evaluated)."""
+        at_test = (self.test_metrics or {}).get("operating_points", {})
+        points = {}
+        for name, point in self.predictor.operating_points.items():
+            test = at_test.get(name)
+            points[name] = {
+                **point,
+                "test": None if test is None else {k: test[k] for k in ("recall", "specificity", "accuracy")},
+            }
+        return points
+
     def model_card(self) -> str:
         """Markdown: architecture, training data and date, test metrics with CIs, intended use, limitations."""
         card = self.model_card_data()
@@ -187,6 +208,8 @@ class ModelService:
             f"**Training data** `{data['source'] or '?'}`; real training split "
             f"{'used' if data['real_training_split'] else 'not used'}; synthetic sets: {synthetic}; data "
             f"fingerprint `{data['fingerprint']}`.",
+            f"**Input geometry** `fit={card['fit']}`: every upload is made square by {RECIPES[card['fit']]}, as the "
+            f"training images were, then resized to {card['image_size']} px.",
             f"**Trained** {card['trained'] or 'unknown date'}; best epoch {card['best_epoch']}; decision threshold "
             f"{card['threshold']:.3f} chosen on the {card['threshold_chosen_on']}.",
         ]
@@ -201,6 +224,9 @@ class ModelService:
                 + ", ".join(parts)
                 + "."
             )
+        if card["operating_points"]:
+            intro = "**Operating points** (chosen on validation; the default is the threshold above)"
+            lines.append(f"{intro}: {_points(card)}")
         if card["out_of_distribution_check"] is None:
             lines.append("**Out-of-distribution check**: none fitted (`pneumogan classify fit-ood` adds one).")
         else:
@@ -231,6 +257,20 @@ def _ood_sentence(info: dict[str, Any]) -> str:
     else:
         unlike = f"features or image statistics beyond the {q:.1%} quantile of validation images"
     return f"images unlike the training X-rays ({unlike}), colour images and lateral DICOM views get a warning."
+
+
+def _points(card: dict[str, Any]) -> str:
+    """Each operating point in words: threshold, val sensitivity and specificity, and test's apart."""
+    parts = []
+    for name, p in card["operating_points"].items():
+        text = (
+            f"`{name}` threshold {p['threshold']:.3f}: val sensitivity {p['val_sensitivity']:.1%}, "
+            f"specificity {p['val_specificity']:.1%}"
+        )
+        if p["test"]:
+            text += f" (test: {p['test']['recall']:.1%}, {p['test']['specificity']:.1%})"
+        parts.append(text)
+    return "; ".join(parts) + "."
 
 
 def _percent_with_ci(entry: dict[str, Any]) -> str:

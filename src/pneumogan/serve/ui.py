@@ -54,17 +54,32 @@ def _decision_text(res: dict[str, Any]) -> str:
     p = res["probabilities"].get("PNEUMONIA", 0.0)
     return _warning_banner(res.get("warnings", [])) + (
         f"**Model output: {res['label']}** — P(pneumonia) = {p:.4f}; decision threshold "
-        f"{res['threshold']:.4f} (chosen on validation data). The heat map shows the regions that raised "
+        f"{res['threshold']:.4f} (operating point `{res['operating_point']}`, chosen on validation data). "
+        "The heat map shows the regions that raised "
         f"P({res['gradcam']['target']}).\n\n_{NOTICE}_"
     )
 
 
-def predict_ui(service: ModelService, file_path: str | None) -> tuple[dict, str, np.ndarray | None, np.ndarray | None]:
+def operating_point_choices(service: ModelService) -> list[tuple[str, str]]:
+    """(label, value) pairs for the operating-point selector: the model's own threshold, then the val-chosen ones."""
+    choices = [(f"default — threshold {service.predictor.threshold:.3f}", "default")]
+    for name, p in service.predictor.operating_points.items():
+        label = (
+            f"{name} — val sensitivity {p['val_sensitivity']:.1%}, specificity {p['val_specificity']:.1%} "
+            f"(threshold {p['threshold']:.3f})"
+        )
+        choices.append((label, name))
+    return choices
+
+
+def predict_ui(
+    service: ModelService, file_path: str | None, operating_point: str | None = "default"
+) -> tuple[dict, str, np.ndarray | None, np.ndarray | None]:
     """Gradio handler: (label probabilities, decision markdown, original, Grad-CAM overlay)."""
     if not file_path:
         return {}, "Upload a chest X-ray (PNG, JPEG or DICOM).", None, None
     try:
-        res = service.predict(Path(file_path), name=Path(file_path).name, gradcam=True)
+        res = service.predict(Path(file_path), name=Path(file_path).name, gradcam=True, operating_point=operating_point)
     except ImageReadError as exc:
         return {}, f"**Cannot use this file: {exc.reason}.** {exc.detail}", None, None
     return res["probabilities"], _decision_text(res), res["gradcam"]["original"], res["gradcam"]["overlay"]
@@ -84,6 +99,12 @@ def build_ui(service: ModelService):
                         type="filepath",
                         elem_id="upload",
                     )
+                    point = gr.Dropdown(
+                        operating_point_choices(service),
+                        value="default",
+                        label="Operating point (a clinical choice: more sensitivity costs specificity)",
+                        elem_id="operating-point",
+                    )
                     button = gr.Button("Predict", variant="primary", elem_id="predict")
                     examples = example_images(service)
                     if examples:
@@ -100,8 +121,19 @@ def build_ui(service: ModelService):
                     label=f"Grad-CAM for PNEUMONIA ({service.explainer.cam.layer})", type="numpy", elem_id="gradcam"
                 )
             outputs = [probs, decision, original, cam]
-            button.click(lambda f: predict_ui(service, f), inputs=[upload], outputs=outputs)
-            upload.upload(lambda f: predict_ui(service, f), inputs=[upload], outputs=outputs)
+
+            def predict(file: str | None, operating_point: str) -> tuple:  # its name is the API's `/predict`
+                return predict_ui(service, file, operating_point)
+
+            # `/predict` for gradio_client; the upload event runs the same function, left out of the API page
+            button.click(predict, inputs=[upload, point], outputs=outputs, api_name="predict")
+            upload.upload(
+                predict,
+                inputs=[upload, point],
+                outputs=outputs,
+                api_name="predict_on_upload",
+                api_visibility="undocumented",
+            )
         with gr.Tab("Model card"):
             gr.Markdown(service.model_card(), elem_id="model-card")
         if service.gan is not None:
@@ -174,4 +206,4 @@ def _gan_tab(gan_dir: Path) -> None:
         with gr.Row():
             fake = gr.Gallery(label="Synthetic", columns=4, elem_id="synthetic")
             real = gr.Gallery(label="Real (training images of the same class)", columns=4)
-        go.click(make, inputs=[cls, seed, count], outputs=[fake, real])
+        go.click(make, inputs=[cls, seed, count], outputs=[fake, real], api_name="synthesize")

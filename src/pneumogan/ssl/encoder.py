@@ -13,6 +13,7 @@ from torch import nn
 
 from pneumogan.classify.checkpoint import package_versions
 from pneumogan.classify.models import head_parameter_names
+from pneumogan.data.geometry import migrate_meta
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import ENCODER_WEIGHTS, META
 from pneumogan.runs import atomic_save_tensors, atomic_write_json
@@ -37,7 +38,7 @@ def read_encoder_meta(directory: str | Path) -> dict[str, Any]:
     meta = json.loads((directory / META).read_text())
     if meta.get("kind") != "ssl_encoder":
         raise PneumoganError(f"{directory}/{META} does not describe a self-supervised encoder")
-    return meta
+    return migrate_meta(meta)
 
 
 def init_from_encoder(model: nn.Module, arch: str, directory: str | Path) -> dict[str, Any]:

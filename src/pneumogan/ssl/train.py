@@ -224,7 +224,7 @@ def finish(run: Pretraining) -> Path:
         "arch": s.arch,
         "image_size": cfg.data.size,
         "feature_dim": run.model.feature_dim,
-        "preprocessing": {"size": cfg.data.size, "mean": MEAN, "std": STD},
+        "preprocessing": {"size": cfg.data.size, "mean": MEAN, "std": STD, "fit": run.data.fit},
         "data_fingerprint": run.data.fingerprint,
         "data_source_path": absolute_source(cfg.data.source),
         "train_images": len(run.images),
