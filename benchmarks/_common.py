@@ -28,10 +28,11 @@ PLAIN_GAN = [
 def machine() -> dict[str, Any]:
     import torch
 
-    from pneumogan.device import cpu_model
+    from pneumogan.device import cpu_flags, cpu_model
 
     return {
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
@@ -54,10 +55,25 @@ def summary(times: list[float]) -> dict[str, float]:
     return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": len(times)}
 
 
+def provenance() -> dict[str, Any]:
+    """The command, commit and date of a result (a payload's own keys take precedence)."""
+    import shlex
+    import sys
+    from datetime import UTC, datetime
+
+    from pneumogan.runs import git_commit
+
+    return {
+        "command": shlex.join(["python", *sys.argv]),
+        "commit": git_commit(REPO),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def save(name: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
+    path = RESULTS / f"{name}.json"  # NAME may be STUDY/NAME: one folder per study
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine(), **provenance(), **payload}, indent=2) + "\n")
     print(f"saved {path}")
     return path
 

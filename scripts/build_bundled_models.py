@@ -173,6 +173,10 @@ def model_card(
         f"decision threshold {classifier['threshold']:.3f} chosen on the patient-grouped validation split",
         f"- test split ({metrics['n']} images, evaluated once; 95 % bootstrap CIs over test images): accuracy "
         f"{pct('accuracy')}, ROC-AUC {pct('roc_auc')}, sensitivity {pct('recall')}, specificity {pct('specificity')}",
+        f"- input geometry `fit={classifier['preprocessing'].get('fit', 'crop')}`: every upload is made square "
+        "the way its training images were before it is resized (the Kermany 224 px copies were squeezed from "
+        "landscape originals, so full-resolution X-rays are squeezed too)",
+        *operating_point_lines(classifier, metrics),
         "- an out-of-distribution check (an outlier head on the network's features and image statistics, "
         "thresholds on varied validation images) warns on images that do not look like the training X-rays",
         *how_built(build["classifier"]),
@@ -225,6 +229,23 @@ def model_card(
     return "\n".join(lines)
 
 
+def operating_point_lines(classifier: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The val-chosen operating points, with the test figures there apart."""
+    points = classifier.get("operating_points") or {}
+    if not points:
+        return []
+    lines = ["- operating points (`predict --operating-point`, the API's `operating_point`, the UI's selector):"]
+    at_test = metrics.get("operating_points", {})
+    for name, p in points.items():
+        test = at_test.get(name)
+        seen = f"; test: sensitivity {test['recall']:.1%}, specificity {test['specificity']:.1%}" if test else ""
+        lines.append(
+            f"  - `{name}`: threshold {p['threshold']:.4f}, chosen on validation: sensitivity "
+            f"{p['val_sensitivity']:.1%}, specificity {p['val_specificity']:.1%}{seen}"
+        )
+    return lines
+
+
 def refit_shipped_ood(args: argparse.Namespace, build: dict[str, Any]) -> None:
     """Refit the shipped classifier's OOD check in place (weights, threshold and test metrics untouched) and
     rewrite the card; the generator and its facts stay."""
@@ -250,6 +271,50 @@ def refit_shipped_ood(args: argparse.Namespace, build: dict[str, Any]) -> None:
     print(f"OOD check refitted in {CLASSIFIER}; model card {MODEL_CARD}")
 
 
+def refresh_shipped_metadata(args: argparse.Namespace, build: dict[str, Any]) -> None:
+    """Correct the shipped models' metadata without touching their weights: the geometry of their inputs
+    (`--fit`; the Kermany 224 px copies were squeezed from landscape originals, so serving must squeeze) and the
+    classifier's val-chosen operating points, read out once more on test beside its unchanged test figures."""
+    import tempfile
+
+    from pneumogan.bundled import BUILD, CLASSIFIER, GENERATOR, MODEL_CARD, ROOT, classifier_path
+    from pneumogan.classify.checkpoint import read_meta
+    from pneumogan.classify.evaluate import add_operating_points, evaluate_checkpoint
+    from pneumogan.data.geometry import recipe
+    from pneumogan.layout import EVAL_METRICS, META
+
+    classifier_path()
+    started = time.perf_counter()
+    for folder in (CLASSIFIER, GENERATOR):
+        if not (folder / META).is_file():
+            continue
+        meta = json.loads((folder / META).read_text())
+        pre = meta.setdefault("preprocessing", {"size": meta.get("model", {}).get("size")})
+        pre["fit"] = args.fit
+        if "recipe" in pre:
+            pre["recipe"] = recipe(args.fit)
+        meta["config"]["data"]["fit"] = args.fit
+        (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
+    add_operating_points(CLASSIFIER, data_source=str(args.data))
+    shipped = json.loads((CLASSIFIER / "eval_test" / EVAL_METRICS).read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = evaluate_checkpoint(CLASSIFIER, "test", out_dir=tmp, data_source=str(args.data), precision="fp32")
+    for key in ("roc_auc", "accuracy", "recall", "specificity", "n"):
+        if fresh[key] != shipped[key]:  # the weights did not change, so neither may these
+            sys.exit(f"test {key} changed from {shipped[key]} to {fresh[key]}: not a metadata-only change")
+    shipped["operating_points"] = fresh["operating_points"]
+    (CLASSIFIER / "eval_test" / EVAL_METRICS).write_text(json.dumps(shipped, indent=2) + "\n")
+    build["metadata"] = built_facts(args, CLASSIFIER.relative_to(REPO), f"fit={args.fit}; operating points", started)
+    BUILD.write_text(json.dumps(build, indent=2) + "\n")
+    generator_meta = generator_metrics = None
+    if GENERATOR.is_dir():
+        generator_meta = json.loads((GENERATOR / META).read_text())
+        generator_metrics = json.loads((GENERATOR / GENERATOR_METRICS).read_text())
+    total = size_of(ROOT / "classifier") + (size_of(GENERATOR) if GENERATOR.is_dir() else 0)
+    MODEL_CARD.write_text(model_card(shipped, read_meta(CLASSIFIER), generator_meta, generator_metrics, build, total))
+    print(f"metadata refreshed in {ROOT} (fit={args.fit}, operating points); model card {MODEL_CARD}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the Kermany folder (Kaggle layout)")
@@ -260,6 +325,12 @@ def main() -> None:
     which.add_argument("--no-generator", action="store_true", help="ship only the classifier")
     which.add_argument("--generator-only", action="store_true", help="keep the shipped classifier and its facts")
     which.add_argument("--ood-only", action="store_true", help="refit the shipped classifier's OOD check only")
+    which.add_argument(
+        "--metadata-only",
+        action="store_true",
+        help="correct the shipped models' geometry (--fit) and add the classifier's operating points; weights kept",
+    )
+    ap.add_argument("--fit", default="squeeze", choices=["crop", "squeeze", "pad"], help="with --metadata-only")
     ap.add_argument("--override", action="append", default=[], help="extra config overrides for both trainings")
     ap.add_argument("--why", default="", help="a sentence for the model card: why this classifier was chosen")
     args = ap.parse_args()
@@ -271,6 +342,9 @@ def main() -> None:
     build = json.loads(BUILD.read_text()) if BUILD.is_file() else {}
     if args.ood_only:
         refit_shipped_ood(args, build)
+        return
+    if args.metadata_only:
+        refresh_shipped_metadata(args, build)
         return
     if args.generator_only:
         classifier_path()  # a clear error when there is no classifier to keep

@@ -41,22 +41,70 @@ def launch(tmp: Path, nproc: int, *args: str, wait: bool = True):
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp), start_new_session=True
         )
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp), timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if proc.returncode != 0:  # keep the whole output: a flaky failure must say why the next time it happens
+        log = tmp / f"failed-{args[0]}.log"
+        log.write_text(f"$ {' '.join(cmd)}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+        leftovers = "\n".join(pneumogan_processes()) or "none"
+        raise AssertionError(
+            f"exit {proc.returncode} (full output in {log}); pneumogan processes still alive: {leftovers}\n"
+            + proc.stdout[-3000:]
+            + proc.stderr[-3000:]
+        )
     return proc
 
 
-def kill_tree(marker: str) -> None:
-    """SIGKILL every process whose command line mentions `marker` (torchrun starts workers in new sessions)."""
+def _cmdline(proc_dir: Path) -> str:
+    return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid → (parent pid, command line) of every live process but this one."""
+    found = {}
     for proc_dir in Path("/proc").iterdir():
         if not proc_dir.name.isdigit() or int(proc_dir.name) == os.getpid():
             continue
         try:
-            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            stat = (proc_dir / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            found[int(proc_dir.name)] = (ppid, _cmdline(proc_dir))
+        except (OSError, ValueError, IndexError):
             continue
-        if marker in cmdline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(proc_dir.name), signal.SIGKILL)
+    return found
+
+
+def pneumogan_processes() -> list[str]:
+    """Live processes started by these tests (for a failure message): torchrun agents and workers."""
+    return [f"{pid}: {cmd[:160]}" for pid, (_, cmd) in _processes().items() if "pneumogan" in cmd and cmd]
+
+
+def kill_tree(marker: str, timeout: float = 30.0) -> None:
+    """SIGKILL every process whose command line mentions `marker` and all their descendants (torchrun starts
+    workers in new sessions; their data-loading helpers do not carry the marker), then wait until all are gone,
+    so that the next launch does not share the CPU, ports or files with a dying run."""
+    procs = _processes()
+    doomed = {pid for pid, (_, cmd) in procs.items() if marker in cmd}
+    grew = True
+    while grew:  # add children of doomed processes until the set stops growing
+        children = {pid for pid, (ppid, _) in procs.items() if ppid in doomed} - doomed
+        doomed |= children
+        grew = bool(children)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        alive = [pid for pid in doomed if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
+        if not alive:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"processes survived SIGKILL for {timeout} s: {alive}")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _common(kaggle_224: Path) -> list[str]:

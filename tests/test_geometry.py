@@ -150,7 +150,7 @@ def test_classifier_checkpoints_record_the_geometry(tiny_checkpoint):
 
     meta = read_meta(tiny_checkpoint)
     assert meta["preprocessing"]["fit"] == "squeeze"  # trained on Kermany's equal squares with data.fit=auto
-    assert "resize to square" in meta["preprocessing"]["recipe"]
+    assert "squeeze to square" in meta["preprocessing"]["recipe"]
 
 
 @pytest.mark.realdata

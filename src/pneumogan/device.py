@@ -58,6 +58,22 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+ISA_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")  # what decides bf16 and kernel speed here
+
+
+def cpu_flags() -> list[str]:
+    """The ISA flags that tell CPU kinds apart where the model name does not (two AMD EPYC generations both
+    report "AMD EPYC"; AVX512-BF16 and AMX make bf16 fast, AVX2 alone makes it slow)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [f for f in ISA_FLAGS if f in present]
+    except OSError:
+        pass
+    return []
+
+
 def probe_step_seconds(dtype: torch.dtype | None, repeats: int = 3) -> float:
     """Median time of a small conv-net training step on the CPU (batch 32, 64 px) under `dtype` autocast.
     Runs in a forked RNG state, so probing never changes a seeded run."""

@@ -25,7 +25,7 @@ LEGACY_FIT: Fit = "crop"  # what the project did before `data.fit` existed
 
 RECIPES: dict[str, str] = {
     "crop": "centre crop to square",
-    "squeeze": "resize to square (aspect ratio not kept)",
+    "squeeze": "squeeze to square (aspect ratio not kept)",
     "pad": "letterbox to square with the border value",
 }
 
