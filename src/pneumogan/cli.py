@@ -26,6 +26,11 @@ classify_app = typer.Typer(help="Train and evaluate classifiers.", no_args_is_he
 app.add_typer(classify_app, name="classify")
 gan_app = typer.Typer(help="Train GANs, sample synthetic sets, measure them.", no_args_is_help=True)
 app.add_typer(gan_app, name="gan")
+diffusion_app = typer.Typer(
+    help="Train a class-conditional diffusion model (sample and evaluate it with the gan commands).",
+    no_args_is_help=True,
+)
+app.add_typer(diffusion_app, name="diffusion")
 ssl_app = typer.Typer(help="Self-supervised pretraining of classifier backbones.", no_args_is_help=True)
 app.add_typer(ssl_app, name="ssl")
 
@@ -266,6 +271,19 @@ def gan_train(
     from pneumogan.gan.train import train_gan
 
     train_gan(_resolved_config(config, overrides, out), out, resume=resume, log=console.print)
+
+
+@diffusion_app.command("train")
+def diffusion_train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for checkpoints, grids and history")],
+    config: ConfigOpt = None,
+    overrides: Overrides = None,
+    resume: Annotated[bool, typer.Option(help="continue from out/train_state.pt when present")] = True,
+) -> None:
+    """Train the class-conditional diffusion model (the diffusion section) on the real training split."""
+    from pneumogan.diffusion.train import train_diffusion
+
+    train_diffusion(_resolved_config(config, overrides, out), out, resume=resume, log=console.print)
 
 
 @gan_app.command("combine")

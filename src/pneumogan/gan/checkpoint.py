@@ -44,8 +44,12 @@ def load_generator(directory: str | Path, device: str | torch.device = "cpu") ->
 
     directory = Path(directory)
     if not (directory / META).is_file() or not (directory / G_FILE).is_file():
-        raise PneumoganError(f"{directory} is not a GAN checkpoint (needs {G_FILE} and {META})")
+        raise PneumoganError(f"{directory} is not a generator checkpoint (needs {G_FILE} and {META})")
     meta = read_gan_meta(directory)
+    if meta.get("kind") == "diffusion":  # not a GAN, but sampled like one (diffusion/checkpoint.py)
+        from pneumogan.diffusion.checkpoint import load_diffusion
+
+        return load_diffusion(directory, meta, device), meta
     m = meta["model"]
     if m.get("per_class"):
         g = PerClassGenerator([_build_generator(member) for member in m["members"]])

@@ -103,6 +103,8 @@ def check_supported(cfg: Config) -> None:
         raise PneumoganError("pneumogan run compares binary NORMAL/PNEUMONIA classifiers: set classify.num_classes=2")
     if cfg.gan.family != "dcgan" and cfg.gan.num_classes != 2:
         raise PneumoganError("pneumogan run needs a binary conditional GAN: set gan.num_classes=2")
+    if cfg.run.generator == "diffusion" and cfg.diffusion.num_classes != 2:
+        raise PneumoganError("pneumogan run needs a binary diffusion model: set diffusion.num_classes=2")
     if cfg.run.ssl_pretrain and (cfg.ssl.arch != cfg.classify.arch or cfg.classify.pretrained):
         raise PneumoganError(
             "run.ssl_pretrain starts the classifiers from the encoder: set ssl.arch = classify.arch "
@@ -259,12 +261,16 @@ def ssl_stage(exp: Experiment, plan: FractionPlan) -> Path:
 
 
 def gan_stages(exp: Experiment, plan: FractionPlan) -> None:
-    """One DCGAN per class that some condition needs, or one conditional GAN for all of them."""
+    """The generators of this fraction: one DCGAN per class that some condition needs, one conditional GAN for
+    all of them, or (run.generator: diffusion) one class-conditional diffusion model."""
     from pneumogan.gan.train import train_gan
 
     family = exp.cfg.gan.family
     wanted = [c for c in exp.cfg.run.conditions if c in SYNTHETIC_CONDITIONS]
     needed = sorted({cls for cond in wanted for cls in plan.synthetic[cond]})
+    if exp.cfg.run.generator == "diffusion":
+        diffusion_stage(exp, plan, needed)
+        return
     units = [[cls] for cls in needed] if family == "dcgan" else ([needed] if needed else [])
     for unit in units:
         gan_cfg = plan.config.model_copy(deep=True)
@@ -282,6 +288,26 @@ def gan_stages(exp: Experiment, plan: FractionPlan) -> None:
         gan_dir, _ = exp.runner.run(f"gan-{family}-{tag}-{plan.label}", key, fit, collective=True)
         for cls in unit:
             plan.gans[cls] = (gan_dir, key)
+
+
+def diffusion_stage(exp: Experiment, plan: FractionPlan, needed: list[str]) -> None:
+    """One class-conditional diffusion model for every class some condition needs (sampled like a GAN)."""
+    from pneumogan.diffusion.train import train_diffusion
+
+    if not needed:
+        return
+    cfg = plan.config
+    key = stage_key("diffusion", config_sections(cfg, "data", "split", "diffusion", "seed"), plan.data.fingerprint)
+
+    def fit(folder: Path) -> dict[str, Any]:
+        from pneumogan.gan.checkpoint import read_gan_meta
+
+        train_diffusion(cfg, folder, log=exp.log)
+        return {"classes": read_gan_meta(folder)["class_names"]}
+
+    folder, _ = exp.runner.run(f"diffusion-all-{plan.label}", key, fit)
+    for cls in needed:
+        plan.gans[cls] = (folder, key)
 
 
 def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str) -> tuple[Path | None, str | None]:
