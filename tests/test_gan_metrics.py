@@ -113,3 +113,15 @@ def test_compare_uses_equal_numbers_of_real_and_synthetic_images():
     res = compare(real, fake, extractor, kid_subsets=5)
     assert (res["n"], res["n_real"], res["n_fake"]) == (100, 300, 100)
     assert res["kid_std"] is None and "fd_imaginary_relative" in res  # 100 per side: one subset, no spread
+
+
+def test_the_real_floor_is_the_fd_of_two_disjoint_real_samples_of_the_same_n():
+    from pneumogan.evaluate.gan_metrics import frechet_distance, real_floor
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 8))
+    floor = real_floor(real, 200, seed=3)
+    pick = np.random.default_rng(4).permutation(400)
+    assert floor == pytest.approx(frechet_distance(real[pick[:200]], real[pick[200:]]))
+    assert 0 < floor < frechet_distance(real[:200], rng.normal(0.5, 1.0, size=(200, 8)))  # a shifted set is further
+    assert real_floor(real, 201) is None  # fewer than 2n real images: no floor at this n

@@ -92,7 +92,16 @@ def test_tiny_run_produces_report_and_results_for_all_conditions(full_run):
     assert "<script" not in html and "https://" not in html
     for verdict in results["verdicts"]:
         assert verdict in md
-    assert results["answer"].startswith("Did GAN augmentation help here? This run cannot tell.")
+    # a 30-step AC-GAN is a broken generator: the gate fails it, every synthetic comparison carries that, and the
+    # answer says so before anything else
+    gate = fres["generator_gate"]
+    assert gate["status"] == "failed" and gate["failures"] and gate["space"] == "classifier"
+    assert set(gate["per_class"]) == {"NORMAL", "PNEUMONIA"}
+    # the tiny subset has 61 real NORMAL images for n = 61: no two disjoint real samples of that n, so no floor
+    assert gate["per_class"]["NORMAL"]["fd_floor"] is None and gate["per_class"]["NORMAL"]["fd_ratio"] is None
+    assert all(c["generator_gate"] == {"status": "failed", "failures": gate["failures"]} for c in comparisons)
+    assert results["answer"].startswith("The generator failed the quality gate — ")
+    assert "Did synthetic images help here? This run cannot tell." in results["answer"]
     assert md.index(results["answer"]) < md.index("## Data")  # the answer opens the report
     for name in ("curves_100pct.png", "roc_100pct.png", "confusion_100pct.png"):
         assert (full_run / "report_assets" / name).stat().st_size > 1000
@@ -205,3 +214,14 @@ def test_ssl_pretraining_stage_starts_every_classifier_from_the_fractions_encode
         run_pipeline(
             load_config("tiny", [f"data.source={source}", "run.ssl_pretrain=true", "ssl.arch=resnet18"]), tmp_path / "x"
         )
+
+
+def test_a_strict_gate_stops_before_classifiers_learn_from_a_failed_generator(kaggle_224, tmp_path, monkeypatch):
+    from pneumogan.errors import PneumoganError
+
+    monkeypatch.setenv("PNEUMOGAN_CACHE_DIR", str(with_shared_prepared(tmp_path / "cache")))
+    cfg = _tiny(kaggle_224, "run.conditions=[real, enlarged]", "run.generator_gate=strict", "classify.epochs=1")
+    with pytest.raises(PneumoganError, match=r"failed the quality gate .* strict: stopping"):
+        run_pipeline(cfg, tmp_path / "run", log=lambda *_: None)
+    stages = {p.name.rsplit("-", 1)[0] for p in (tmp_path / "run" / "stages").iterdir()}
+    assert "classify-real-100pct-seed0" in stages and not any(s.startswith("classify-enlarged") for s in stages)

@@ -103,11 +103,11 @@ def test_the_answer_paragraph_follows_the_computed_verdicts():
         RunConfig(conditions=["real", "enlarged"]),
     )
     text = answer(records)
-    assert text.startswith("Did GAN augmentation help here? Yes, by the primary measure.")
+    assert text.startswith("Did synthetic images help here? Yes, by the primary measure.")
     assert "[95 % CI +0.4, +3.8], 3 seeds" in text
     assert "Of the 1 secondary comparisons (Holm-corrected), 0 improved, 1 were worse" in text
     one_seed = comparison_records(_results({(0.1, "enlarged"): {"roc_auc": _diff(0.02, None, 1, None)}}), RunConfig())
-    assert answer(one_seed).startswith("Did GAN augmentation help here? This run cannot tell.")
+    assert answer(one_seed).startswith("Did synthetic images help here? This run cannot tell.")
     assert "no synthetic-data condition" in answer([])
 
 
@@ -225,3 +225,61 @@ def test_condition_epochs_equalise_optimizer_steps():
     assert condition_epochs(cfg, 6444, 4296) == 2  # 101 batches per epoch → 2 epochs (202 steps)
     assert condition_epochs(cfg, 429, 4296) == 29  # 10 % of the data: 7 batches per epoch → 29 epochs (203)
     assert condition_epochs(cfg, 10**6, 4296) == 1  # never zero
+
+
+def _gan_results(fidelity: dict[str, float], recall: dict[str, float], with_encoder: bool = False) -> dict:
+    classes = list(fidelity)
+    space = {
+        c: {"recall": recall[c], "precision": 0.5, "fd": 10.0, "fd_floor": 2.0, "fd_ratio": 5.0, "n": 200}
+        for c in classes
+    }
+    results = {c: {"class_fidelity": fidelity[c], **space[c]} for c in classes}
+    results["classes"] = classes
+    if with_encoder:  # recall in the encoder's space differs: the gate must read it there
+        results["ssl_encoder"] = {c: {**space[c], "recall": 0.5} for c in classes}
+    return results
+
+
+def test_the_gate_reads_each_class_and_says_what_failed():
+    from pneumogan.config import GateConfig
+    from pneumogan.evaluate.generator_gate import gate_sentence, judge
+
+    gate = GateConfig()
+    broken = judge(_gan_results({"NORMAL": 0.52, "PNEUMONIA": 0.97}, {"NORMAL": 0.3, "PNEUMONIA": 0.0}), gate)
+    assert broken["status"] == "failed" and broken["space"] == "classifier"
+    assert [(f["class"], f["metric"]) for f in broken["failures"]] == [
+        ("NORMAL", "class_fidelity"),
+        ("PNEUMONIA", "recall"),
+    ]
+    text = gate_sentence(broken)
+    expected = "The generator failed the quality gate — NORMAL class fidelity 52 %, PNEUMONIA recall 0.00"
+    assert text.startswith(expected)
+    assert "say nothing about synthetic data in general" in text
+    fine = judge(
+        _gan_results({"NORMAL": 0.95, "PNEUMONIA": 0.97}, {"NORMAL": 0.0, "PNEUMONIA": 0.0}, True), GateConfig()
+    )
+    assert fine["status"] == "passed" and fine["space"] == "ssl_encoder"  # recall 0.5 in the encoder's space
+    strict_fd = judge(
+        _gan_results({"NORMAL": 0.95, "PNEUMONIA": 0.97}, {"NORMAL": 0.3, "PNEUMONIA": 0.3}),
+        GateConfig(max_fd_ratio=3.0),
+    )
+    assert {f["metric"] for f in strict_fd["failures"]} == {"fd_ratio"}
+    off = judge(
+        _gan_results({"NORMAL": 0.52, "PNEUMONIA": 0.97}, {"NORMAL": 0.3, "PNEUMONIA": 0.3}), GateConfig(mode="off")
+    )
+    assert off["status"] == "off" and off["failures"] and "would have failed" in gate_sentence(off)
+
+
+def test_a_failed_gate_opens_the_answer():
+    from pneumogan.config import GateConfig
+    from pneumogan.evaluate.generator_gate import judge
+    from pneumogan.pipeline.verdicts import answer, comparison_records
+
+    gate = judge(_gan_results({"NORMAL": 0.52, "PNEUMONIA": 0.97}, {"NORMAL": 0.3, "PNEUMONIA": 0.3}), GateConfig())
+    results = _results({(0.1, "enlarged"): {"roc_auc": _diff(0.02, [0.01, 0.03], 3, 0.01)}})
+    results["fractions"]["10pct"]["generator_gate"] = gate
+    records = comparison_records(results, RunConfig())
+    assert records[0]["generator_gate"]["status"] == "failed"
+    text = answer(records, {"10pct": gate})
+    assert text.startswith("The generator failed the quality gate — NORMAL class fidelity 52 %")
+    assert "Did synthetic images help here? Yes, by the primary measure." in text

@@ -309,6 +309,28 @@ class SslConfig(_WithPrecision):
     channels_last: bool | Literal["auto"] = Field("auto", description="NHWC memory format (auto: as classify)")
 
 
+class GateConfig(_Section):
+    """The quality gate a generator passes before a run trusts its images (evaluate/generator_gate.py)."""
+
+    mode: Literal["mark", "strict", "off"] = Field(
+        "mark",
+        description="mark: a failing generator's comparisons are marked and the answer says so first; strict: the "
+        "run stops before training classifiers on it; off: measured and recorded, not applied",
+    )
+    min_class_fidelity: float = Field(
+        0.90, ge=0, le=1, description="share of each class's images the real-trained classifier gives that class"
+    )
+    min_recall: float = Field(0.10, ge=0, le=1, description="recall of every class (0 = collapsed onto a few modes)")
+    max_fd_ratio: float | None = Field(
+        None, gt=0, description="FD at most this many times the real-vs-real floor at the same n (None: not gated)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_alone(cls, data: Any) -> Any:
+        return {"mode": data} if isinstance(data, str) else data  # `run.generator_gate: strict`
+
+
 class RunConfig(_Section):
     """`pneumogan run`: which training conditions, seeds and real-data fractions the experiment covers."""
 
@@ -357,6 +379,9 @@ class RunConfig(_Section):
         2.0, ge=1, description="filtered: candidates drawn per kept synthetic image (the best-scored are kept)"
     )
     gan_eval_per_class: int = Field(200, ge=10, description="synthetic images per class for the GAN metrics")
+    generator_gate: GateConfig = Field(
+        default_factory=GateConfig, description="the quality gate (or just its mode: mark | strict | off)"
+    )
     generator: Literal["gan", "diffusion"] = Field(
         "gan", description="which generator family makes the synthetic images: the gan section's, or diffusion's"
     )

@@ -178,6 +178,14 @@ class FeatureExtractor:
         return np.concatenate(feats), np.concatenate(probs)
 
 
+def real_floor(real_features: np.ndarray, n: int, seed: int = 0) -> float | None:
+    """FD between two disjoint random halves of n real images each (the real-vs-real floor at this n)."""
+    if len(real_features) < 2 * n or n < 2:
+        return None
+    pick = np.random.default_rng(seed + 1).permutation(len(real_features))[: 2 * n]
+    return float(frechet_details(real_features[pick[:n]], real_features[pick[n:]])["fd"])
+
+
 def compare(
     real_u8: np.ndarray,
     fake_u8: np.ndarray,
@@ -207,8 +215,13 @@ def compare(
     feat = near_copies(ff_all, fr_all)
     fd = frechet_details(fr, ff)
     kid, kid_std = kernel_distance_stats(fr, ff, subsets=kid_subsets, seed=seed)
+    floor = real_floor(fr_all, n, seed)
     return {
         "fd": fd["fd"],
+        # the FD of two disjoint real samples of the same n: what a perfect generator would score (FD is biased
+        # by n), so fd_ratio = fd / fd_floor reads the same at every n; None with fewer than 2n real images
+        "fd_floor": floor,
+        "fd_ratio": fd["fd"] / floor if floor else None,
         "fd_imaginary_relative": fd["imaginary_relative"],
         "kid": kid,
         "kid_std": kid_std,

@@ -239,11 +239,12 @@ def run_fraction(exp: Experiment, plan: FractionPlan) -> None:
         plan.encoder = ssl_stage(exp, plan)
     gan_stages(exp, plan)
     for condition in exp.cfg.run.conditions:
+        if condition in SYNTHETIC_CONDITIONS and "generator_gate" not in plan.result and plan.gans:
+            gate_stage(exp, plan)  # before any classifier learns from the generator's images
         condition_stages(exp, plan, condition)
     if exp.dist.main:  # statistics are rank 0's; the stages below run there while the others wait
         summarise(plan, exp.cfg.run, exp.cfg.classify.bootstrap, exp.cfg.seed)
     gradcam_stage(exp, plan)
-    gan_metric_stages(exp, plan)
 
 
 def ssl_stage(exp: Experiment, plan: FractionPlan) -> Path:
@@ -425,20 +426,28 @@ def gradcam_stage(exp: Experiment, plan: FractionPlan) -> None:
     plan.result["gradcam"] = {**result, "png": str(png)}
 
 
-def gan_metric_stages(exp: Experiment, plan: FractionPlan) -> None:
-    """GAN metrics against the real data, in the feature space of this fraction's baseline classifier."""
+def gate_stage(exp: Experiment, plan: FractionPlan) -> None:
+    """The generators' metrics against the real data (in this fraction's baseline classifier's space, and its
+    encoder's when the run has one) and the quality gate on them, before any classifier learns from their
+    images: `mark` records the verdict for every comparison that uses them, `strict` stops a failed run here."""
+    from pneumogan.evaluate.generator_gate import gate_sentence, judge
     from pneumogan.gan.evaluate import evaluate_gan
     from pneumogan.gan.quality import quality_warnings
 
     reference = plan.models.get("real", {}).get(exp.cfg.run.seeds[0])
     reference_model = StageFolder(reference).model if reference else None
+    encoder = plan.encoder
     per_class = exp.cfg.run.gan_eval_per_class
+    verdicts = []
     for gan_dir, gan_key in {folder: key for folder, key in plan.gans.values()}.items():
         # the reference classifier's stage name (which holds its key), not its path: a moved run stays cached
-        key = stage_key("gan-eval", gan_key, reference.name if reference else None, per_class)
+        origin = [encoder.name] if encoder is not None else []
+        key = stage_key("gan-eval", gan_key, reference.name if reference else None, per_class, *origin)
 
         def measure(folder: Path, gan_dir: Path = gan_dir) -> dict[str, Any]:
-            return evaluate_gan(gan_dir, per_class, reference_model, out_dir=folder, seed=10_000, log=exp.log)
+            return evaluate_gan(
+                gan_dir, per_class, reference_model, out_dir=folder, seed=10_000, log=exp.log, encoder=encoder
+            )
 
         eval_dir, metrics = exp.runner.run(f"gan-eval-{gan_dir.name.rsplit('-', 1)[0]}", key, measure)
         for warning in quality_warnings(metrics):
@@ -449,6 +458,26 @@ def gan_metric_stages(exp: Experiment, plan: FractionPlan) -> None:
                 "gan_stage": str(gan_dir.relative_to(exp.folder.root)),
                 "eval_stage": str(eval_dir.relative_to(exp.folder.root)),
             }
+        verdicts.append(judge(metrics, exp.cfg.run.generator_gate))
+    gate = merge_gates(verdicts)
+    plan.result["generator_gate"] = gate
+    exp.log(f"{plan.label}: {gate_sentence(gate)}")
+    if gate["status"] == "failed" and gate["mode"] == "strict":
+        raise PneumoganError(
+            f"{gate_sentence(gate)} run.generator_gate is strict: stopping before training classifiers on its "
+            "images (set run.generator_gate=mark to run them anyway, marked)"
+        )
+
+
+def merge_gates(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One verdict for a fraction whose classes come from several generators (a DCGAN per class)."""
+    merged = {**verdicts[0], "per_class": {}, "failures": []}
+    for v in verdicts:
+        merged["per_class"].update(v["per_class"])
+        merged["failures"] += v["failures"]
+    if merged["mode"] != "off":
+        merged["status"] = "failed" if merged["failures"] else "passed"
+    return merged
 
 
 def finish(exp: Experiment, results: dict[str, Any]) -> dict[str, Any]:
@@ -458,7 +487,8 @@ def finish(exp: Experiment, results: dict[str, Any]) -> dict[str, Any]:
     results["stages"] = exp.runner.timings
     results["comparisons"] = comparison_records(results, exp.cfg.run)
     results["verdicts"] = [sentence(record) for record in results["comparisons"]]
-    results["answer"] = answer(results["comparisons"])
+    gates = {label: f["generator_gate"] for label, f in results["fractions"].items() if f.get("generator_gate")}
+    results["answer"] = answer(results["comparisons"], gates)
     write_report(results, exp.folder.root, exp.log)
     atomic_write_json(exp.folder.results, results)
     exp.log(f"report: {exp.folder.report_html}")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from pneumogan.evaluate.gan_metrics import kid_text
+from pneumogan.evaluate.generator_gate import gate_sentence
 from pneumogan.evaluate.plots import _plt, _save
 from pneumogan.gan.quality import quality_warnings
 from pneumogan.layout import EVAL_SCORES, HISTORY_JSON, REPORT_ASSETS, RunFolder, StageFolder, grid_files
@@ -301,15 +302,18 @@ def _gradcam_blocks(x: dict[str, Any], out: Path) -> list[Block]:
 
 
 def _gan_blocks(fraction: dict[str, Any], out: Path) -> list[Block]:
-    header = ["class", "n per side", "FD", "KID ± sd", "precision", "recall", "near-copies", "class fidelity"]
+    header = ["class", "n per side", "FD", "FD / floor", "KID ± sd", "precision", "recall", "near-copies"]
+    header.append("class fidelity")
     rows = []
     for cls, g in fraction["gan"].items():
         m = g["metrics"]
+        ratio = m.get("fd_ratio")
         rows.append(
             [
                 cls,
                 str(m.get("n", m.get("n_fake", ""))),
                 f"{m['fd']:.2f}",
+                "n/a" if ratio is None else f"{ratio:.1f}×",
                 kid_text(m["kid"], m.get("kid_std")),
                 f"{m['precision']:.2f}",
                 f"{m['recall']:.2f}",
@@ -318,11 +322,13 @@ def _gan_blocks(fraction: dict[str, Any], out: Path) -> list[Block]:
             ]
         )
     note = (
-        "GAN metrics per class against the class's full real training split, on equal numbers of real and "
+        "Generator metrics per class against the class's full real training split, on equal numbers of real and "
         "synthetic images, in the feature space of this run's baseline classifier (not comparable to "
-        "Inception-FID):"
+        "Inception-FID; FD / floor: against two disjoint real samples of the same n):"
     )
-    blocks: list[Block] = [("h3", "GAN"), paragraph(note), table(header, rows)]
+    blocks: list[Block] = [("h3", "Generator"), paragraph(note), table(header, rows)]
+    if fraction.get("generator_gate"):
+        blocks.append(("note", gate_sentence(fraction["generator_gate"])))
     per_class = {cls: g["metrics"] for cls, g in fraction["gan"].items()}
     for warning in quality_warnings({**per_class, "classes": list(per_class)}):
         blocks.append(("note", f"Warning: {warning}."))

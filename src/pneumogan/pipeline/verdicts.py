@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pneumogan.config import RunConfig
+from pneumogan.evaluate.generator_gate import gate_sentence
 from pneumogan.pipeline.compare import MIN_SEEDS, classify_verdict, holm_adjust, smallest_detectable_effect
 
 SCHEMA_VERSION = 2
@@ -36,7 +37,11 @@ def comparison_records(results: dict[str, Any], run: RunConfig) -> list[dict[str
     for label, fraction in results["fractions"].items():
         for condition, entry in fraction["conditions"].items():
             for metric, diff in entry.get("vs_real", {}).items():
-                records.append(_record(label, fraction["fraction"], condition, metric, diff, entry, primary))
+                record = _record(label, fraction["fraction"], condition, metric, diff, entry, primary)
+                gate = fraction.get("generator_gate")
+                if condition in SYNTHETIC_CONDITIONS and gate:  # which generator's images, and did it pass
+                    record["generator_gate"] = {"status": gate["status"], "failures": gate["failures"]}
+                records.append(record)
     records.sort(key=lambda r: not r["primary"])
     secondary = [r for r in records if not r["primary"] and r["p_value"] is not None]
     for record, adjusted in zip(secondary, holm_adjust([r["p_value"] for r in secondary]), strict=True):
@@ -116,19 +121,28 @@ def sentence(record: dict[str, Any]) -> str:
     )
 
 
-def answer(records: list[dict[str, Any]]) -> str:
-    """One paragraph answering "did GAN augmentation help here?" from the computed records: the primary
-    comparison's verdict with its interval and seed count, then a count of the secondary verdicts."""
+def answer(records: list[dict[str, Any]], gates: dict[str, dict[str, Any]] | None = None) -> str:
+    """One paragraph answering "did synthetic images help here?" from the computed records: first, when the
+    primary comparison's generator failed the quality gate, that (`gates`: fraction label → gate verdict); then
+    the primary comparison's verdict with its interval and seed count, then a count of the secondary verdicts."""
     primary = next((r for r in records if r["primary"]), None)
     if primary is None:
-        return "Did GAN augmentation help here? This run compared no synthetic-data condition with the baseline."
+        return "Did synthetic images help here? This run compared no synthetic-data condition with the baseline."
     opening = {
         "improved": "Yes, by the primary measure.",
         "worse": "No: by the primary measure it made the classifier worse.",
         "no_detectable_difference": "Not detectably, by the primary measure.",
         "inconclusive": "This run cannot tell.",
     }[primary["verdict"]]
-    text = f"Did GAN augmentation help here? {opening} {sentence(primary)}"
+    text = f"Did synthetic images help here? {opening} {sentence(primary)}"
+    gate = (gates or {}).get(primary["fraction_label"])
+    if gate and gate["status"] == "failed":  # said first: the verdict is about this generator, not synthetic data
+        text = f"{gate_sentence(gate)} {text}"
+    failed_elsewhere = [
+        label for label, g in (gates or {}).items() if g["status"] == "failed" and label != primary["fraction_label"]
+    ]
+    if failed_elsewhere:
+        text += f" The generator failed the quality gate at {', '.join(failed_elsewhere)} as well."
     secondary = [r for r in records if not r["primary"]]
     if secondary:
         counts = {v: sum(r["verdict"] == v for r in secondary) for v in ("improved", "worse")}
