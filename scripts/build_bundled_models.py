@@ -151,6 +151,8 @@ def model_card(
     total_bytes: int,
 ) -> str:
     from pneumogan.bundled import DATA_ATTRIBUTION
+    from pneumogan.config import GateConfig
+    from pneumogan.evaluate.generator_gate import gate_sentence, judge
     from pneumogan.serve.service import CARD_INTENDED_USE, CARD_LIMITATIONS, NOTICE, initialisation
 
     ci = metrics.get("ci", {})
@@ -214,6 +216,8 @@ def model_card(
                     f"{m['class_fidelity'] * 100:.0f} % of samples classified as {name} by the bundled classifier, "
                     f"near-copies {m['near_copy_fraction'] * 100:.1f} % ({m['n']} samples)"
                 )
+            gate = judge(generator_metrics, GateConfig())
+            lines.append(f"- quality gate (`pneumogan run`'s default): {gate_sentence(gate)}")
         lines += how_built(build["generator"])
     lines += [
         "",
@@ -315,6 +319,22 @@ def refresh_shipped_metadata(args: argparse.Namespace, build: dict[str, Any]) ->
     print(f"metadata refreshed in {ROOT} (fit={args.fit}, operating points); model card {MODEL_CARD}")
 
 
+def write_card(build: dict[str, Any]) -> None:
+    """MODEL_CARD.md from the shipped models' files as they are (nothing trained, evaluated or sampled)."""
+    from pneumogan.bundled import CLASSIFIER, GENERATOR, MODEL_CARD, ROOT
+    from pneumogan.classify.checkpoint import read_meta
+    from pneumogan.layout import EVAL_METRICS, META
+
+    metrics = json.loads((CLASSIFIER / "eval_test" / EVAL_METRICS).read_text())
+    generator_meta = generator_metrics = None
+    if GENERATOR.is_dir():
+        generator_meta = json.loads((GENERATOR / META).read_text())
+        generator_metrics = json.loads((GENERATOR / GENERATOR_METRICS).read_text())
+    total = size_of(ROOT / "classifier") + (size_of(GENERATOR) if GENERATOR.is_dir() else 0)
+    MODEL_CARD.write_text(model_card(metrics, read_meta(CLASSIFIER), generator_meta, generator_metrics, build, total))
+    print(f"model card {MODEL_CARD}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the Kermany folder (Kaggle layout)")
@@ -325,6 +345,7 @@ def main() -> None:
     which.add_argument("--no-generator", action="store_true", help="ship only the classifier")
     which.add_argument("--generator-only", action="store_true", help="keep the shipped classifier and its facts")
     which.add_argument("--ood-only", action="store_true", help="refit the shipped classifier's OOD check only")
+    which.add_argument("--card-only", action="store_true", help="rewrite MODEL_CARD.md from the shipped files")
     which.add_argument(
         "--metadata-only",
         action="store_true",
@@ -345,6 +366,9 @@ def main() -> None:
         return
     if args.metadata_only:
         refresh_shipped_metadata(args, build)
+        return
+    if args.card_only:
+        write_card(build)
         return
     if args.generator_only:
         classifier_path()  # a clear error when there is no classifier to keep

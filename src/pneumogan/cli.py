@@ -318,7 +318,7 @@ def gan_sample(
 
 @gan_app.command("evaluate")
 def gan_evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="GAN checkpoint folder")],
+    checkpoint: Annotated[Path, typer.Argument(help="generator folder (a GAN's or a diffusion model's)")],
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
     n: Annotated[int, typer.Option("--n", help="synthetic images per class")] = 500,
     reference: Annotated[Path | None, typer.Option(help="reference classifier checkpoint (default: train one)")] = None,
@@ -327,8 +327,10 @@ def gan_evaluate(
     ] = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """FD, KID, precision/recall, near-copies and class fidelity per class and overall."""
+    """FD, KID, precision/recall, near-copies and class fidelity per class and overall, and the quality gate."""
+    from pneumogan.config import GateConfig
     from pneumogan.evaluate.gan_metrics import kid_text
+    from pneumogan.evaluate.generator_gate import gate_sentence, judge
     from pneumogan.gan.evaluate import evaluate_gan
     from pneumogan.gan.quality import quality_warnings
     from pneumogan.runs import atomic_write_json
@@ -351,6 +353,9 @@ def gan_evaluate(
             )
     for warning in quality_warnings(res):
         console.print(f"warning: {warning}", style="yellow")
+    gate = judge(res, GateConfig())  # the default gate of `pneumogan run` (run.generator_gate)
+    res["generator_gate"] = gate
+    console.print(gate_sentence(gate), style="red" if gate["status"] == "failed" else "green")
     if json_path:
         atomic_write_json(json_path, res)
 

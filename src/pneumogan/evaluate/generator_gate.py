@@ -17,13 +17,15 @@ STATUSES = ("passed", "failed", "off")
 WORDS = {"class_fidelity": "class fidelity", "recall": "recall", "fd_ratio": "FD / real-vs-real floor"}
 
 
+def classes(results: dict[str, Any]) -> list[str]:
+    """The classes of `evaluate_gan`'s results (files written before it listed them: the per-class entries)."""
+    return results.get("classes") or [k for k, v in results.items() if isinstance(v, dict) and "class_fidelity" in v]
+
+
 def metric_space(results: dict[str, Any]) -> str:
     """Where recall and FD are read: the SSL encoder's space when `evaluate_gan` measured one."""
-    return (
-        "ssl_encoder"
-        if isinstance(results.get("ssl_encoder"), dict) and results["classes"][0] in results["ssl_encoder"]
-        else "classifier"
-    )
+    encoder = results.get("ssl_encoder")
+    return "ssl_encoder" if isinstance(encoder, dict) and classes(results)[0] in encoder else "classifier"
 
 
 def judge(results: dict[str, Any], gate: Any) -> dict[str, Any]:
@@ -31,7 +33,7 @@ def judge(results: dict[str, Any], gate: Any) -> dict[str, Any]:
     space = metric_space(results)
     per_class: dict[str, dict[str, Any]] = {}
     failures: list[dict[str, Any]] = []
-    for name in results["classes"]:
+    for name in classes(results):
         in_space = results["ssl_encoder"][name] if space == "ssl_encoder" else results[name]
         figures = {
             "class_fidelity": results[name]["class_fidelity"],

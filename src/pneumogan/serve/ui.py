@@ -182,6 +182,20 @@ class SyntheticGallery:
         return list(self._real[cls][: int(n)])
 
 
+def generator_gate_text(gan_dir: Path) -> str:
+    """The quality gate on the generator's measured metrics (`gan evaluate`'s, or the bundled metrics.json)."""
+    import json
+
+    from pneumogan.config import GateConfig
+    from pneumogan.evaluate.generator_gate import gate_sentence, judge
+    from pneumogan.layout import GAN_EVAL, GAN_METRICS
+
+    for path in (gan_dir / GAN_EVAL / GAN_METRICS, gan_dir / "metrics.json"):
+        if path.is_file():
+            return gate_sentence(judge(json.loads(path.read_text()), GateConfig()))
+    return "Its quality has not been measured (`pneumogan gan evaluate`)."
+
+
 def _gan_tab(gan_dir: Path) -> None:
     import gradio as gr
 
@@ -196,7 +210,7 @@ def _gan_tab(gan_dir: Path) -> None:
         family = f"per-class {family}" if meta["model"].get("per_class") else family
         gr.Markdown(
             f"Images from the {family} generator in `{gan_dir.name}` ({size} px). Synthetic images are "
-            "for research on data augmentation only."
+            f"for research on data augmentation only. {generator_gate_text(gan_dir)}"
         )
         with gr.Row():
             cls = gr.Dropdown(names, value=names[-1], label="Class")
