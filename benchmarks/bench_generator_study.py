@@ -97,12 +97,26 @@ def main() -> None:
         args.cpu_hours, args.n, args.tstr_per_class, args.tstr_seeds, args.tstr_epochs = 0.02, 64, 64, [0], 1
     args.every = args.every or args.cpu_hours * 3600 / 10
     spaces = Spaces(args.encoder, args.reference, args.data)
-    cells = [Cell(Path(args.out), c, f, s, args) for s in args.seeds for f in args.fractions for c in args.contenders]
+    root = Path(args.out)
+    cells = [Cell(root, c, f, s, args) for s in args.seeds for f in args.fractions for c in args.contenders]
+    everything = study_cells(root, cells, args)  # the JSON reports every cell under --out, not just these
+
     for cell in cells:
         if not cell.finished():
-            cell.run(spaces, lambda: write_results(cells, args, spaces))
-            write_results(cells, args, spaces)
-    write_results(cells, args, spaces)
+            cell.run(spaces, lambda: write_results(everything, args, spaces))
+            write_results(everything, args, spaces)
+    write_results(everything, args, spaces)
+
+
+def study_cells(root: Path, cells: list[Cell], args) -> list[Cell]:
+    """The cells of this invocation and those an earlier invocation left under `root` (one cell at a time)."""
+    known = {(c.contender, c.fraction, c.seed) for c in cells}
+    found = list(cells)
+    for state in sorted(root.glob("*/f*/s*/cell.json")):
+        contender, fraction, seed = state.parts[-4], float(state.parts[-3][1:]), int(state.parts[-2][1:])
+        if contender in CONTENDERS and (contender, fraction, seed) not in known:
+            found.append(Cell(root, contender, fraction, seed, args))
+    return found
 
 
 class Spaces:
@@ -120,7 +134,17 @@ class Spaces:
         self.classifier = FeatureExtractor(model, pre["mean"], pre["std"], pre["size"], device)
         self.threshold = meta["threshold"]
         self.extractors = {HEADLINE: ssl, "classifier": self.classifier}
-        self.info = {HEADLINE: info, "classifier": {"path": str(Path(reference).resolve()), "val": meta["val_metrics"]}}
+        import hashlib
+
+        weights = (Path(reference) / "model.safetensors").read_bytes()
+        self.info = {
+            HEADLINE: info,
+            "classifier": {
+                "path": str(Path(reference).resolve()),
+                "weights_sha256": hashlib.sha256(weights).hexdigest(),
+                "val_roc_auc": meta["val_metrics"]["roc_auc"],
+            },
+        }
         cfg = load_config("quick", [f"data.source={data}", f"data.size={SIZE}"])
         train = load_splits(cfg).train  # the full real training split
         images = np.asarray(train.images)
@@ -395,6 +419,7 @@ def write_results(cells: list[Cell], args, spaces: Spaces) -> None:
         "machine": machine(),
         **provenance(),
         "status": "complete" if all(c.finished() for c in cells) else "partial",
+        "cells_finished": [f"{c.contender}@{c.fraction:g}/s{c.seed}" for c in cells if c.finished()],
         "choice_rule": CHOICE_RULE,
         "selection_split": "val",
         "test_readouts": sum(len(c.state.get("tstr", {})) for c in cells),
