@@ -6,6 +6,7 @@ point calls these helpers unconditionally. Backend: nccl on CUDA, gloo on CPU.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -46,7 +47,16 @@ def setup(device: torch.device) -> Dist:
         if device.type == "cuda":
             torch.cuda.set_device(local)
         torch_dist.init_process_group(backend=backend)
+        # Leave the group before the interpreter exits: a process that exits with it alive can abort in teardown
+        # ("terminate called without an active exception" from gloo's threads, SIGABRT after a finished run —
+        # the cause of test_distributed's occasional failures)
+        atexit.register(_leave_group)
     return Dist(rank, world, local)
+
+
+def _leave_group() -> None:
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
 
 
 def local_device(device: torch.device, dist: Dist) -> torch.device:
@@ -103,7 +113,3 @@ def barrier(dist: Dist) -> None:
         torch_dist.barrier()
 
 
-def cleanup(dist: Dist) -> None:
-    if dist.enabled and torch_dist.is_initialized():
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()
