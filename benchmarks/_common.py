@@ -87,3 +87,27 @@ def trained_model(checkpoint: Path | str) -> tuple[Any, dict[str, Any], Any, Any
     model, meta = load_checkpoint(checkpoint, "cpu")
     cfg = Config.model_validate(meta["config"])
     return model, meta, cfg, load_splits(cfg)
+
+
+def tstr_run(data: str, size: int, synthetic: Path, seed: int, epochs: int, out: Path, *extra: str) -> dict[str, float]:
+    """Train on synthetic, test on real: a classifier (the quick recipe at `size`) trained on the synthetic set
+    only; its val ROC-AUC (for choosing) and test accuracy and ROC-AUC (for reporting: one test readout)."""
+    from pneumogan.classify.evaluate import evaluate_checkpoint
+    from pneumogan.classify.train import train
+    from pneumogan.config import load_config
+    from pneumogan.layout import META
+
+    overrides = [
+        f"data.source={data}",
+        f"data.size={size}",
+        f"seed={seed}",
+        "data.train_real=false",
+        f"data.extra_train=['{synthetic.resolve()}']",
+        f"classify.epochs={epochs}",
+        *extra,
+    ]
+    train(load_config("quick", overrides), out, resume=True, log=lambda m: None)
+    test = evaluate_checkpoint(out, "test")
+    val = json.loads((out / META).read_text())["val_metrics"]
+    print(f"  TSTR seed {seed}: val AUC {val['roc_auc']:.3f}, test acc {test['accuracy']:.3f}", flush=True)
+    return {"val_auc": val["roc_auc"], "accuracy": test["accuracy"], "auc": test["roc_auc"]}

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PLAIN_GAN, RESULTS, SHARED_DATA, machine
+from _common import PLAIN_GAN, RESULTS, SHARED_DATA, machine, tstr_run
 
 from pneumogan.config import load_config
 from pneumogan.data.labels import BINARY_CLASSES
@@ -259,8 +259,6 @@ class Cell:
 
     def tstr(self) -> None:
         """Classifiers trained on synthetic images only, from the final generator(s); val for choosing."""
-        from pneumogan.classify.evaluate import evaluate_checkpoint
-        from pneumogan.classify.train import train
 
         runs = self.state.setdefault("tstr", {})
         synthetic = self.dir / "tstr_images"
@@ -276,22 +274,8 @@ class Cell:
             if str(seed) in runs:
                 continue
             out = self.dir / "tstr" / f"s{seed}"
-            cfg = load_config(
-                "quick",
-                [
-                    f"data.source={self.args.data}",
-                    f"data.size={SIZE}",
-                    f"seed={seed}",
-                    "data.train_real=false",
-                    f"data.extra_train=['{synthetic.resolve()}']",
-                    f"classify.epochs={self.args.tstr_epochs}",
-                ],
-            )
-            train(cfg, out, resume=True, log=lambda m: None)
-            test = evaluate_checkpoint(out, "test")
-            val = json.loads((out / META).read_text())["val_metrics"]
-            runs[str(seed)] = {"val_auc": val["roc_auc"], "accuracy": test["accuracy"], "auc": test["roc_auc"]}
-            print(f"  TSTR seed {seed}: val AUC {val['roc_auc']:.3f}, test acc {test['accuracy']:.3f}", flush=True)
+            args = (self.args.data, SIZE, synthetic, seed, self.args.tstr_epochs, out)
+            runs[str(seed)] = tstr_run(*args)
             self.save()
 
     def finished(self) -> bool:

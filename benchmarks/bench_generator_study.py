@@ -41,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
-from _common import RESULTS, SHARED_DATA, machine, provenance
+from _common import RESULTS, SHARED_DATA, machine, provenance, tstr_run
 
 from pneumogan.config import GateConfig, load_config
 from pneumogan.data.labels import BINARY_CLASSES
@@ -319,9 +319,7 @@ class Cell:
 
     # --- train on synthetic, test on real ----------------------------------------------------------------------
     def tstr(self) -> None:
-        from pneumogan.classify.evaluate import evaluate_checkpoint
-        from pneumogan.classify.train import train
-
+        """Classifiers trained on the final snapshot's images only (3 seeds): val to choose, test to report."""
         runs = self.state.setdefault("tstr", {})
         synthetic = self.dir / "tstr_images"
         if not (synthetic / "manifest.csv").exists():
@@ -336,23 +334,8 @@ class Cell:
             if str(seed) in runs:
                 continue
             out = self.dir / "tstr" / f"s{seed}"
-            cfg = load_config(
-                "quick",
-                [
-                    f"data.source={self.args.data}",
-                    f"data.size={SIZE}",
-                    f"seed={seed}",
-                    "data.train_real=false",
-                    f"data.extra_train=['{synthetic.resolve()}']",
-                    f"classify.epochs={self.args.tstr_epochs}",
-                    "classify.ood_check=false",
-                ],
-            )
-            train(cfg, out, resume=True, log=lambda m: None)
-            test = evaluate_checkpoint(out, "test")
-            val = json.loads((out / META).read_text())["val_metrics"]
-            runs[str(seed)] = {"val_auc": val["roc_auc"], "accuracy": test["accuracy"], "auc": test["roc_auc"]}
-            print(f"  TSTR seed {seed}: val AUC {val['roc_auc']:.3f}, test acc {test['accuracy']:.3f}", flush=True)
+            args = (self.args.data, SIZE, synthetic, seed, self.args.tstr_epochs, out, "classify.ood_check=false")
+            runs[str(seed)] = tstr_run(*args)
             self.save()
 
 

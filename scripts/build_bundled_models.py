@@ -253,10 +253,8 @@ def operating_point_lines(classifier: dict[str, Any], metrics: dict[str, Any]) -
 def refit_shipped_ood(args: argparse.Namespace, build: dict[str, Any]) -> None:
     """Refit the shipped classifier's OOD check in place (weights, threshold and test metrics untouched) and
     rewrite the card; the generator and its facts stay."""
-    from pneumogan.bundled import BUILD, CLASSIFIER, GENERATOR, MODEL_CARD, ROOT, classifier_path
-    from pneumogan.classify.checkpoint import read_meta
+    from pneumogan.bundled import BUILD, CLASSIFIER, classifier_path
     from pneumogan.classify.ood import fit_checkpoint_ood
-    from pneumogan.layout import EVAL_METRICS
 
     classifier_path()  # a clear error when there is no classifier
     if "classifier" not in build:
@@ -265,14 +263,8 @@ def refit_shipped_ood(args: argparse.Namespace, build: dict[str, Any]) -> None:
     fit_checkpoint_ood(CLASSIFIER, data_source=str(args.data))
     build["ood"] = built_facts(args, CLASSIFIER.relative_to(REPO), "", started)
     BUILD.write_text(json.dumps(build, indent=2) + "\n")
-    metrics = json.loads((CLASSIFIER / "eval_test" / EVAL_METRICS).read_text())
-    generator_meta = generator_metrics = None
-    if GENERATOR.is_dir():
-        generator_meta = json.loads((GENERATOR / "meta.json").read_text())
-        generator_metrics = json.loads((GENERATOR / GENERATOR_METRICS).read_text())
-    total = size_of(ROOT / "classifier") + (size_of(GENERATOR) if GENERATOR.is_dir() else 0)
-    MODEL_CARD.write_text(model_card(metrics, read_meta(CLASSIFIER), generator_meta, generator_metrics, build, total))
-    print(f"OOD check refitted in {CLASSIFIER}; model card {MODEL_CARD}")
+    write_card(build)
+    print(f"OOD check refitted in {CLASSIFIER}")
 
 
 def refresh_shipped_metadata(args: argparse.Namespace, build: dict[str, Any]) -> None:
@@ -281,8 +273,7 @@ def refresh_shipped_metadata(args: argparse.Namespace, build: dict[str, Any]) ->
     classifier's val-chosen operating points, read out once more on test beside its unchanged test figures."""
     import tempfile
 
-    from pneumogan.bundled import BUILD, CLASSIFIER, GENERATOR, MODEL_CARD, ROOT, classifier_path
-    from pneumogan.classify.checkpoint import read_meta
+    from pneumogan.bundled import BUILD, CLASSIFIER, GENERATOR, ROOT, classifier_path
     from pneumogan.classify.evaluate import add_operating_points, evaluate_checkpoint
     from pneumogan.data.geometry import recipe
     from pneumogan.layout import EVAL_METRICS, META
@@ -310,13 +301,8 @@ def refresh_shipped_metadata(args: argparse.Namespace, build: dict[str, Any]) ->
     (CLASSIFIER / "eval_test" / EVAL_METRICS).write_text(json.dumps(shipped, indent=2) + "\n")
     build["metadata"] = built_facts(args, CLASSIFIER.relative_to(REPO), f"fit={args.fit}; operating points", started)
     BUILD.write_text(json.dumps(build, indent=2) + "\n")
-    generator_meta = generator_metrics = None
-    if GENERATOR.is_dir():
-        generator_meta = json.loads((GENERATOR / META).read_text())
-        generator_metrics = json.loads((GENERATOR / GENERATOR_METRICS).read_text())
-    total = size_of(ROOT / "classifier") + (size_of(GENERATOR) if GENERATOR.is_dir() else 0)
-    MODEL_CARD.write_text(model_card(shipped, read_meta(CLASSIFIER), generator_meta, generator_metrics, build, total))
-    print(f"metadata refreshed in {ROOT} (fit={args.fit}, operating points); model card {MODEL_CARD}")
+    write_card(build)
+    print(f"metadata refreshed in {ROOT} (fit={args.fit}, operating points)")
 
 
 def write_card(build: dict[str, Any]) -> None:
