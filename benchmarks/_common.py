@@ -58,14 +58,17 @@ def summary(times: list[float]) -> dict[str, float]:
 def provenance() -> dict[str, Any]:
     """The command, commit and date of a result (a payload's own keys take precedence)."""
     import shlex
+    import subprocess
     import sys
     from datetime import UTC, datetime
 
     from pneumogan.runs import git_commit
 
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=False)
     return {
         "command": shlex.join(["python", *sys.argv]),
         "commit": git_commit(REPO),
+        "uncommitted_changes": bool(status.stdout.strip()),  # true: the commit alone does not reproduce this
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
