@@ -114,3 +114,21 @@ def tstr_run(data: str, size: int, synthetic: Path, seed: int, epochs: int, out:
     val = json.loads((out / META).read_text())["val_metrics"]
     print(f"  TSTR seed {seed}: val AUC {val['roc_auc']:.3f}, test acc {test['accuracy']:.3f}", flush=True)
     return {"val_auc": val["roc_auc"], "accuracy": test["accuracy"], "auc": test["roc_auc"]}
+
+
+class Memoised:
+    """A feature extractor that remembers its answer for image arrays it has seen (the real images of a class
+    are featurised once per study instead of at every snapshot)."""
+
+    def __init__(self, extractor) -> None:
+        self.extractor, self.cache = extractor, {}
+
+    def __call__(self, images: Any):
+        import hashlib
+
+        import numpy as np
+
+        key = (images.shape, hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=16).digest())
+        if key not in self.cache:
+            self.cache[key] = self.extractor(images)
+        return self.cache[key]

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PLAIN_GAN, RESULTS, SHARED_DATA, machine, tstr_run
+from _common import PLAIN_GAN, RESULTS, SHARED_DATA, Memoised, machine, tstr_run
 
 from pneumogan.config import load_config
 from pneumogan.data.labels import BINARY_CLASSES
@@ -134,20 +134,6 @@ class FeatureSpaces:
         images, labels, names = training_images(cfg)  # the full training split, both classes
         real = to_uint8(images)
         self.real = {name: real[labels.numpy() == c] for c, name in enumerate(names)}
-
-
-class Memoised:
-    """A feature extractor that remembers its answer for image arrays it has seen (the real images of a class
-    are featurised once per study instead of at every snapshot)."""
-
-    def __init__(self, extractor) -> None:
-        self.extractor, self.cache = extractor, {}
-
-    def __call__(self, images: np.ndarray):
-        key = (images.shape, hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=16).digest())
-        if key not in self.cache:
-            self.cache[key] = self.extractor(images)
-        return self.cache[key]
 
 
 class Cell:

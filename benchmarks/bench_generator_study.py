@@ -41,11 +41,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
-from _common import RESULTS, SHARED_DATA, machine, provenance, tstr_run
+from _common import RESULTS, SHARED_DATA, Memoised, machine, provenance, tstr_run
 
 from pneumogan.config import GateConfig, load_config
 from pneumogan.data.labels import BINARY_CLASSES
-from pneumogan.device import resolve_device
+from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.evaluate.gan_metrics import FeatureExtractor, compare
 from pneumogan.evaluate.generator_gate import judge
 from pneumogan.gan.checkpoint import load_generator
@@ -133,7 +133,7 @@ class Spaces:
         pre = meta["preprocessing"]
         self.classifier = FeatureExtractor(model, pre["mean"], pre["std"], pre["size"], device)
         self.threshold = meta["threshold"]
-        self.extractors = {HEADLINE: ssl, "classifier": self.classifier}
+        self.extractors = {HEADLINE: Memoised(ssl), "classifier": Memoised(self.classifier)}  # reals featurised once
         import hashlib
 
         weights = (Path(reference) / "model.safetensors").read_bytes()
@@ -149,9 +149,6 @@ class Spaces:
         train = load_splits(cfg).train  # the full real training split
         images = np.asarray(train.images)
         self.real = {name: images[train.labels == c] for c, name in enumerate(BINARY_CLASSES)}
-        self.real_features = {  # featurised once per study
-            (space, name): ext(real)[0] for space, ext in self.extractors.items() for name, real in self.real.items()
-        }
 
 
 class Cell:
@@ -269,6 +266,7 @@ class Cell:
         from pneumogan.classify.inference import positive_score
 
         device = resolve_device("auto")
+        precision = resolve_precision("auto", device)  # sampling in bf16 where it is fast (features stay fp32)
         g, meta = load_generator(snap, device)
         k = len(self.state.get("cpu_s", {}).get(model, {})) - 1
         for name in BINARY_CLASSES if model == "all" else [model]:
@@ -276,7 +274,7 @@ class Cell:
             seeds = [latent_seed(10_000, BINARY_CLASSES.index(name), i) for i in range(self.args.n)]
             started = time.perf_counter()
             fake = np.concatenate(
-                [generate(g, c, seeds[i : i + 250], device, "auto") for i in range(0, len(seeds), 250)]
+                [generate(g, c, seeds[i : i + 250], device, precision) for i in range(0, len(seeds), 250)]
             )
             sampling_s = time.perf_counter() - started
             save_grid(torch.from_numpy(fake[:16].astype(np.float32) / 127.5 - 1)[:, None], 2, snap / f"grid_{name}.png")
