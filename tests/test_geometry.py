@@ -150,6 +150,7 @@ def test_classifier_checkpoints_record_the_geometry(tiny_checkpoint):
 
     meta = read_meta(tiny_checkpoint)
     assert meta["preprocessing"]["fit"] == "squeeze"  # trained on Kermany's equal squares with data.fit=auto
+    assert meta["preprocessing"]["source_square_size"] == 224  # and it says its inputs were resized squares
     assert "squeeze to square" in meta["preprocessing"]["recipe"]
 
 

@@ -111,5 +111,3 @@ def broadcast_choice(value: str, options: tuple[str, ...], dist: Dist, device: t
 def barrier(dist: Dist) -> None:
     if dist.enabled:
         torch_dist.barrier()
-
-

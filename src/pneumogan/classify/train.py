@@ -549,6 +549,8 @@ def _meta(run: Training, epoch: int, threshold: float | None) -> dict[str, Any]:
             "std": run.std,
             "max_pixels": cfg.data.max_pixels,
             "fit": run.data.fit,
+            # the side of the source's images when all were one square size: resized copies (data/geometry.py)
+            "source_square_size": run.data.train.meta.get("square_source"),
             "recipe": recipe(run.data.fit),
         },
         "threshold": threshold,

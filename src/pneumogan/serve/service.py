@@ -209,7 +209,7 @@ class ModelService:
             f"{'used' if data['real_training_split'] else 'not used'}; synthetic sets: {synthetic}; data "
             f"fingerprint `{data['fingerprint']}`.",
             f"**Input geometry** `fit={card['fit']}`: every upload is made square by {RECIPES[card['fit']]}, as the "
-            f"training images were, then resized to {card['image_size']} px.",
+            f"training images were, then resized to {card['image_size']} px{_source_square(self.meta)}.",
             f"**Trained** {card['trained'] or 'unknown date'}; best epoch {card['best_epoch']}; decision threshold "
             f"{card['threshold']:.3f} chosen on the {card['threshold_chosen_on']}.",
         ]
@@ -257,6 +257,11 @@ def _ood_sentence(info: dict[str, Any]) -> str:
     else:
         unlike = f"features or image statistics beyond the {q:.1%} quantile of validation images"
     return f"images unlike the training X-rays ({unlike}), colour images and lateral DICOM views get a warning."
+
+
+def _source_square(meta: dict[str, Any]) -> str:
+    side = meta["preprocessing"].get("source_square_size")
+    return f" (its training source held {side}×{side} px resized copies, aspect ratio unknown)" if side else ""
 
 
 def _points(card: dict[str, Any]) -> str:
