@@ -16,8 +16,9 @@ def real_images_config(meta: dict) -> Config:
     A per-class generator (`gan combine`) carries a one-class DCGAN's recipe; its classes are a conditional
     run's."""
     cfg = Config.model_validate(meta["config"])
-    if meta["model"].get("per_class"):
+    if meta["model"].get("per_class") or meta.get("kind") == "diffusion":  # conditional, whatever the gan section says
         cfg.gan.family = "cgan"
+        cfg.gan.num_classes = meta["model"]["num_classes"] if meta.get("kind") == "diffusion" else cfg.gan.num_classes
     return cfg
 
 
