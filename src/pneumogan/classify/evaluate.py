@@ -94,7 +94,6 @@ def evaluate_checkpoint(
 def add_operating_points(checkpoint: str | Path, data_source: str | None = None) -> dict[str, Any]:
     """Choose the operating points of a checkpoint trained before they were recorded, on its val split, and
     write them into its meta.json (weights, threshold and everything else untouched)."""
-    from pneumogan.classify.checkpoint import read_meta
     from pneumogan.evaluate.metrics import operating_points
     from pneumogan.layout import META
 
@@ -106,24 +105,24 @@ def add_operating_points(checkpoint: str | Path, data_source: str | None = None)
     data = load_splits(cfg)
     if data.fingerprint != meta.get("data_fingerprint"):
         raise PneumoganError(f"{checkpoint}: the data or split differs from training; its val split is not here")
+    labels, proba = _val_proba(model, data, meta, torch.device("cpu"), "fp32")
+    points = operating_points((labels > 0).astype(int), positive_score(proba))
+    atomic_write_json(checkpoint / META, {**meta, "operating_points": points})
+    return points
+
+
+def _val_proba(model, data, meta: dict, device, precision: str) -> tuple[np.ndarray, np.ndarray]:
+    """The labels and predicted probabilities of the val images the checkpoint's classes cover."""
     labels, keep = targets(data.val, meta["num_classes"])
     pre = meta["preprocessing"]
-    cpu = torch.device("cpu")
-    proba = predict_proba(model, data.val.select(keep).images, pre["mean"], pre["std"], cpu, precision="fp32")
-    points = operating_points((labels[keep] > 0).astype(int), positive_score(proba))
-    stored = read_meta(checkpoint)
-    stored["operating_points"] = points
-    atomic_write_json(checkpoint / META, stored)
-    return points
+    proba = predict_proba(model, data.val.select(keep).images, pre["mean"], pre["std"], device, precision=precision)
+    return labels[keep], proba
 
 
 def _fit_on_val(model, data, meta: dict, cfg: Config, device, precision: str) -> dict[str, Any]:
     """The val-fitted calibration for a checkpoint trained before it was stored in `meta.json`."""
-    val = data.get("val")
-    labels, keep = targets(val, meta["num_classes"])
-    pre = meta["preprocessing"]
-    proba = predict_proba(model, val.select(keep).images, pre["mean"], pre["std"], device, precision=precision)
-    return calibrate_on_val(proba, labels[keep], cfg.classify.target_sensitivity)
+    labels, proba = _val_proba(model, data, meta, device, precision)
+    return calibrate_on_val(proba, labels, cfg.classify.target_sensitivity)
 
 
 def _at_threshold(

@@ -13,12 +13,13 @@ from pneumogan.errors import PneumoganError
 
 def real_images_config(meta: dict) -> Config:
     """The config whose `training_images` are the real images of every class the generator of `meta` makes.
-    A per-class generator (`gan combine`) carries a one-class DCGAN's recipe; its classes are a conditional
-    run's."""
+    A per-class generator (`gan combine`) carries a one-class DCGAN's recipe, a diffusion model the gan
+    section's defaults; their classes are a conditional run's."""
     cfg = Config.model_validate(meta["config"])
-    if meta["model"].get("per_class") or meta.get("kind") == "diffusion":  # conditional, whatever the gan section says
+    if meta["model"].get("per_class"):
         cfg.gan.family = "cgan"
-        cfg.gan.num_classes = meta["model"]["num_classes"] if meta.get("kind") == "diffusion" else cfg.gan.num_classes
+    if meta.get("kind") == "diffusion":  # conditional over its own classes, whatever the gan section says
+        cfg.gan.family, cfg.gan.num_classes = "cgan", meta["model"]["num_classes"]
     return cfg
 
 
