@@ -45,7 +45,7 @@ from _common import RESULTS, SHARED_DATA, Memoised, machine, provenance, tstr_ru
 
 from pneumogan.config import GateConfig, load_config
 from pneumogan.data.labels import BINARY_CLASSES
-from pneumogan.device import resolve_device, resolve_precision
+from pneumogan.device import cpu_flags, cpu_model, resolve_device, resolve_precision
 from pneumogan.evaluate.gan_metrics import FeatureExtractor, compare
 from pneumogan.evaluate.generator_gate import judge
 from pneumogan.gan.checkpoint import load_generator
@@ -68,6 +68,11 @@ CONTENDERS: dict[str, tuple[str, list[str], bool]] = {
     "dcgan": ("gan", ["gan.family=dcgan", "gan.batch_size=32"], True),
 }
 CHOICE_RULE = __doc__.split("THE CHOICE RULE")[1].split("\n\n")[0].strip(" (").replace("\n", " ")
+
+
+def cpu_kind() -> str:
+    """The CPU model with its ISA flags: two AMD EPYC generations report the same model name."""
+    return f"{cpu_model()} [{' '.join(cpu_flags()) or 'no listed ISA flags'}]"
 
 
 class StopTraining(Exception):
@@ -195,13 +200,14 @@ class Cell:
         # the clock at the generator's last resume state, so that a killed cell resumes with the time it had spent
         resumed = self.state.setdefault("clock", {}).get(model, {"cpu": 0.0, "wall": 0.0})
         spent_cpu, spent_wall = resumed["cpu"], resumed["wall"]
+        charge = self.charge(model, resumed)
         every = self.args.every / len(self.models)
         clock = {"cpu": time.process_time(), "wall": time.perf_counter(), "next": (len(cpu) + 1) * every}
         out = self.dir / "train" / model
         cfg = self.config(model)
 
         def on_checkpoint(step: int) -> None:
-            used = spent_cpu + time.process_time() - clock["cpu"]
+            used = spent_cpu + charge(step, time.process_time() - clock["cpu"])
             elapsed = spent_wall + time.perf_counter() - clock["wall"]
             self.state["clock"][model] = {"step": step, "cpu": used, "wall": elapsed}
             if used < clock["next"] and used < budget:
@@ -234,6 +240,31 @@ class Cell:
             last = max(cpu, key=int)
             done[model] = {"step": int(last), "reason": "steps", "cpu_s": cpu[last]}
             self.save()
+
+    def charge(self, model: str, resumed: dict[str, float]):
+        """How a segment's training is charged to the budget: its measured CPU seconds on the CPU kind the cell
+        started on; on another kind (a session on a fresh machine), its steps at the first kind's measured CPU
+        seconds per step, so that the budget buys the same training wherever the cell finishes. Each segment
+        (CPU kind, precision, steps, measured CPU seconds) is recorded."""
+        kind = cpu_kind()
+        first = self.state.setdefault("cpu_kind", kind)
+        segments = self.state.setdefault("segments", {}).setdefault(model, [])
+        start = int(resumed.get("step", 0))
+        segment = {
+            "cpu_kind": kind,
+            "precision": resolve_precision("auto", resolve_device("auto"), log=lambda m: None),
+            "from_step": start,
+            "to_step": start,
+            "cpu_s": 0.0,
+        }
+        segments.append(segment)
+        rate = resumed["cpu"] / start if start and kind != first else None  # first kind's CPU-s per step
+
+        def charged(step: int, measured: float) -> float:
+            segment.update(to_step=step, cpu_s=measured)
+            return measured if rate is None else (step - start) * rate
+
+        return charged
 
     def trainer(self):
         if self.kind == "diffusion":
@@ -372,6 +403,8 @@ def write_results(cells: list[Cell], args, spaces: Spaces) -> None:
             **cell.key(),
             "finished": cell.finished(),
             "stopped": cell.state.get("done", {}),
+            "cpu_kind": cell.state.get("cpu_kind"),  # the budget's CPU: a segment elsewhere is charged at its rate
+            "segments": cell.state.get("segments", {}),
             "gate": gate_of(rows),
             "final": {
                 f"{r['class']}/{r['space']}": {
@@ -397,7 +430,7 @@ def write_results(cells: list[Cell], args, spaces: Spaces) -> None:
             entry["tstr_test_auc"] = seed_summary([tstr[s]["auc"] for s in seeds])
         summary.append(entry)
     payload = {
-        "machine": machine(),
+        "machine": machine(),  # this invocation's; each cell names the CPU it was charged on (cpu_kind, segments)
         **provenance(),
         "status": "complete" if all(c.finished() for c in cells) else "partial",
         "cells_finished": [f"{c.contender}@{c.fraction:g}/s{c.seed}" for c in cells if c.finished()],

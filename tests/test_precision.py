@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from pneumogan.device import autocast, cpu_bf16_speedup, resolve_precision
+from pneumogan.device import autocast, cpu_bf16_speedup, resolve_precision, resumed_precision
 from pneumogan.errors import PneumoganError
 
 CPU = torch.device("cpu")
@@ -28,6 +28,26 @@ def test_auto_is_fp32_on_a_cpu_without_bf16_instructions():
 @pytest.mark.parametrize("speedup, expected", [(3.0, "bf16"), (1.02, "fp32"), (0.1, "fp32")])
 def test_auto_on_a_bf16_cpu_follows_the_measured_speed(speedup, expected):
     assert resolve_precision("auto", CPU, speedup=lambda: speedup, reports_bf16=lambda: True) == expected
+
+
+@pytest.mark.parametrize(
+    "kept, resolved, setting, fast_bf16, expected",
+    [
+        ("bf16", "fp32", "auto", False, "fp32"),  # trained on an AMX Xeon, resumed on an AVX2-only CPU
+        ("bf16", "fp32", "auto", True, "bf16"),  # same kind of CPU, the probe wavered: stay bit-identical
+        ("bf16", "fp32", "bf16", False, "bf16"),  # asked for explicitly
+        ("fp32", "bf16", "auto", True, "fp32"),  # fp32 is never slow: keep it
+    ],
+)
+def test_a_resumed_training_keeps_its_precision_unless_it_would_be_slow_here(
+    kept, resolved, setting, fast_bf16, expected
+):
+    messages: list[str] = []
+    got = resumed_precision(kept, resolved, setting, CPU, messages.append, reports_bf16=lambda: fast_bf16)
+    assert got == expected
+    assert bool(messages) == (got != kept)
+    if messages:
+        assert "not bit-identical" in messages[0]
 
 
 def test_explicit_bf16_is_honoured_with_a_warning_that_says_how_much_slower():

@@ -172,6 +172,27 @@ def resolve_precision(
     return "bf16"
 
 
+def resumed_precision(
+    kept: str,
+    resolved: str,
+    setting: str,
+    device: torch.device,
+    log: Callable[[str], None] = print,
+    reports_bf16: Callable[[], bool] = cpu_reports_bf16,
+) -> str:
+    """The precision a resumed training continues in. The resume state's own (`kept`), so that a resumed run is
+    bit-identical to an uninterrupted one — unless the setting is `auto` and the state was trained in bf16 on a
+    CPU with fast bf16 while this CPU has none (a session on another machine): bf16 would run several times
+    slower here, so it continues in what `auto` picked (`resolved`) and says so."""
+    if kept == resolved or setting != "auto" or device.type != "cpu" or kept != "bf16" or reports_bf16():
+        return kept
+    log(
+        f"the resume state was trained in {kept}; this CPU ({cpu_model()}) has no fast bf16, so training continues "
+        f"in {resolved} (not bit-identical to an uninterrupted run)"
+    )
+    return resolved
+
+
 def autocast(device: torch.device, precision: str):
     """The autocast context of a resolved precision (a no-op for fp32)."""
     dtype = DTYPES.get(precision)

@@ -29,7 +29,7 @@ from pneumogan.config import DIFFUSION_SECTIONS, Config, config_hash
 from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES
 from pneumogan.data.loading import load_splits, resolved_fit
 from pneumogan.data.sources import absolute_source
-from pneumogan.device import autocast, optimizer_options, resolve_device, resolve_precision
+from pneumogan.device import autocast, optimizer_options, resolve_device, resolve_precision, resumed_precision
 from pneumogan.diffusion.checkpoint import sampler_from, save_diffusion
 from pneumogan.diffusion.model import build_unet, noise_scheduler, schedule_config, unet_config
 from pneumogan.errors import PneumoganError
@@ -175,7 +175,10 @@ def restore(run: DiffusionTraining) -> None:
     run.ema.load_state_dict(state["ema"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.start, run.history = state["step"], state["history"]
-    run.precision = run.meta["precision"] = state.get("precision", run.precision)  # kept on resume
+    kept = state.get("precision", run.precision)
+    run.precision = run.meta["precision"] = resumed_precision(
+        kept, run.precision, run.cfg.diffusion.precision, run.device, run.log
+    )
     run.log(f"resuming diffusion training at step {run.start}/{run.steps}")
 
 

@@ -29,7 +29,7 @@ from pneumogan import distributed
 from pneumogan.config import GAN_SECTIONS, Config, config_hash
 from pneumogan.data.loading import resolved_fit
 from pneumogan.data.sources import absolute_source
-from pneumogan.device import PRECISIONS, optimizer_options, resolve_device, resolve_precision
+from pneumogan.device import PRECISIONS, optimizer_options, resolve_device, resolve_precision, resumed_precision
 from pneumogan.gan.augment import AdaptiveProbability, parse_policy
 from pneumogan.gan.checkpoint import save_gan
 from pneumogan.gan.data import training_images
@@ -230,7 +230,10 @@ def restore(run: GanTraining) -> None:
         run.g_ema.load_state_dict(state["g_ema"])
     run.start, run.history = state["step"], state["history"]
     run.monitor.events, run.monitor.best_diversity = state["events"], state["best_diversity"]
-    run.loss.precision = run.meta["precision"] = state.get("precision", run.loss.precision)  # kept on resume
+    kept = state.get("precision", run.loss.precision)
+    run.loss.precision = run.meta["precision"] = resumed_precision(
+        kept, run.loss.precision, run.cfg.gan.precision, run.device, run.log
+    )
     if run.ada is not None and state.get("ada"):
         run.ada.load(state["ada"])
         run.loss.p = run.ada.p
