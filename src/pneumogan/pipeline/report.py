@@ -187,7 +187,7 @@ def headline_blocks(results: dict[str, Any]) -> list[Block]:
 
 
 def headline_markdown(results: dict[str, Any]) -> str:
-    """The headline tables as Markdown (what the README's "Results" section quotes from a committed run)."""
+    """The headline tables as Markdown (what docs/results.md quotes from a committed run)."""
     return render_markdown(headline_blocks(results)[1:], Path("."))
 
 

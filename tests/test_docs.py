@@ -1,0 +1,155 @@
+"""The README is a short manual whose figures are the committed JSON's; the docs build; the generated reference
+pages match the code that generates them."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_readme_is_a_short_manual_with_the_sections_a_newcomer_needs():
+    assert len(README.splitlines()) <= 300
+    headings = re.findall(r"^## (.+)$", README, flags=re.M)
+    for needed in (
+        "Install",
+        "Try it in a minute",
+        "The experiment in one command",
+        "Reading the answer",
+        "Use your own data",
+        "Current results",
+        "Tests",
+    ):
+        assert needed in headings, needed
+    assert "Research software, not a medical device" in README
+    # the one-minute way in comes before the experiment, and no timing history is narrated
+    assert README.index("pneumogan serve") < README.index("pneumogan run")
+    for history in ("an earlier version", "for no code reason", "shared the CPU", "session", "was tried"):
+        assert history not in README
+
+
+def test_every_local_link_in_the_readme_and_changelog_exists():
+    for text in (README, (ROOT / "CHANGELOG.md").read_text()):
+        for target in re.findall(r"\]\(([^)#]+)\)", text):
+            if not target.startswith(("http://", "https://")):
+                assert (ROOT / target).exists(), target
+
+
+def _points(x: float) -> str:
+    return f"{x * 100:+.1f}".replace("-", "−").replace("+", "")
+
+
+def test_the_readme_quotes_the_recipe_study_as_computed():
+    study = json.loads((RESULTS / "classifier_recipes.json").read_text())
+    chosen = study["table"][study["selected"]]
+    text = _flat(README)
+    auc, acc = chosen["roc_auc"], chosen["accuracy"]
+    assert f"test ROC-AUC {auc['mean'] * 100:.1f} % [{auc['ci'][0] * 100:.1f}, {auc['ci'][1] * 100:.1f}]" in text
+    assert f"accuracy {acc['mean'] * 100:.1f} %" in text
+    assert (
+        f"sensitivity {chosen['recall']['mean'] * 100:.1f} %, specificity {chosen['specificity']['mean'] * 100:.1f} %"
+        in text
+    )
+    at_val = f"{chosen['sensitivity_at_val_target']['mean'] * 100:.1f} % sensitivity and "
+    assert at_val + f"{chosen['specificity_at_val_target']['mean'] * 100:.1f} % specificity on test" in text
+    assert f"{study['test_evaluations']} test evaluations" in text
+    assert study["selection_split"] == "val"
+    best_val = min(r["val_roc_auc"]["mean"] for r in study["table"].values())
+    assert best_val >= 0.998  # "every recipe ≥ 99.8 % val ROC-AUC"
+    best_test = max(r["roc_auc"]["mean"] for r in study["table"].values())
+    assert f"reached {best_test * 100:.1f} %" in text
+
+
+def test_the_readme_quotes_the_standard_run_and_the_ood_check_as_computed():
+    results = json.loads((RESULTS / "standard_run" / "results.json").read_text())
+    primary = next(c for c in results["comparisons"] if c["primary"])
+    lo, hi = primary["ci"]
+    expected = f"{_points(primary['difference'])} ROC-AUC points [{_points(lo)}, {_points(hi)}]"
+    assert expected in _flat(README)
+    assert f"at {primary['fraction'] * 100:.0f} % of the real data" in _flat(README)
+    ood = json.loads((RESULTS / "ood.json").read_text())
+    alarms, found = ood["test_false_alarms"], ood["non_xray_detections"]
+    assert f"{alarms['rate'] * 100:.2f} % false alarms" in README
+    assert f"{found['rate'] * 100:.0f} % of {found['n']} images" in README
+
+
+def test_the_docs_navigation_lists_every_page_and_only_pages_that_exist():
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+
+    def pages(entries) -> list[str]:
+        out = []
+        for entry in entries:
+            value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+            out += pages(value) if isinstance(value, list) else [value]
+        return out
+
+    listed = set(pages(config["nav"]))
+    on_disk = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
+    assert listed == on_disk
+
+
+@pytest.mark.skipif(
+    shutil.which("mkdocs") is None and not Path(sys.executable).with_name("mkdocs").exists(),
+    reason="mkdocs is not installed (pip install -r requirements.txt installs it)",
+)
+def test_the_docs_build_without_a_warning(tmp_path):
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    command = [
+        str(mkdocs) if mkdocs.exists() else "mkdocs",
+        "build",
+        "--strict",
+        "--quiet",
+        "--site-dir",
+        str(tmp_path),
+    ]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": str(mkdocs.parent) + ":/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "reference" / "configuration" / "index.html").is_file()
+
+
+def test_the_generated_reference_pages_match_the_code(tmp_path):
+    from pneumogan.reference_docs import PAGES, write_pages
+
+    written = write_pages(tmp_path)
+    assert sorted(p.name for p in written) == sorted(PAGES)
+    for page in written:
+        committed = ROOT / "docs" / "reference" / page.name
+        assert committed.read_text() == page.read_text(), (
+            f"docs/reference/{page.name} is stale: run python scripts/build_reference_docs.py"
+        )
+
+
+def test_the_reference_pages_cover_every_config_key_command_and_route():
+    from pneumogan.config import Config
+
+    config_page = (ROOT / "docs" / "reference" / "configuration.md").read_text()
+    for section, field in Config.model_fields.items():
+        model = field.annotation
+        for key in getattr(model, "model_fields", {}):
+            assert f"| `{key}` |" in config_page.split(f"## `{section}`")[1].split("\n## ")[0], f"{section}.{key}"
+    cli_page = (ROOT / "docs" / "reference" / "cli.md").read_text()
+    for command in ("pneumogan run", "pneumogan serve", "pneumogan data check", "pneumogan diffusion train"):
+        assert f"## `{command}`" in cli_page
+    api_page = (ROOT / "docs" / "reference" / "http_api.md").read_text()
+    for route in ("POST /api/v1/predict", "GET /api/v1/model", "GET /healthz"):
+        assert f"## `{route}`" in api_page
