@@ -153,3 +153,24 @@ def test_the_reference_pages_cover_every_config_key_command_and_route():
     api_page = (ROOT / "docs" / "reference" / "http_api.md").read_text()
     for route in ("POST /api/v1/predict", "GET /api/v1/model", "GET /healthz"):
         assert f"## `{route}`" in api_page
+
+
+def test_the_gan_page_quotes_the_gan_study_as_computed():
+    study = json.loads((RESULTS / "gan_study.json").read_text())
+    page = _flat((ROOT / "docs" / "gans.md").read_text())
+    cells = [(f, v, e) for f, frac in study["summary"].items() for v, e in frac["variants"].items()]
+    best = max(cells, key=lambda c: c[2]["tstr_accuracy"]["mean"])
+    at_10 = max(e["tstr_accuracy"]["mean"] for f, _, e in cells if f == "0.1")
+    assert f"best {best[2]['tstr_accuracy']['mean'] * 100:.1f} %, the cGAN at 100 %" in page and best[:2] == (
+        "1",
+        "cgan/stable",
+    )
+    assert f"{at_10 * 100:.1f} % at 10 %" in page
+    series: dict[tuple, list] = {}
+    for s in sorted(study["snapshots"], key=lambda s: s["snapshot"]):
+        if s["space"] == study["headline_space"]:
+            series.setdefault((s["family"], s["variant"], s["fraction"], s["class"]), []).append(s["fd"])
+    fell = sum(v[-1] < v[0] for v in series.values())
+    steady = sum(all(b < a for a, b in zip(v, v[1:])) for v in series.values())
+    assert f"FD fell from the first snapshot to the last in only {fell} of the {len(series)} cell-classes" in page
+    assert steady == 0  # "and never steadily"
