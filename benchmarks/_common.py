@@ -28,9 +28,10 @@ PLAIN_GAN = [
 def machine() -> dict[str, Any]:
     import torch
 
-    from pneumogan.device import cpu_flags, cpu_model
+    from pneumogan.device import cpu_flags, cpu_kind, cpu_model
 
     return {
+        "cpu_kind": cpu_kind(),  # model + ISA flags: what results are compared within
         "cpu_model": cpu_model(),
         "cpu_flags": cpu_flags(),
         "platform": platform.platform(),
@@ -73,8 +74,19 @@ def provenance() -> dict[str, Any]:
     }
 
 
+def result_path(name: str, suffix: str = ".json") -> Path:
+    """benchmarks/results/<study>/<name><suffix>: the study is the running script's (layout.EVIDENCE_STUDIES);
+    a NAME of the form STUDY/NAME names the study itself."""
+    import sys
+
+    from pneumogan.layout import evidence_study
+
+    study, _, rest = name.rpartition("/")
+    return RESULTS / (study or evidence_study(sys.argv[0])) / f"{rest}{suffix}"
+
+
 def save(name: str, payload: dict[str, Any]) -> Path:
-    path = RESULTS / f"{name}.json"  # NAME may be STUDY/NAME: one folder per study
+    path = result_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": machine(), **provenance(), **payload}, indent=2) + "\n")
     print(f"saved {path}")

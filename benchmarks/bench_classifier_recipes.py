@@ -3,7 +3,8 @@ val, the official 624-image test), each trained once and evaluated on test once,
 
     python benchmarks/bench_classifier_recipes.py --encoder runs/ssl64 --out runs/recipes
     python benchmarks/bench_classifier_recipes.py ... --only baseline ssl_init    # a subset; resumes
-    python benchmarks/bench_classifier_recipes.py ... --only warmup --restore benchmarks/results/classifier_recipes.json
+    python benchmarks/bench_classifier_recipes.py ... --only warmup \
+        --restore benchmarks/results/classifier_recipes/classifier_recipes.json
         # on a new machine: the recipes not trained here keep the committed figures (`restored_from`)
 
 Recipes (the `quick` config's classifier at --size px for --epochs epochs, then one change each):
@@ -26,7 +27,8 @@ which look at the unlabelled test images (never a headline).
 Once every requested seed (≥ 2) of a recipe has finished, `<recipe>+ensemble` averages them (`classify ensemble`,
 threshold chosen on val) and is evaluated on test once; it is reported beside the recipes, not selected from
 (one ensemble carries no seed-to-seed variance, so its differences are inconclusive by the project's rule).
-Saves benchmarks/results/classifier_recipes.json: `records` (one per recipe × seed, metrics as fractions),
+Saves benchmarks/results/classifier_recipes/classifier_recipes.json:
+`records` (one per recipe × seed, metrics as fractions),
 `table` (means, seed-aware intervals, paired differences from the baseline with Holm-adjusted `p_holm`),
 `ensembles`, `"selection_split": "val"`, `selected` and `test_evaluations`.
 """

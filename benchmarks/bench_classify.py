@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED_DATA, save
+from _common import SHARED_DATA, result_path, save
 
 from pneumogan.classify.evaluate import evaluate_checkpoint
 from pneumogan.classify.train import train
@@ -80,7 +80,7 @@ def _save(args: argparse.Namespace, runs: list[dict]) -> None:
 
     tag = "_".join(s.replace("=", "-").replace(".", "") for s in args.set)
     name = f"classify_{args.arch}_{args.size}px{'_' + tag if tag else ''}"
-    path = RESULTS / f"{name}.json"
+    path = result_path(name)
     same = ("data", "arch", "size", "epochs", "set")
     earlier = json.loads(path.read_text()) if path.exists() else {}
     if earlier and all(earlier.get("args", {}).get(k) == vars(args)[k] for k in same):

@@ -3,7 +3,7 @@ fused AdamW, synthetic tensors, in fp32 or under bf16 autocast (`--precision bf1
 it); steps alternate between the two so drift affects both alike.
 
 Usage: python benchmarks/bench_compile.py [--nets simple_cnn@64 resnet18@128] [--steps 8] [--precision bf16]
-Saves benchmarks/results/compile.json, merged by CPU model, keyed `net` (fp32) or `net/bf16` (needs a C++
+Saves benchmarks/results/speed/compile.json, merged by CPU model, keyed `net` (fp32) or `net/bf16` (needs a C++
 compiler: the script says if none).
 """
 
@@ -21,12 +21,12 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine
+from _common import machine, result_path
 
 from pneumogan.classify import models
-from pneumogan.device import cpu_model
+from pneumogan.device import cpu_kind
 
-OUT = RESULTS / "compile.json"
+OUT = result_path("speed/compile")
 
 
 def measure(arch: str, size: int, steps: int, precision: str = "fp32") -> dict[str, float]:
@@ -71,7 +71,7 @@ def main() -> None:
     if shutil.which("c++") is None and shutil.which("g++") is None:
         sys.exit("torch.compile on a CPU needs a C++ compiler (g++); none found on PATH")
     saved = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    entry = saved.setdefault(cpu_model(), {"machine": machine(), "nets": {}})
+    entry = saved.setdefault(cpu_kind(), {"machine": machine(), "nets": {}})
     for net in args.nets:
         arch, size = net.split("@")
         key = net if args.precision == "fp32" else f"{net}/{args.precision}"

@@ -2,7 +2,7 @@
 per image for every net of `bench_throughput.py` (torch's FlopCounterMode on the project's own step, at batch
 8; for GANs the D and G phases without lazy R1, which the counter cannot follow), measures the fp32 matmul
 peak of this CPU (2048², median of 3; the highest reading kept for the CPU model) — and the bf16 one where a
-record trained in bf16 — and adds to each of this CPU's records in benchmarks/results/throughput.json:
+record trained in bf16 — and adds to each of this CPU's records in benchmarks/results/speed/throughput.json:
 `gflop_per_image`, `achieved_gflops` (= the measured end-to-end images/s × GFLOP per image) and
 `fraction_of_matmul_peak` (of the peak in the record's precision).
 Run it after bench_throughput.py; it times nothing but the matmul.
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA
 from bench_throughput import CLASSIFIERS, OUT, _config
 
-from pneumogan.device import cpu_model
+from pneumogan.device import cpu_kind
 
 BATCH = 8
 
@@ -72,9 +72,9 @@ def gan_gflop_per_image(net: str, data: str, tmp: Path) -> float:
 
 def main() -> None:
     saved = json.loads(OUT.read_text())
-    entry = saved.get(cpu_model())
+    entry = saved.get(cpu_kind())
     if not entry:
-        sys.exit(f"no throughput records for {cpu_model()} in {OUT}: run bench_throughput.py first")
+        sys.exit(f"no throughput records for {cpu_kind()} in {OUT}: run bench_throughput.py first")
     peaks = {}
     for precision in sorted({"fp32"} | {rec["precision"] for rec in entry["nets"].values()}):
         key = "matmul_peak_gflops" + ("" if precision == "fp32" else f"_{precision}")

@@ -12,7 +12,7 @@ over classes (`gan.monitor.sample_diversity`) — on `--per-class` samples per c
 as many real training images per class; `ratio` is generator / real (the monitor calls < 0.25 collapse). The
 in-training trajectory (8 fixed latents per class) is kept too. Training images only: no validation or test
 image is looked at. Resumable: a finished variant is read back, not retrained. Saves
-benchmarks/results/gan_collapse_32px.json as variants finish.
+benchmarks/results/gan/gan_collapse_32px.json as variants finish.
 
 Variants: the cGAN with the `quick` stabilisers (spectral norm, hinge, EMA, DiffAugment), without DiffAugment,
 plain (none of them, DCGAN's Adam betas), with the fakes' classes drawn in the real images' shares instead of
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PLAIN_GAN, RESULTS, SHARED_DATA, save
+from _common import PLAIN_GAN, SHARED_DATA, result_path, save
 
 # variant → overrides on top of the common settings (the `quick` config's GAN stabilisers otherwise)
 VARIANTS: dict[str, list[str]] = {
@@ -143,7 +143,7 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = ap.parse_args()
     # variants measured by an earlier invocation with the same settings stay in the JSON (in VARIANTS' order)
-    earlier = RESULTS / "gan_collapse_32px.json"
+    earlier = result_path("gan/gan_collapse_32px")
     kept = json.loads(earlier.read_text()) if earlier.is_file() else {}
     same = kept.get("common") == common(args) and kept.get("args", {}).get("per_class") == args.per_class
     if same and any("metrics" in r for r in kept.get("records", [])):  # metrics of one kind only in one file

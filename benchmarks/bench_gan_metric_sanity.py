@@ -12,7 +12,7 @@ Spaces: `classifier` (penultimate layer of a simple_cnn trained 4 epochs on the 
 - `checkerboard`: a ±amplitude 2-pixel checkerboard, the transposed-convolution artefact of a GAN;
 - `class_mix`: this share of the half replaced by PNEUMONIA images.
 A usable space rises monotonically with every perturbation's strength and puts the floor far below them all.
-Saves benchmarks/results/gan_metric_sanity.json: `records` `{space, perturbation, strength, fd, kid}` (the floor
+Saves benchmarks/results/gan/gan_metric_sanity.json: `records` `{space, perturbation, strength, fd, kid}` (the floor
 as `perturbation: "none"`), and per space the share of perturbations with a monotone rise.
 """
 
@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--n", type=int, default=500, help="images per half (at most half the NORMAL class)")
     ap.add_argument("--quick", action="store_true", help="250 images per half")
-    ap.add_argument("--json", help="write here instead of benchmarks/results/gan_metric_sanity.json")
+    ap.add_argument("--json", help="write here instead of benchmarks/results/gan/gan_metric_sanity.json")
     args = ap.parse_args()
 
     import torch

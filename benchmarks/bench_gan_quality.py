@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PLAIN_GAN, RESULTS, SHARED_DATA, save
+from _common import PLAIN_GAN, SHARED_DATA, result_path, save
 
 from pneumogan.config import load_config
 from pneumogan.gan.evaluate import evaluate_gan
@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="overrides for every variant")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    previous = RESULTS / "gan_quality_64px.json"
+    previous = result_path("gan/gan_quality_64px")
     # Variants measured in an earlier invocation stay in the results file unless measured again.
     results = json.loads(previous.read_text())["results"] if previous.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PLAIN_GAN, RESULTS, SHARED_DATA, Memoised, machine, tstr_run
+from _common import PLAIN_GAN, SHARED_DATA, Memoised, machine, result_path, tstr_run
 
 from pneumogan.config import load_config
 from pneumogan.data.labels import BINARY_CLASSES
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--tstr-epochs", type=int, default=4)
     ap.add_argument("--set", nargs="*", default=[], help="GAN overrides for every variant")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: checks the machinery in minutes")
-    ap.add_argument("--json", default=str(RESULTS / "gan_study.json"))
+    ap.add_argument("--json", default=str(result_path("gan_study/gan_study")))
     ap.add_argument(
         "--restore",
         help="a study JSON written earlier (usually the committed --json): its finished cells whose folders are "
@@ -440,7 +440,7 @@ def write_results(root: Path, cells: list[tuple[str, float]], args, spaces: Feat
     path = Path(args.json)
     atomic_write_json(path, payload)  # a study killed while writing leaves the previous file
     plot(snapshots, path.with_suffix(""))
-    copy_final_grids(loaded, path.parent / f"{path.stem}_grids")
+    copy_final_grids(loaded, path.parent / "grids")
     print(f"saved {path} ({payload['status']})", flush=True)
 
 

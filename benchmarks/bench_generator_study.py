@@ -41,11 +41,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
-from _common import RESULTS, SHARED_DATA, Memoised, machine, provenance, tstr_run
+from _common import SHARED_DATA, Memoised, machine, provenance, result_path, tstr_run
 
 from pneumogan.config import GateConfig, load_config
 from pneumogan.data.labels import BINARY_CLASSES
-from pneumogan.device import cpu_flags, cpu_model, resolve_device, resolve_precision
+from pneumogan.device import cpu_kind, resolve_device, resolve_precision
 from pneumogan.evaluate.gan_metrics import FeatureExtractor, compare
 from pneumogan.evaluate.generator_gate import judge
 from pneumogan.gan.checkpoint import load_generator
@@ -70,11 +70,6 @@ CONTENDERS: dict[str, tuple[str, list[str], bool]] = {
 CHOICE_RULE = __doc__.split("THE CHOICE RULE")[1].split("\n\n")[0].strip(" (").replace("\n", " ")
 
 
-def cpu_kind() -> str:
-    """The CPU model with its ISA flags: two AMD EPYC generations report the same model name."""
-    return f"{cpu_model()} [{' '.join(cpu_flags()) or 'no listed ISA flags'}]"
-
-
 class StopTraining(Exception):
     """Raised from the checkpoint callback: the budget is spent or FD has plateaued."""
 
@@ -96,7 +91,7 @@ def main() -> None:
     ap.add_argument("--tstr-epochs", type=int, default=6)
     ap.add_argument("--set", nargs="*", default=[], help="overrides for every contender")
     ap.add_argument("--quick", action="store_true", help="tiny budgets: checks the machinery in minutes")
-    ap.add_argument("--json", default=str(RESULTS / "generator_study" / "study.json"))
+    ap.add_argument("--json", default=str(result_path("generator_study/study")))
     args = ap.parse_args()
     if args.quick:
         args.cpu_hours, args.n, args.tstr_per_class, args.tstr_seeds, args.tstr_epochs = 0.02, 64, 64, [0], 1

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from _common import save, trained_model
+from _common import result_path, save, trained_model
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
     from PIL import Image
 
     strip = montage(images[:8], explainer(images[:8], class_idx=1))
-    Image.fromarray(strip).save(Path(__file__).parent / "results" / f"{name}.png")
+    Image.fromarray(strip).save(result_path(name, ".png"))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED_DATA, save
+from _common import SHARED_DATA, result_path, save
 from _seeded_runs import read_run, train_and_test
 
 PRECISIONS = ("fp32", "bf16")
@@ -115,7 +115,7 @@ def main() -> None:
     name = f"precision_parity_{args.tag}" if args.tag else "precision_parity"
     result: dict = {"args": vars(args), **device_info(args.device), "selection_split": None, "classifiers": {}}
     if args.gan_only:  # a second sitting: the classifiers measured earlier stay as they were
-        saved = json.loads((RESULTS / f"{name}.json").read_text())
+        saved = json.loads(result_path(name).read_text())
         result |= {k: saved[k] for k in ("classifiers", "test_evaluations")} | {"args_classifiers": saved["args"]}
     evaluations = 0
     for net in [] if args.gan_only else args.nets:

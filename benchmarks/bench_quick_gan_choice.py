@@ -16,7 +16,7 @@ The rule, fixed before the run (the mode-seeking candidate was added later, unde
 of its seeds had trained): `quick` switches from the per-class DCGANs to a candidate only if the
 candidate's FD in the SSL space (the headline space), averaged over seeds, is lower for **both** classes, its
 recall is above zero for every class and seed, and it trains no slower. Resumable: a trained candidate × seed
-is read back, not retrained. Saves benchmarks/results/quick_gan_choice.json as cells finish.
+is read back, not retrained. Saves benchmarks/results/gan/quick_gan_choice.json as cells finish.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ For each network, at batch 64, in one process:
       in the precision `auto` picks.
 The two are timed alternately, step by step, so the machine's drift affects both alike.
 Reports images/s (median over timed steps, warm-up excluded), `fraction` = (b) / (a), and the fp32 end-to-end
-figure. Results are merged into benchmarks/results/throughput.json under this CPU's model name.
+figure. Results are merged into benchmarks/results/speed/throughput.json under this CPU's model name.
 
 Usage: python benchmarks/bench_throughput.py [--quick] [--nets simple_cnn@64 cgan@64 ...] [--steps 8]
        [--set gan.g_channels=32 ...]   (other settings: saved under "<net> [<settings>]", e.g. a narrow 128 px GAN)
@@ -32,18 +32,18 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED_DATA, machine
+from _common import SHARED_DATA, machine, result_path
 
 from pneumogan.classify.models import use_channels_last
 from pneumogan.config import load_config
-from pneumogan.device import cpu_model, cpu_reports_bf16, resolve_device, resolve_precision
+from pneumogan.device import cpu_kind, cpu_reports_bf16, resolve_device, resolve_precision
 
 CLASSIFIERS = {"simple_cnn@64", "resnet18@128", "densenet121@128", "vgg16@64"}
 GANS = {f"{family}@{size}" for family in ("dcgan", "cgan", "acgan", "fastgan") for size in (64, 128)}
 ALL = ["simple_cnn@64", "vgg16@64", "resnet18@128", "densenet121@128", *sorted(GANS)]
 QUICK = ["simple_cnn@64", "cgan@64"]
 BATCH = 64
-OUT = RESULTS / "throughput.json"
+OUT = result_path("speed/throughput")
 
 
 def cpu_flags() -> list[str]:
@@ -199,7 +199,7 @@ def main() -> None:
         ap.error(f"unknown nets {sorted(unknown)}; choose from {ALL}")
     steps = args.steps or (6 if args.quick else 12)
     saved = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    entry = saved.setdefault(cpu_model(), {})
+    entry = saved.setdefault(cpu_kind(), {})
     entry.update(machine=machine(), cpu_flags=cpu_flags(), cpu_capability=torch.backends.cpu.get_cpu_capability())
     nets_done = entry.setdefault("nets", {})
     print(f"{'net':<18} {'e2e img/s':>10} {'ceiling':>8} {'fraction':>8}  precision  best variant")

@@ -6,7 +6,7 @@ the image-only bootstrap. This script keeps that interval as `vs_real_test_sampl
 the t-interval over the per-seed differences, and rewrites `comparisons`, `verdicts`, the answering
 paragraph and `schema_version` exactly as `pneumogan run` now does. No model is retrained or rescored.
 
-    python benchmarks/recompute_verdicts.py benchmarks/results/pipeline_quick_seeds012_frac10_100.json
+    python benchmarks/recompute_verdicts.py benchmarks/results/pipeline_quick/pipeline_quick_seeds012_frac10_100.json
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ pages match the code that generates them."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -54,7 +55,7 @@ def _points(x: float) -> str:
 
 
 def test_the_readme_quotes_the_recipe_study_as_computed():
-    study = json.loads((RESULTS / "classifier_recipes.json").read_text())
+    study = json.loads((RESULTS / "classifier_recipes" / "classifier_recipes.json").read_text())
     chosen = study["table"][study["selected"]]
     text = _flat(README)
     auc, acc = chosen["roc_auc"], chosen["accuracy"]
@@ -81,7 +82,7 @@ def test_the_readme_quotes_the_standard_run_and_the_ood_check_as_computed():
     expected = f"{_points(primary['difference'])} ROC-AUC points [{_points(lo)}, {_points(hi)}]"
     assert expected in _flat(README)
     assert f"at {primary['fraction'] * 100:.0f} % of the real data" in _flat(README)
-    ood = json.loads((RESULTS / "ood.json").read_text())
+    ood = json.loads((RESULTS / "ood" / "ood.json").read_text())
     alarms, found = ood["test_false_alarms"], ood["non_xray_detections"]
     assert f"{alarms['rate'] * 100:.2f} % false alarms" in README
     assert f"{found['rate'] * 100:.0f} % of {found['n']} images" in README
@@ -156,7 +157,7 @@ def test_the_reference_pages_cover_every_config_key_command_and_route():
 
 
 def test_the_gan_page_quotes_the_gan_study_as_computed():
-    study = json.loads((RESULTS / "gan_study.json").read_text())
+    study = json.loads((RESULTS / "gan_study" / "gan_study.json").read_text())
     page = _flat((ROOT / "docs" / "gans.md").read_text())
     cells = [(f, v, e) for f, frac in study["summary"].items() for v, e in frac["variants"].items()]
     best = max(cells, key=lambda c: c[2]["tstr_accuracy"]["mean"])
@@ -171,6 +172,6 @@ def test_the_gan_page_quotes_the_gan_study_as_computed():
         if s["space"] == study["headline_space"]:
             series.setdefault((s["family"], s["variant"], s["fraction"], s["class"]), []).append(s["fd"])
     fell = sum(v[-1] < v[0] for v in series.values())
-    steady = sum(all(b < a for a, b in zip(v, v[1:])) for v in series.values())
+    steady = sum(all(b < a for a, b in itertools.pairwise(v)) for v in series.values())
     assert f"FD fell from the first snapshot to the last in only {fell} of the {len(series)} cell-classes" in page
     assert steady == 0  # "and never steadily"

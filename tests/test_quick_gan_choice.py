@@ -42,12 +42,12 @@ def test_unfinished_candidates_are_not_judged(bench):
 
 
 def test_the_quick_config_trains_the_committed_choice(bench):
-    """configs/quick.yaml's GAN is the one benchmarks/results/quick_gan_choice.json chose, override by override."""
+    """configs/quick.yaml's GAN is the one benchmarks/results/gan/quick_gan_choice.json chose, override by override."""
     import json
 
     from pneumogan.config import load_config
 
-    result = json.loads((BENCHMARKS / "results" / "quick_gan_choice.json").read_text())
+    result = json.loads((BENCHMARKS / "results" / "gan" / "quick_gan_choice.json").read_text())
     chosen = result["decision"]["chosen"]
     gan = load_config("quick").gan
     for override in bench.CANDIDATES[chosen]:

@@ -1,5 +1,6 @@
 """The committed standard run (benchmarks/results/standard_run/): it is the run `configs/standard.yaml` describes,
-it says how and where it was made, and the results page (docs/results.md) quotes its answer and headline tables as computed."""
+it says how and where it was made, and the results page (docs/results.md) quotes its answer and headline
+tables as computed."""
 
 from __future__ import annotations
 

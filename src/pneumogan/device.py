@@ -74,6 +74,12 @@ def cpu_flags() -> list[str]:
     return []
 
 
+def cpu_kind() -> str:
+    """The CPU model with the ISA flags that matter here, e.g. `AMD EPYC [avx2]`: results are compared only within
+    one kind, and two AMD EPYC generations report the same model name."""
+    return f"{cpu_model()} [{' '.join(cpu_flags()) or 'no listed ISA flags'}]"
+
+
 def probe_step_seconds(dtype: torch.dtype | None, repeats: int = 3) -> float:
     """Median time of a small conv-net training step on the CPU (batch 32, 64 px) under `dtype` autocast.
     Runs in a forked RNG state, so probing never changes a seeded run."""

@@ -164,3 +164,60 @@ class RunFolder:
 
     def stage(self, name: str, key: str) -> StageFolder:
         return StageFolder(self.stages / f"{name}-{key}")
+
+
+# Benchmark evidence: benchmarks/results/<study>/<name>.json, one folder per study. The scripts that write each
+# study are listed so that a result file's folder follows from the script that made it (benchmarks/_common.py)
+# and the index (benchmarks/build_index.py → benchmarks/results/INDEX.md) can say which script made a file.
+EVIDENCE_INDEX = "INDEX.md"
+EVIDENCE_PROVENANCE = "PROVENANCE.yaml"  # what older files did not record about themselves, written down by hand
+EVIDENCE_STUDIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "classifier": (
+        "single classifier trainings, their ablations and test-time augmentation",
+        ("bench_classify.py", "bench_ablation.py", "bench_tta.py"),
+    ),
+    "classifier_recipes": ("the classifier recipe study, chosen on val", ("bench_classifier_recipes.py",)),
+    "explain": ("Grad-CAM and occlusion (shortcut) checks", ("bench_gradcam.py", "bench_occlusion.py")),
+    "ood": ("the out-of-distribution check", ("bench_ood.py", "bench_ood_margins.py")),
+    "geometry": ("train/serve geometry on non-square X-rays", ("bench_geometry.py",)),
+    "gan": (
+        "GAN metrics' sensitivity, speed, quality at equal time, collapse, and the quick config's GAN choice",
+        (
+            "bench_gan_metric_sanity.py",
+            "bench_gan_speed.py",
+            "bench_gan_quality.py",
+            "bench_gan_collapse.py",
+            "bench_quick_gan_choice.py",
+        ),
+    ),
+    "gan_study": ("the 64 px GAN convergence study (10 CPU-minutes a cell)", ("bench_gan_study.py",)),
+    "generator_study": (
+        "the generator study to a plateau: GANs and the diffusion model at 32 px",
+        ("bench_generator_study.py",),
+    ),
+    "diffusion": ("the diffusion family's training and sampling speed", ("bench_diffusion_speed.py",)),
+    "pipeline_quick": ("`pneumogan run` results of the quick config, copied from their run folders", ()),
+    "standard_run": ("the committed standard experiment", ("package_run.py",)),
+    "speed": (
+        "throughput, precision parity, torch.compile, DDP, data preparation and augmentation speed",
+        (
+            "bench_throughput.py",
+            "bench_flops.py",
+            "bench_precision_parity.py",
+            "bench_compile.py",
+            "bench_ddp.py",
+            "bench_prepare.py",
+            "bench_augment.py",
+        ),
+    ),
+    "serving": ("serving latency and ONNX export agreement", ("bench_serve.py", "bench_onnx.py")),
+}
+
+
+def evidence_study(script: str) -> str:
+    """The study folder a benchmark script writes to."""
+    name = Path(script).name
+    for study, (_, scripts) in EVIDENCE_STUDIES.items():
+        if name in scripts:
+            return study
+    raise ValueError(f"{name} writes to no study: add it to layout.EVIDENCE_STUDIES")

@@ -34,7 +34,7 @@ class ArchInfo:
     pretrained_file: str | None = None  # torchvision ImageNet weights file name
     cam_layer: str = ""  # Grad-CAM target: the last spatial feature map before global pooling
     head_module: str = ""  # the final Linear layer; replaced by an identity, the model is a feature encoder
-    # Train in NHWC memory format on every device? Measured per architecture (benchmarks/results/throughput.json):
+    # Train in NHWC memory format on every device? Measured per architecture (benchmarks/results/speed/throughput.json):
     # on the AVX2 CPU 15-30 % faster for simple_cnn and resnet18, ~5 % for vgg16, 4 % slower for densenet121 —
     # False means "only where it measured faster for every net": a CPU with AMX / AVX512-BF16 (densenet121 +16 %
     # in fp32, +41 % in bf16 there). See `use_channels_last`.

@@ -1,0 +1,83 @@
+"""The evidence under benchmarks/results/ is indexed: one folder per registered study, every file listed in the
+generated INDEX.md, every result naming the script that made it (or how it was made by hand) and the split its
+choices were made on."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+from pneumogan.layout import EVIDENCE_INDEX, EVIDENCE_PROVENANCE, EVIDENCE_STUDIES, evidence_study
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import build_index  # noqa: E402
+
+PROVENANCE = yaml.safe_load((build_index.RESULTS / EVIDENCE_PROVENANCE).read_text())
+
+
+def _rows() -> list[dict]:
+    return [build_index.describe(p, PROVENANCE) for p in build_index.result_files()]
+
+
+def test_the_committed_index_is_what_the_script_writes():
+    committed = (build_index.RESULTS / EVIDENCE_INDEX).read_text()
+    assert committed == build_index.index_markdown(), "stale: run python benchmarks/build_index.py"
+
+
+def test_the_index_lists_every_file_under_results():
+    index = (build_index.RESULTS / EVIDENCE_INDEX).read_text()
+    files = [p for p in build_index.RESULTS.rglob("*") if p.is_file()]
+    assert len(files) > 100
+    for path in files:
+        rel = path.relative_to(build_index.RESULTS)
+        if rel.name in (EVIDENCE_INDEX, EVIDENCE_PROVENANCE):
+            continue
+        section = index.split(f"## `{rel.parts[0]}/`")[1].split("\n## ")[0]
+        assert f"`{Path(*rel.parts[1:])}`" in section, rel
+
+
+def test_results_live_in_registered_study_folders_only():
+    folders = {p.name for p in build_index.RESULTS.iterdir() if p.is_dir()}
+    assert folders == set(EVIDENCE_STUDIES)
+    assert not [
+        p.name
+        for p in build_index.RESULTS.iterdir()
+        if p.is_file() and p.suffix != ".md" and p.name != EVIDENCE_PROVENANCE
+    ]
+
+
+def test_every_result_says_what_made_it_and_where_its_choices_were_made():
+    for row in _rows():
+        where = f"{row['study']}/{row['file']}"
+        assert row["selection_split"] in ("val", "train", "test", "none"), where
+        if row["script"] == "hand-made":
+            assert row["how"], where
+            continue
+        assert row["script"] != build_index.UNKNOWN, where
+        if row["script"].endswith(".py"):
+            assert (BENCHMARKS / row["script"]).is_file(), where
+            evidence_study(row["script"])  # registered (a script may also name another study: STUDY/NAME)
+
+
+def test_every_benchmark_script_writes_to_one_study_and_provenance_names_real_files():
+    for script in BENCHMARKS.glob("bench_*.py"):
+        assert evidence_study(script.name) in EVIDENCE_STUDIES
+    for rel in PROVENANCE:
+        assert (build_index.RESULTS / rel).is_file(), f"{EVIDENCE_PROVENANCE} names {rel}, which does not exist"
+
+
+def test_a_new_result_records_command_commit_cpu_kind_and_date(tmp_path, monkeypatch):
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["benchmarks/bench_ood.py", "--x"])
+    path = _common.save("probe", {"selection_split": "none"})
+    assert path == tmp_path / "ood" / "probe.json"
+    row = build_index.describe(path, {})
+    assert row["script"] == "bench_ood.py" and row["commit"] != build_index.UNKNOWN
+    assert "[" in row["cpu"] and "flags not recorded" not in row["cpu"] and row["date"] != build_index.UNKNOWN
