@@ -39,9 +39,9 @@ from pneumogan.config import load_config
 from pneumogan.data.labels import BINARY_CLASSES
 from pneumogan.device import resolve_device
 from pneumogan.evaluate.gan_metrics import FeatureExtractor, compare
+from pneumogan.evaluate.grids import to_uint8
 from pneumogan.gan.checkpoint import load_generator
 from pneumogan.gan.data import training_images
-from pneumogan.gan.models import to_uint8
 from pneumogan.gan.sample import SampleSpec, generate, latent_seed, write_synthetic_set
 from pneumogan.gan.train import train_gan
 from pneumogan.layout import CLASSIFIER_WEIGHTS, DISCRIMINATOR_WEIGHTS, GENERATOR_WEIGHTS, META, grid_files

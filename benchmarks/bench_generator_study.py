@@ -48,8 +48,8 @@ from pneumogan.data.labels import BINARY_CLASSES
 from pneumogan.device import cpu_kind, resolve_device, resolve_precision
 from pneumogan.evaluate.gan_metrics import FeatureExtractor, compare
 from pneumogan.evaluate.generator_gate import judge
+from pneumogan.evaluate.grids import save_grid
 from pneumogan.gan.checkpoint import load_generator
-from pneumogan.gan.grids import save_grid
 from pneumogan.gan.sample import SampleSpec, generate, latent_seed, write_synthetic_set
 from pneumogan.layout import GENERATOR_WEIGHTS, META
 from pneumogan.runs import atomic_write_json

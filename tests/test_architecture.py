@@ -145,3 +145,85 @@ def test_formatter_formats_almost_everything():
 def test_long_function_check_can_fail(tmp_path, limit, expect):
     (tmp_path / "m.py").write_text("def f():\n    x = 1\n    y = 2\n    return x + y\n")
     assert bool(long_functions(tmp_path, limit)) is expect
+
+
+# The packages in layers, lowest first (ARCHITECTURE.md draws them): a package imports only packages of lower
+# layers, never one of its own layer or above. Top-level modules (config, layout, runs, ...) are not layered here.
+LAYERS: list[set[str]] = [
+    {"bundled"},
+    {"data"},
+    {"evaluate"},
+    {"classify"},
+    {"ssl", "diffusion", "explain", "export"},
+    {"gan"},  # above diffusion: gan.checkpoint.load_generator hands a diffusion folder to diffusion.checkpoint
+    {"pipeline", "serve"},
+]
+
+
+def all_imports(path: Path, package: str, known: set[str]) -> set[str]:
+    """Like `imported_modules`, but `if TYPE_CHECKING:` imports count too (a type-only circle is still a
+    circle a reader has to untangle)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == package:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.add(full if full in known else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == package)
+    return {m for m in found if m in known}
+
+
+def full_import_graph(root: Path) -> dict[str, set[str]]:
+    modules = module_names(root)
+    known = set(modules)
+    return {name: all_imports(path, root.name, known) - {name} for name, path in modules.items()}
+
+
+def package_edges(graph: dict[str, set[str]], root: Path) -> set[tuple[str, str]]:
+    """(importing package, imported package) for imports between different subpackages of `root`."""
+
+    def package(module: str) -> str | None:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 1 and (root / parts[1]).is_dir() else None
+
+    return {
+        (package(a), package(b))
+        for a, targets in graph.items()
+        for b in targets
+        if package(a) and package(b) and package(a) != package(b)
+    }
+
+
+def layer_violations(edges: set[tuple[str, str]], layers: list[set[str]]) -> list[str]:
+    level = {pkg: i for i, layer in enumerate(layers) for pkg in layer}
+    return sorted(f"{a} → {b}" for a, b in edges if a in level and b in level and level[a] <= level[b])
+
+
+def test_no_import_circle_even_through_type_checking_blocks():
+    cycles = find_cycles(full_import_graph(PACKAGE))
+    assert not cycles, f"import circles (TYPE_CHECKING imports included): {cycles}"
+
+
+def test_every_package_is_layered_and_imports_only_lower_layers():
+    packages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert packages == set().union(*LAYERS), "put a new package in a layer (and in ARCHITECTURE.md)"
+    violations = layer_violations(package_edges(full_import_graph(PACKAGE), PACKAGE), LAYERS)
+    assert not violations, f"imports within a layer or upwards: {violations}"
+
+
+def test_the_layer_check_sees_two_way_and_same_layer_imports(tmp_path):
+    pkg = tmp_path / "toy"
+    for sub in ("low", "mid", "side"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "mid" / "a.py").write_text(
+        "from toy.low import b\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from toy.side import c\n"
+    )
+    (pkg / "low" / "b.py").write_text("def f():\n    from toy.mid import a\n")
+    (pkg / "side" / "c.py").write_text("")
+    edges = package_edges(full_import_graph(pkg), pkg)
+    assert edges == {("mid", "low"), ("low", "mid"), ("mid", "side")}
+    assert layer_violations(edges, [{"low"}, {"mid", "side"}]) == ["low → mid", "mid → side"]
+    assert find_cycles(full_import_graph(pkg)) == [["toy.low.b", "toy.mid.a"]]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from tests.corpus import jpeg_bytes, write_kaggle_folder, xray_like
 
-from pneumogan.data.geometry import LEGACY_FIT, border_value, checkpoint_fit, fit_square, migrate_meta, resolve_fit
+from pneumogan.artefacts import migrate
+from pneumogan.data.geometry import LEGACY_FIT, border_value, checkpoint_fit, fit_square, resolve_fit
 from pneumogan.data.integrity import check_source
 from pneumogan.data.prepare import prepare
 from pneumogan.data.sources import open_source
@@ -103,11 +104,11 @@ def test_prepare_applies_the_fit_and_keys_the_cache_by_it(tmp_path):
 
 def test_old_metas_read_as_centre_cropped_and_configs_follow_the_checkpoint():
     old = {"preprocessing": {"size": 64, "mean": 0.5, "std": 0.25}, "config": {"data": {"size": 64}}}
-    migrated = migrate_meta(json.loads(json.dumps(old)))
+    migrated = migrate(json.loads(json.dumps(old)))
     assert checkpoint_fit(migrated) == LEGACY_FIT == "crop"
     assert migrated["config"]["data"]["fit"] == "crop"
     new = {"preprocessing": {"size": 64, "fit": "squeeze"}, "config": {"data": {"fit": "auto"}}}
-    assert migrate_meta(new)["config"]["data"]["fit"] == "squeeze"  # never re-resolved by the caller's auto
+    assert migrate(new)["config"]["data"]["fit"] == "squeeze"  # never re-resolved by the caller's auto
 
 
 # --- every inference path takes the geometry from the checkpoint -------------------------------------------------

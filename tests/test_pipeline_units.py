@@ -9,7 +9,8 @@ import pytest
 
 from pneumogan.config import RunConfig
 from pneumogan.pipeline.compare import SEED_CI_METHOD, Scores, paired_difference, seed_summary
-from pneumogan.pipeline.experiment import condition_epochs, synthetic_counts
+from pneumogan.pipeline.conditions import synthetic_counts
+from pneumogan.pipeline.experiment import condition_epochs
 from pneumogan.pipeline.report import headline_markdown, render_html, render_markdown
 from pneumogan.pipeline.stages import StageRunner, stage_key
 
@@ -283,3 +284,32 @@ def test_a_failed_gate_opens_the_answer():
     text = answer(records, {"10pct": gate})
     assert text.startswith("The generator failed the quality gate — NORMAL class fidelity 52 %")
     assert "Did synthetic images help here? Yes, by the primary measure." in text
+
+
+def test_the_condition_registry_knows_every_configurable_condition_and_its_prerequisites():
+    from typing import get_args
+
+    from pneumogan.config import ConditionName
+    from pneumogan.errors import PneumoganError
+    from pneumogan.pipeline.conditions import CONDITIONS, SYNTHETIC_CONDITIONS, check_order
+
+    assert set(CONDITIONS) == set(get_args(ConditionName))
+    assert "real" not in SYNTHETIC_CONDITIONS and "pretrain_synthetic" in SYNTHETIC_CONDITIONS
+    check_order(["real", "synthetic_only", "pretrain_synthetic", "filtered"])
+    with pytest.raises(PneumoganError, match="list synthetic_only before it"):
+        check_order(["pretrain_synthetic", "synthetic_only"])
+    with pytest.raises(PneumoganError, match="list real before it"):
+        check_order(["enlarged", "filtered"])
+
+
+def test_one_place_knows_which_generator_families_are_conditional():
+    from typing import get_args
+
+    from pneumogan.config import GanConfig
+    from pneumogan.gan.models import FAMILIES
+    from pneumogan.generator_families import is_conditional
+
+    assert set(FAMILIES) == set(get_args(GanConfig.model_fields["family"].annotation))
+    assert [f for f in FAMILIES if not is_conditional(f)] == ["dcgan"] and is_conditional("diffusion")
+    with pytest.raises(ValueError, match="unknown generator family"):
+        is_conditional("vae")

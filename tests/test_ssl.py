@@ -12,11 +12,11 @@ from tests.corpus import xray_like
 
 from pneumogan.classify import models
 from pneumogan.classify.checkpoint import load_checkpoint
+from pneumogan.classify.encoder import init_from_encoder, read_encoder_meta, save_encoder
 from pneumogan.classify.train import train
 from pneumogan.config import SslConfig, load_config
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import ENCODER_WEIGHTS
-from pneumogan.ssl.encoder import init_from_encoder, read_encoder_meta, save_encoder
 from pneumogan.ssl.simsiam import SimSiam, collapse_score, simsiam_loss
 from pneumogan.ssl.train import knn_scores, pretrain
 from pneumogan.ssl.views import view

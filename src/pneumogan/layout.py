@@ -25,6 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# The prepared-dataset cache (data/prepare.py): one folder per source, size and geometry.
+PREPARED_IMAGES = "images.npy"
+PREPARED_COLUMNS = "columns.npz"
+
 # Classifier checkpoints.
 CLASSIFIER_WEIGHTS = "model.safetensors"
 META = "meta.json"

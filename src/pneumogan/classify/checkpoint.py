@@ -3,41 +3,25 @@
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from pneumogan.artefacts import ClassifierMeta, stamp
 from pneumogan.classify.ensemble_model import ARCH as ENSEMBLE
 from pneumogan.classify.ensemble_model import MEMBERS, Ensemble
-from pneumogan.data.geometry import migrate_meta
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import CLASSIFIER_WEIGHTS as WEIGHTS
 from pneumogan.layout import META
 from pneumogan.runs import atomic_save_tensors, atomic_write_json
 
 
-def package_versions() -> dict[str, str]:
-    import monai
-    import numpy
-
-    from pneumogan import __version__
-
-    return {
-        "pneumogan": __version__,
-        "torch": torch.__version__,
-        "monai": monai.__version__,
-        "numpy": numpy.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
     directory = Path(directory)
     atomic_save_tensors(directory / WEIGHTS, model)
-    atomic_write_json(directory / META, {**meta, "versions": package_versions()})
+    atomic_write_json(directory / META, stamp(meta))
     return directory
 
 
@@ -45,7 +29,7 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / META
     if not path.is_file():
         raise PneumoganError(f"{directory} is not a classifier checkpoint (no {META})")
-    return migrate_meta(json.loads(path.read_text()))
+    return ClassifierMeta.model_validate(json.loads(path.read_text())).as_dict()
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -64,9 +48,9 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     model = build(
         meta["arch"],
         meta["num_classes"],
-        meta.get("in_channels", 1),
-        blank_border=meta.get("blank_border", 0.0),
-        standardise_input=meta.get("standardise_input", False),
+        meta["in_channels"],
+        blank_border=meta["blank_border"],
+        standardise_input=meta["standardise_input"],
     )
     model.load_state_dict(load_file(str(directory / WEIGHTS)))
     return model.to(device).eval(), meta

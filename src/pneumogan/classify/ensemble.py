@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from pneumogan.classify.checkpoint import load_ensemble, package_versions, read_meta
+from pneumogan.artefacts import stamp
+from pneumogan.classify.checkpoint import load_ensemble, read_meta
 from pneumogan.classify.ensemble_model import ARCH, INPUT_MEAN, INPUT_STD, MEMBERS, Ensemble
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import CLASSIFIER_WEIGHTS, META
@@ -83,10 +84,9 @@ def build_ensemble(members: list[str | Path], out: str | Path, log=print) -> Pat
         "config": largest["config"],  # the data and split every member shares, at the largest size
         "data_source_path": largest["data_source_path"],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": package_versions(),
     }
     meta.update(_choose_on_val(load_ensemble(out, meta), meta))
-    atomic_write_json(out / META, meta)
+    atomic_write_json(out / META, stamp(meta))
     log(
         f"ensemble of {len(paths)} → {out}: val AUC {meta['val_metrics']['roc_auc']:.4f}, "
         f"threshold {meta['threshold']:.4f} ({meta['threshold_method']}, chosen on val)"

@@ -12,7 +12,7 @@ from pneumogan.bundled import resolve_checkpoint
 from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.classify.ood import OOD_FIT_PRECISION, FeatureTap, decoding_warnings, load_ood
-from pneumogan.data.decoded import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DecodedImage
+from pneumogan.data.decoded import IMAGE_SUFFIXES, DecodedImage
 from pneumogan.data.geometry import checkpoint_fit, fit_square
 from pneumogan.data.images import read_image
 from pneumogan.device import resolve_device, resolve_precision
@@ -56,7 +56,7 @@ class Predictor:
         return self.read(src, name)[0]
 
     def decode(self, src: Any, name: str = "") -> DecodedImage:
-        return read_image(src, max_pixels=self.pre.get("max_pixels", DEFAULT_MAX_PIXELS), name=name)
+        return read_image(src, max_pixels=self.pre["max_pixels"], name=name)
 
     def read(self, src: Any, name: str = "") -> tuple[np.ndarray, list[str]]:
         """The model-size array and what decoding noticed (colour, a lateral DICOM view)."""
@@ -70,7 +70,7 @@ class Predictor:
     @property
     def operating_points(self) -> dict[str, dict[str, Any]]:
         """The val-chosen operating points (`sens90`, `sens95`, `sens99`) this checkpoint records, if any."""
-        return self.meta.get("operating_points") or {}
+        return self.meta["operating_points"]
 
     def threshold_for(self, operating_point: str | None) -> float:
         """The decision threshold of a named operating point; None or `default`: the checkpoint's own."""

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from pneumogan.errors import PneumoganError
 
-if TYPE_CHECKING:  # the registry imports this module to load weights; types only here
-    from pneumogan.classify.models import ArchInfo
+
+class ArchWeights(Protocol):
+    """What loading ImageNet weights needs to know of an architecture (`models.ArchInfo` has it; the registry
+    imports this module, so the type is described here rather than imported back)."""
+
+    pretrained_file: str | None
+    first_conv: str
+    head: tuple[str, ...]
+
 
 URL_BASE = "https://download.pytorch.org/models/"
 #: Normalisation of ImageNet-initialised models: ImageNet's RGB mean and std averaged to one channel.
@@ -58,7 +65,7 @@ def fold_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
     return summed.repeat(1, in_channels, 1, 1) / in_channels
 
 
-def weights_file(name: str, arch: ArchInfo) -> Path:
+def weights_file(name: str, arch: ArchWeights) -> Path:
     """Path of the cached ImageNet weights of architecture `name`, downloading them when absent."""
     file = arch.pretrained_file
     if file is None:
@@ -78,7 +85,7 @@ def weights_file(name: str, arch: ArchInfo) -> Path:
     return path
 
 
-def load_imagenet_weights(model: nn.Module, name: str, arch: ArchInfo, in_channels: int) -> dict[str, list[str]]:
+def load_imagenet_weights(model: nn.Module, name: str, arch: ArchWeights, in_channels: int) -> dict[str, list[str]]:
     """Load ImageNet weights into `model` (all but the head). Returns the keys that were left as built."""
     try:
         raw = torch.load(weights_file(name, arch), map_location="cpu", weights_only=True)

@@ -284,8 +284,8 @@ def _init_from_encoder(model: nn.Module, cfg: Config, log: Log) -> dict[str, Any
     if not c.init_from:
         return None
     from pneumogan.classify.checkpoint import init_from_classifier
+    from pneumogan.classify.encoder import init_from_encoder
     from pneumogan.layout import CLASSIFIER_WEIGHTS
-    from pneumogan.ssl.encoder import init_from_encoder
 
     if (Path(c.init_from) / CLASSIFIER_WEIGHTS).is_file():
         meta = init_from_classifier(model, c.arch, c.init_from)

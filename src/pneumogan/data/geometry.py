@@ -87,19 +87,6 @@ def checkpoint_fit(meta: dict[str, Any]) -> Fit:
     return (meta.get("preprocessing") or {}).get("fit", LEGACY_FIT)
 
 
-def migrate_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's meta as read: the geometry filled in where it was written before `data.fit` existed (it
-    was centre-cropped), and its config pinned to the geometry the model was trained with, so that any data
-    rebuilt from the checkpoint (evaluate on another folder, say) is made square its way, not by `auto`."""
-    pre = meta.get("preprocessing")
-    if isinstance(pre, dict):
-        pre.setdefault("fit", LEGACY_FIT)
-    data = (meta.get("config") or {}).get("data")
-    if isinstance(data, dict):
-        data["fit"] = checkpoint_fit(meta)
-    return meta
-
-
 def square_source(sizes: Iterable[tuple[int, int]]) -> int | None:
     """The side when every image of a source is one square size (someone resized them), else None."""
     distinct = set(sizes)

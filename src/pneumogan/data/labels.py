@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from pneumogan.data.prepare import PreparedDataset
 
 BINARY_CLASSES: tuple[str, ...] = ("NORMAL", "PNEUMONIA")
 THREE_CLASSES: tuple[str, ...] = ("NORMAL", "BACTERIAL", "VIRAL")
@@ -21,7 +18,17 @@ def class_names(num_classes: int) -> list[str]:
     return list(BINARY_CLASSES if num_classes == 2 else THREE_CLASSES)
 
 
-def targets(ds: PreparedDataset, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+class LabelledRows(Protocol):
+    """Rows with binary and 3-class labels (`prepare.PreparedDataset`; described here, since prepare imports this
+    module)."""
+
+    labels: np.ndarray
+    labels3: np.ndarray
+
+    def __len__(self) -> int: ...
+
+
+def targets(ds: LabelledRows, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Labels for the task and the mask of rows that have one (3-class needs a known subtype)."""
     if num_classes == 2:
         return ds.labels.astype(np.int64), np.ones(len(ds), bool)

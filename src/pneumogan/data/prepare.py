@@ -26,6 +26,7 @@ from pneumogan.data.medmnist import cache_dir
 from pneumogan.data.scan import scan_records
 from pneumogan.data.sources import Source
 from pneumogan.errors import PneumoganError
+from pneumogan.layout import META, PREPARED_COLUMNS, PREPARED_IMAGES
 from pneumogan.runs import atomic_directory, atomic_write_json
 
 FORMAT_VERSION = 2  # bump when the stored layout or the preprocessing changes (2: the geometry, `fit`)
@@ -64,19 +65,19 @@ class PreparedDataset:
         return PreparedDataset(images=self.images[index], meta=self.meta, root=self.root, **cols)
 
     def save(self, root: Path) -> None:
-        np.save(root / "images.npy", np.ascontiguousarray(self.images, dtype=np.uint8))
-        np.savez(root / "columns.npz", **{c: getattr(self, c) for c in _COLUMNS})
-        atomic_write_json(root / "meta.json", self.meta)
+        np.save(root / PREPARED_IMAGES, np.ascontiguousarray(self.images, dtype=np.uint8))
+        np.savez(root / PREPARED_COLUMNS, **{c: getattr(self, c) for c in _COLUMNS})
+        atomic_write_json(root / META, self.meta)
 
     @classmethod
     def load(cls, root: str | Path, mmap: bool = True) -> PreparedDataset:
         root = Path(root)
-        if not (root / "meta.json").is_file():
+        if not (root / META).is_file():
             raise PneumoganError(f"{root} is not a prepared dataset (no meta.json); run `pneumogan data prepare`")
-        images = np.load(root / "images.npy", mmap_mode="r" if mmap else None)
-        with np.load(root / "columns.npz") as cols:
+        images = np.load(root / PREPARED_IMAGES, mmap_mode="r" if mmap else None)
+        with np.load(root / PREPARED_COLUMNS) as cols:
             columns = {c: cols[c] for c in _COLUMNS}
-        meta = json.loads((root / "meta.json").read_text())
+        meta = json.loads((root / META).read_text())
         return cls(images=images, meta=meta, root=root, **columns)
 
 

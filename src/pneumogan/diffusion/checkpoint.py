@@ -21,10 +21,10 @@ KIND = "diffusion"
 
 
 def save_diffusion(directory: Path, unet: nn.Module, meta: dict[str, Any]) -> None:
-    from pneumogan.classify.checkpoint import package_versions
+    from pneumogan.artefacts import stamp
 
     atomic_save_tensors(directory / GENERATOR_WEIGHTS, unet)
-    atomic_write_json(directory / META, {**meta, "versions": package_versions()})
+    atomic_write_json(directory / META, stamp(meta))
 
 
 def sampler_from(unet: nn.Module, meta: dict[str, Any], **sampling: Any) -> DiffusionSampler:

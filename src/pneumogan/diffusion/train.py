@@ -33,7 +33,7 @@ from pneumogan.device import autocast, optimizer_options, resolve_device, resolv
 from pneumogan.diffusion.checkpoint import sampler_from, save_diffusion
 from pneumogan.diffusion.model import build_unet, noise_scheduler, schedule_config, unet_config
 from pneumogan.errors import PneumoganError
-from pneumogan.gan.grids import save_grid
+from pneumogan.evaluate.grids import save_grid
 from pneumogan.layout import GAN_STATE, grid_path
 from pneumogan.progress import Status, track
 from pneumogan.runs import ResumeState, median_images_per_s, write_history

@@ -57,8 +57,8 @@ def export_onnx(checkpoint: str | Path, path: str | Path) -> dict[str, Any]:
         "class_names": json.dumps(meta["class_names"]),
         "threshold": json.dumps(meta.get("threshold")),
         "arch": meta["arch"],
-        "blank_border": json.dumps(meta.get("blank_border", 0.0)),  # applied inside the graph
-        "standardise_input": json.dumps(meta.get("standardise_input", False)),  # also inside the graph
+        "blank_border": json.dumps(meta["blank_border"]),  # applied inside the graph
+        "standardise_input": json.dumps(meta["standardise_input"]),  # also inside the graph
         "input": f"float32 (N, 1, {size}, {size}): grayscale made square by fit={checkpoint_fit(meta)} "
         f"({RECIPES[checkpoint_fit(meta)]}), resized to {size} px, then (pixel/255 - mean) / std",
         "output": "float32 (N, classes) softmax probabilities; P(pneumonia) = 1 - p[:, 0]",

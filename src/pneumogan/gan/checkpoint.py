@@ -10,8 +10,7 @@ from typing import Any
 
 import torch
 
-from pneumogan.classify.checkpoint import package_versions
-from pneumogan.data.geometry import migrate_meta
+from pneumogan.artefacts import GeneratorMeta, stamp
 from pneumogan.errors import PneumoganError
 from pneumogan.gan.models import Generator, PerClassGenerator, build
 from pneumogan.layout import DISCRIMINATOR_WEIGHTS as D_FILE
@@ -23,16 +22,14 @@ from pneumogan.runs import atomic_save_tensors, atomic_write_json
 def save_gan(directory: Path, generator, discriminator, meta: dict[str, Any]) -> None:
     atomic_save_tensors(directory / G_FILE, generator)
     atomic_save_tensors(directory / D_FILE, discriminator)
-    atomic_write_json(directory / META, {**meta, "versions": package_versions()})
+    atomic_write_json(directory / META, stamp(meta))
 
 
 def read_gan_meta(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / META
     if not path.is_file():
         raise PneumoganError(f"{directory} is not a GAN checkpoint (no {META})")
-    meta = json.loads(path.read_text())
-    meta.setdefault("preprocessing", {"size": meta["model"]["size"]})  # written before the geometry was recorded
-    return migrate_meta(meta)
+    return GeneratorMeta.model_validate(json.loads(path.read_text())).as_dict()
 
 
 def generator_hash(directory: str | Path) -> str:
@@ -102,5 +99,5 @@ def combine_generators(members: list[str | Path], out: str | Path) -> Path:
     }
     out.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(out / G_FILE, g)
-    atomic_write_json(out / META, {**meta, "versions": package_versions()})
+    atomic_write_json(out / META, stamp(meta))
     return out

@@ -9,6 +9,7 @@ from pneumogan.config import Config
 from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES
 from pneumogan.data.loading import load_splits
 from pneumogan.errors import PneumoganError
+from pneumogan.generator_families import is_conditional
 
 
 def real_images_config(meta: dict) -> Config:
@@ -29,7 +30,7 @@ def training_images(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, list[str]]
     real_only.data.extra_train, real_only.data.train_real = [], True
     train = load_splits(real_only).train
     gan_cfg = cfg.gan
-    if gan_cfg.family == "dcgan":
+    if not is_conditional(gan_cfg.family):  # one model per class: its own class only
         names = list(BINARY_CLASSES) + list(THREE_CLASSES[1:])
         target = gan_cfg.target_class.upper()
         if target not in names:

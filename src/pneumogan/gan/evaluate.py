@@ -15,10 +15,9 @@ from pneumogan.config import Config
 from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate.gan_metrics import FEATURE_NOTE, FeatureExtractor, compare
+from pneumogan.evaluate.grids import save_grid, to_uint8
 from pneumogan.gan.checkpoint import generator_hash, load_generator
 from pneumogan.gan.data import real_images_config, training_images
-from pneumogan.gan.grids import save_grid
-from pneumogan.gan.models import to_uint8
 from pneumogan.gan.sample import generate, latent_seed
 from pneumogan.layout import GAN_EVAL, GAN_METRICS, META, REFERENCE_CLASSIFIER
 from pneumogan.runs import atomic_write_json

@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
+from pneumogan.classify.encoder import init_from_encoder, read_encoder_meta
 from pneumogan.classify.models import build
 from pneumogan.evaluate.gan_metrics import FeatureExtractor
-from pneumogan.ssl.encoder import init_from_encoder, read_encoder_meta
 
 
 def encoder_extractor(directory: str | Path, device: torch.device) -> tuple[FeatureExtractor, dict[str, Any]]:

@@ -12,6 +12,7 @@ from torch import nn
 from pneumogan.config import GanConfig
 from pneumogan.device import autocast
 from pneumogan.gan.augment import diff_augment
+from pneumogan.generator_families import is_conditional
 
 
 def d_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor, kind: str) -> torch.Tensor:
@@ -67,7 +68,7 @@ class AdversarialLoss:
         precision: str = "fp32",
     ) -> None:
         self.g, self.d, self.cfg, self.policy, self.device = g, d, cfg, policy, device
-        self.conditional = cfg.family != "dcgan"
+        self.conditional = is_conditional(cfg.family)
         self.reconstruct = cfg.family == "fastgan"
         self.p = 0.0 if cfg.ada_target > 0 else 1.0  # per-image augmentation probability; ADA moves it from 0
         self.precision = precision  # resolved (fp32 | bf16 | fp16); R1's double backward always runs in fp32

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from pneumogan.errors import PneumoganError
+from pneumogan.generator_families import GAN_FAMILIES, is_conditional
 
-FAMILIES = ("dcgan", "cgan", "acgan", "fastgan")
+FAMILIES = GAN_FAMILIES
 G_CONDITIONING = ("concat", "cbn")
 
 
@@ -158,11 +158,6 @@ def set_condition_strength(strength: float, *modules: nn.Module | None) -> None:
             module.condition_strength = strength
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Generator output (B, 1, H, W) in [-1, 1] → uint8 (B, H, W), as saved to disk."""
-    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()[:, 0]
-
-
 def build(
     family: str,
     size: int,
@@ -182,7 +177,7 @@ def build(
             FastGenerator(size, z_dim, g_channels, num_classes),
             FastDiscriminator(size, d_channels, num_classes, spectral_norm),
         )
-    conditional = family != "dcgan"
+    conditional = is_conditional(family)
     g = Generator(size, z_dim, g_channels, num_classes if conditional else 0, g_conditioning)
     mode = {"dcgan": "none", "cgan": "projection", "acgan": "aux"}[family]
     d = Discriminator(size, d_channels, num_classes if conditional else 0, mode, spectral_norm)

@@ -18,8 +18,8 @@ from PIL import Image
 
 from pneumogan.device import autocast, resolve_device, resolve_precision
 from pneumogan.errors import PneumoganError
+from pneumogan.evaluate.grids import to_uint8
 from pneumogan.gan.checkpoint import generator_hash, load_generator
-from pneumogan.gan.models import to_uint8
 from pneumogan.layout import SYNTHETIC_MANIFEST
 from pneumogan.progress import track
 from pneumogan.runs import atomic_directory, atomic_write_csv

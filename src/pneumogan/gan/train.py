@@ -30,13 +30,14 @@ from pneumogan.config import GAN_SECTIONS, Config, config_hash
 from pneumogan.data.loading import resolved_fit
 from pneumogan.data.sources import absolute_source
 from pneumogan.device import PRECISIONS, optimizer_options, resolve_device, resolve_precision, resumed_precision
+from pneumogan.evaluate.grids import save_grid
 from pneumogan.gan.augment import AdaptiveProbability, parse_policy
 from pneumogan.gan.checkpoint import save_gan
 from pneumogan.gan.data import training_images
-from pneumogan.gan.grids import save_grid
 from pneumogan.gan.losses import AdversarialLoss, Batch
 from pneumogan.gan.models import build, set_condition_strength
 from pneumogan.gan.monitor import CollapseMonitor, sample_diversity
+from pneumogan.generator_families import is_conditional
 from pneumogan.layout import GAN_EVENTS, GAN_STATE, grid_path
 from pneumogan.progress import Status, track
 from pneumogan.runs import ResumeState, atomic_write_json, median_images_per_s, write_history
@@ -340,7 +341,7 @@ def record(run: GanTraining, step: int, d_out: dict[str, torch.Tensor], g_loss: 
 def snapshot(run: GanTraining, done: int) -> None:
     """A sample grid from the fixed latents (EMA generator when on) and the sample-diversity check."""
     sampler = run.g_ema if run.g_ema is not None else run.g
-    conditional = run.cfg.gan.family != "dcgan"
+    conditional = is_conditional(run.cfg.gan.family)
     with torch.no_grad():
         grid = sampler.eval()(run.z_fixed, run.y_fixed if conditional else None)
     run.g.train()

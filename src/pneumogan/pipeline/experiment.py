@@ -23,11 +23,13 @@ from pneumogan.data.labels import BINARY_CLASSES
 from pneumogan.data.loading import SplitData, load_splits
 from pneumogan.device import resolve_device
 from pneumogan.errors import PneumoganError
+from pneumogan.generator_families import is_conditional
 from pneumogan.layout import EVAL_SCORES, RUN_CONFIG, SYNTHETIC_MANIFEST, RunFolder, StageFolder
-from pneumogan.pipeline import wording
+from pneumogan.pipeline import conditions, wording
 from pneumogan.pipeline.compare import Scores, paired_difference, seed_paired_difference, seed_summary
+from pneumogan.pipeline.conditions import SYNTHETIC_CONDITIONS, check_order, synthetic_counts
 from pneumogan.pipeline.stages import StageRunner, stage_key
-from pneumogan.pipeline.verdicts import SCHEMA_VERSION, SYNTHETIC_CONDITIONS, answer, comparison_records, sentence
+from pneumogan.pipeline.verdicts import SCHEMA_VERSION, answer, comparison_records, sentence
 from pneumogan.runs import atomic_write_json, atomic_write_text
 
 SUMMARY_METRICS = ("accuracy", "roc_auc", "pr_auc", "recall", "specificity", "f1", "precision", "brier", "ece")
@@ -46,21 +48,6 @@ TEST_RESULT_KEYS = (
 
 def fraction_label(fraction: float) -> str:
     return f"{fraction * 100:g}pct"
-
-
-def synthetic_counts(real_counts: dict[str, int], condition: str, run: RunConfig) -> dict[str, int]:
-    """How many synthetic images of each class a condition adds (empty for the real baseline)."""
-    if condition in ("real", "pretrain_synthetic"):  # pretrain_synthetic reuses synthetic_only's models
-        return {}
-    if condition == "rebalanced":
-        minority = min(real_counts, key=lambda c: (real_counts[c], c))
-        gap = max(real_counts.values()) - real_counts[minority]
-        return {minority: gap} if gap > 0 else {}
-    if condition in ("enlarged", "weighted", "filtered"):
-        return {c: max(1, round(run.enlarge_ratio * n)) for c, n in real_counts.items()}
-    if condition == "synthetic_only":
-        return {c: run.synthetic_only_per_class or n for c, n in real_counts.items()}
-    raise PneumoganError(f"unknown condition '{condition}'")
 
 
 def condition_epochs(cfg: Config, n_train: int, n_real_full: int) -> int:
@@ -101,7 +88,7 @@ def config_sections(cfg: Config, *sections: str) -> dict[str, Any]:
 def check_supported(cfg: Config) -> None:
     if cfg.classify.num_classes != 2:
         raise PneumoganError("pneumogan run compares binary NORMAL/PNEUMONIA classifiers: set classify.num_classes=2")
-    if cfg.gan.family != "dcgan" and cfg.gan.num_classes != 2:
+    if is_conditional(cfg.gan.family) and cfg.gan.num_classes != 2:
         raise PneumoganError("pneumogan run needs a binary conditional GAN: set gan.num_classes=2")
     if cfg.run.generator == "diffusion" and cfg.diffusion.num_classes != 2:
         raise PneumoganError("pneumogan run needs a binary diffusion model: set diffusion.num_classes=2")
@@ -110,18 +97,7 @@ def check_supported(cfg: Config) -> None:
             "run.ssl_pretrain starts the classifiers from the encoder: set ssl.arch = classify.arch "
             f"(now {cfg.ssl.arch} and {cfg.classify.arch}) and classify.pretrained=false"
         )
-    conditions = cfg.run.conditions
-    if "filtered" in conditions and (
-        "real" not in conditions or conditions.index("real") > conditions.index("filtered")
-    ):
-        raise PneumoganError("filtered uses the real baseline's classifier: list real before it in run.conditions")
-    if "pretrain_synthetic" in conditions and (
-        "synthetic_only" not in conditions
-        or conditions.index("synthetic_only") > conditions.index("pretrain_synthetic")
-    ):
-        raise PneumoganError(
-            "pretrain_synthetic fine-tunes the synthetic_only models: list synthetic_only before it in run.conditions"
-        )
+    check_order(cfg.run.conditions)
 
 
 @dataclass
@@ -272,12 +248,13 @@ def gan_stages(exp: Experiment, plan: FractionPlan) -> None:
     if exp.cfg.run.generator == "diffusion":
         diffusion_stage(exp, plan, needed)
         return
-    units = [[cls] for cls in needed] if family == "dcgan" else ([needed] if needed else [])
+    per_class = not is_conditional(family)  # one unconditional model per class
+    units = [[cls] for cls in needed] if per_class else ([needed] if needed else [])
     for unit in units:
         gan_cfg = plan.config.model_copy(deep=True)
-        if family == "dcgan":
+        if per_class:
             gan_cfg.gan.target_class = unit[0]
-        tag = unit[0].lower() if family == "dcgan" else "all"
+        tag = unit[0].lower() if per_class else "all"
         key = stage_key("gan", config_sections(gan_cfg, "data", "split", "gan", "seed"), plan.data.fingerprint)
 
         def fit(folder: Path, gan_cfg: Config = gan_cfg) -> dict[str, Any]:
@@ -317,14 +294,14 @@ def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str) -> tupl
 
     counts = plan.synthetic[condition]
     if condition not in SYNTHETIC_CONDITIONS or not counts:
-        if condition == "rebalanced":
-            exp.log("rebalanced: the classes are already balanced; it equals the baseline")
+        if conditions.condition(condition).adds == "minority":
+            exp.log(f"{condition}: the classes are already balanced; it equals the baseline")
         return None, None
     run = exp.cfg.run
     seed, psi = run.sample_seed, run.truncation
     extra: list[Any] = [psi] * (psi < 1)
     score, oversample = None, 1.0
-    if condition == "filtered":  # the real baseline's first-seed classifier judges the candidates
+    if conditions.condition(condition).filtered:  # the real baseline's first-seed classifier judges them
         judge = StageFolder(plan.models["real"][run.seeds[0]]).model
         score, oversample = class_confidence(judge), run.filter_oversample
         extra += [judge.parent.name, oversample]
@@ -365,7 +342,8 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
 
     cfg = exp.cfg
     synthetic_dir, synthetic_key = synthetic_stage(exp, plan, condition)
-    n_real = sum(plan.real_counts.values()) if condition != "synthetic_only" else 0
+    spec = conditions.condition(condition)
+    n_real = sum(plan.real_counts.values()) if spec.real_images else 0
     n_train = n_real + sum(plan.synthetic[condition].values())
     equal_steps = cfg.run.equal_steps
     epochs = condition_epochs(cfg, n_train, len(exp.full_data.train)) if equal_steps else cfg.classify.epochs
@@ -375,14 +353,14 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
     entry = plan.result["conditions"].setdefault(condition, {"seeds": {}})
     for seed in cfg.run.seeds:
         seed_cfg = stage_config(cfg, plan.fraction, seed)
-        seed_cfg.data.train_real = condition != "synthetic_only"
+        seed_cfg.data.train_real = spec.real_images
         seed_cfg.classify.epochs = epochs
         seed_cfg.classify.ood_check = False  # experiment models are evaluated, never served
-        if condition == "weighted":
+        if spec.synthetic_weight:
             seed_cfg.classify.synthetic_weight = cfg.run.synthetic_weight
         start = None
-        if condition == "pretrain_synthetic":  # fine-tune the synthetic-only model of the same seed
-            start = plan.models["synthetic_only"][seed]
+        if spec.starts_from:  # fine-tune that condition's model of the same seed
+            start = plan.models[spec.starts_from][seed]
             seed_cfg.classify.init_from = str(StageFolder(start).model.resolve())
         elif plan.encoder is not None:  # run.ssl_pretrain: start from this fraction's encoder
             start = plan.encoder

@@ -14,11 +14,11 @@ from typing import Any
 from pneumogan.config import RunConfig
 from pneumogan.evaluate.generator_gate import gate_sentence
 from pneumogan.pipeline.compare import MIN_SEEDS, classify_verdict, holm_adjust, smallest_detectable_effect
+from pneumogan.pipeline.conditions import SYNTHETIC_CONDITIONS
 
 SCHEMA_VERSION = 2
 ALPHA = 0.05
 METRIC_WORDS = {"roc_auc": "ROC-AUC", "accuracy": "accuracy"}
-SYNTHETIC_CONDITIONS = ("rebalanced", "enlarged", "synthetic_only", "weighted", "pretrain_synthetic", "filtered")
 
 
 def primary_condition(run: RunConfig) -> str | None:

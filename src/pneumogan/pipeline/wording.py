@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-CONDITION_TITLES = {
-    "real": "A real (baseline)",
-    "rebalanced": "B rebalanced",
-    "enlarged": "C enlarged",
-    "synthetic_only": "D synthetic only",
-    "weighted": "E enlarged, synthetic loss down-weighted",
-    "pretrain_synthetic": "F pretrained on synthetic, fine-tuned on real",
-    "filtered": "G enlarged with classifier-filtered synthetic images",
-}
+from pneumogan.pipeline.conditions import CONDITIONS
 
 
 def condition_title(condition: str) -> str:
-    return CONDITION_TITLES.get(condition, condition)
+    known = CONDITIONS.get(condition)
+    return known.title if known else condition
 
 
 def class_counts(counts: Mapping[str, int], sign: str = "") -> str:
@@ -32,7 +25,8 @@ def synthetic_plan(plan: Mapping[str, Mapping[str, int]]) -> str:
     for condition, counts in plan.items():
         if condition == "real":
             continue
-        sign = "" if condition == "synthetic_only" else "+"
+        known = CONDITIONS.get(condition)
+        sign = "" if known and not known.real_images else "+"
         parts.append(f"{condition} {class_counts(counts, sign)}")
     return "; ".join(parts) or "none"
 

@@ -87,8 +87,8 @@ class ModelService:
 
     def data_root(self) -> Path | None:
         """The data the model was trained on, when it is on this machine (for example images)."""
-        data = self.meta.get("config", {}).get("data", {})
-        return locate_source(data.get("source", ""), self.meta.get("data_source_path"), self.checkpoint)
+        data = self.meta["config"].get("data", {})
+        return locate_source(data.get("source", ""), self.meta["data_source_path"], self.checkpoint)
 
     def model_info(self) -> dict[str, Any]:
         m = self.meta
@@ -142,7 +142,7 @@ class ModelService:
 
     def model_card_data(self) -> dict[str, Any]:
         """The model card as data (`GET /api/v1/model`); `model_card()` renders the same facts for people."""
-        m, data = self.meta, self.meta.get("config", {}).get("data", {})
+        m, data = self.meta, self.meta["config"].get("data", {})
         card: dict[str, Any] = {
             **self.model_info(),
             "initialisation": initialisation(m),
@@ -239,9 +239,9 @@ class ModelService:
 
 def initialisation(meta: dict[str, Any]) -> str:
     """Where a classifier's weights started, in words: ImageNet, another checkpoint or encoder, or nothing."""
-    if meta.get("pretrained"):
+    if meta["pretrained"]:
         return "ImageNet"
-    if meta.get("init_from"):
+    if meta["init_from"]:
         return f"pretrained on the training X-rays only (from `{Path(meta['init_from']).name}`, no external weights)"
     return "from scratch"
 
@@ -260,7 +260,7 @@ def _ood_sentence(info: dict[str, Any]) -> str:
 
 
 def _source_square(meta: dict[str, Any]) -> str:
-    side = meta["preprocessing"].get("source_square_size")
+    side = meta["preprocessing"]["source_square_size"]
     return f" (its training source held {side}×{side} px resized copies, aspect ratio unknown)" if side else ""
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from pneumogan.data.labels import BINARY_CLASSES
 from pneumogan.errors import ImageReadError
-from pneumogan.gan.grids import enlarge
+from pneumogan.evaluate.grids import enlarge
 from pneumogan.serve.service import NOTICE, ModelService
 
 UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff", ".gif", ".webp"]
@@ -167,8 +167,8 @@ class SyntheticGallery:
         """The GAN's own real training images of that class; empty when that data is not on this machine."""
         if cls not in self._real:
             from pneumogan.data.sources import locate_source
+            from pneumogan.evaluate.grids import to_uint8
             from pneumogan.gan.data import real_images_config, training_images
-            from pneumogan.gan.models import to_uint8
 
             cfg = real_images_config(self.meta)
             found = locate_source(cfg.data.source, self.meta.get("data_source_path"), self.gan_dir)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pneumogan.classify.encoder import save_encoder
 from pneumogan.classify.inference import model_outputs
 from pneumogan.classify.models import use_channels_last
 from pneumogan.config import SSL_SECTIONS, Config, config_hash
@@ -31,7 +32,6 @@ from pneumogan.evaluate.metrics import binary_metrics
 from pneumogan.layout import SSL_STATE
 from pneumogan.progress import Status, track
 from pneumogan.runs import ResumeState, median_images_per_s, write_history
-from pneumogan.ssl.encoder import save_encoder
 from pneumogan.ssl.simsiam import SimSiam, collapse_score, simsiam_loss
 from pneumogan.ssl.views import view
 

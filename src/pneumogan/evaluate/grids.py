@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pneumogan.gan.models import to_uint8
-
 #: Tiles smaller than this are enlarged by a whole factor (nearest neighbour: no invented detail).
 MIN_DISPLAY_SIDE = 128
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Generator output (B, 1, H, W) in [-1, 1] → uint8 (B, H, W), as saved to disk."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()[:, 0]
 
 
 def display_factor(side: int, min_side: int = MIN_DISPLAY_SIDE) -> int:

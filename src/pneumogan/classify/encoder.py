@@ -11,9 +11,8 @@ from typing import Any
 
 from torch import nn
 
-from pneumogan.classify.checkpoint import package_versions
+from pneumogan.artefacts import EncoderMeta, stamp
 from pneumogan.classify.models import head_parameter_names
-from pneumogan.data.geometry import migrate_meta
 from pneumogan.errors import PneumoganError
 from pneumogan.layout import ENCODER_WEIGHTS, META
 from pneumogan.runs import atomic_save_tensors, atomic_write_json
@@ -24,7 +23,7 @@ def save_encoder(directory: str | Path, encoder: nn.Module, meta: dict[str, Any]
     directory = Path(directory)
     path = atomic_save_tensors(directory / ENCODER_WEIGHTS, encoder)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    atomic_write_json(directory / META, {**meta, "encoder_sha256": digest, "versions": package_versions()})
+    atomic_write_json(directory / META, stamp({**meta, "encoder_sha256": digest}))
     return digest
 
 
@@ -38,7 +37,7 @@ def read_encoder_meta(directory: str | Path) -> dict[str, Any]:
     meta = json.loads((directory / META).read_text())
     if meta.get("kind") != "ssl_encoder":
         raise PneumoganError(f"{directory}/{META} does not describe a self-supervised encoder")
-    return migrate_meta(meta)
+    return EncoderMeta.model_validate(meta).as_dict()
 
 
 def init_from_encoder(model: nn.Module, arch: str, directory: str | Path) -> dict[str, Any]:
