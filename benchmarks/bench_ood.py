@@ -136,7 +136,7 @@ def generated_images(rng: np.random.Generator, n: int = 40) -> list[tuple[str, s
 
 def score(predictor, items: list[tuple[str, str, bytes | Path]]) -> list[dict]:
     """Per input: which signals fired (colour/lateral from decoding; features/statistics from the detector)."""
-    from pneumogan.classify.ood import COLOUR_LIMIT, FeatureTap, decoding_warnings
+    from pneumogan.ood.check import COLOUR_LIMIT, FeatureTap, decoding_warnings
 
     rows, arrays = [], []
     for kind, name, src in items:
@@ -168,7 +168,7 @@ def quantile_sweep(predictor, test: list[dict], non_xray: list[dict]) -> list[di
     sys.path.insert(0, str(Path(__file__).parent))
     from _common import trained_model
 
-    from pneumogan.classify.ood import FeatureTap, per_signal_quantile, threshold_images
+    from pneumogan.ood.check import FeatureTap, per_signal_quantile, threshold_images
 
     _, _, cfg, data = trained_model(predictor.checkpoint)
     val = np.asarray(data.val.images)

@@ -57,7 +57,7 @@ def pooled_features(model, layers: list[str], images: np.ndarray, mean: float, s
     import torch
 
     from pneumogan.classify.inference import model_outputs
-    from pneumogan.classify.ood import FeatureTap
+    from pneumogan.ood.check import FeatureTap
 
     modules = dict(model.named_modules())
     kept: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
@@ -82,7 +82,7 @@ def pooled_features(model, layers: list[str], images: np.ndarray, mean: float, s
 
 
 def single_gaussian(train: np.ndarray, _labels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    from pneumogan.classify.ood import Gaussian
+    from pneumogan.ood.check import Gaussian
 
     return Gaussian.fit(train).distance
 
@@ -103,7 +103,7 @@ def class_gaussians(train: np.ndarray, labels: np.ndarray) -> Callable[[np.ndarr
 
 
 def outlier_head(train: np.ndarray, varied_train: np.ndarray, outliers: np.ndarray) -> Callable:
-    from pneumogan.classify.ood import OutlierHead
+    from pneumogan.ood.check import OutlierHead
 
     return OutlierHead.fit(np.concatenate([train, varied_train]), outliers).distance
 
@@ -112,7 +112,7 @@ def whole_checks(spaces: dict, labels: np.ndarray, grey: np.ndarray, kinds: np.n
     """The two-signal check as deployed (feature signal OR statistics), for each candidate design: the share of
     val and varied val X-rays it flags and of development images it catches. `split`: each signal at
     1 − (1 − q)/2, so that the pair flags about 1 − q of the threshold images."""
-    from pneumogan.classify.ood import per_signal_quantile
+    from pneumogan.ood.check import per_signal_quantile
 
     stats = single_gaussian(spaces["statistics"]["train"], labels)
     s = {split: stats(spaces["statistics"][split]) for split in ("val", "varied", "dev")}
@@ -160,9 +160,9 @@ def main() -> None:
 
     from _common import trained_model
 
-    from pneumogan.classify.ood import COLOUR_LIMIT, N_OUTLIERS, image_statistics
-    from pneumogan.classify.outliers import synthetic_outliers, vary_all
     from pneumogan.classify.predict import Predictor
+    from pneumogan.ood.check import COLOUR_LIMIT, N_OUTLIERS, image_statistics
+    from pneumogan.ood.outliers import synthetic_outliers, vary_all
 
     predictor = Predictor(args.checkpoint, device="cpu", precision="fp32")
     model, meta, _cfg, data = trained_model(args.checkpoint)

@@ -78,7 +78,7 @@ def train_generator(data: Path, work: Path, overrides: list[str]) -> Path:
 
 def package_classifier(checkpoint: Path, target: Path) -> dict[str, Any]:
     from pneumogan.classify.evaluate import evaluate_checkpoint
-    from pneumogan.classify.ood import fit_checkpoint_ood
+    from pneumogan.classify.ood_fit import fit_checkpoint_ood
     from pneumogan.layout import EVAL_METRICS
 
     if checkpoint.resolve() == target.resolve():
@@ -254,7 +254,7 @@ def refit_shipped_ood(args: argparse.Namespace, build: dict[str, Any]) -> None:
     """Refit the shipped classifier's OOD check in place (weights, threshold and test metrics untouched) and
     rewrite the card; the generator and its facts stay."""
     from pneumogan.bundled import BUILD, CLASSIFIER, classifier_path
-    from pneumogan.classify.ood import fit_checkpoint_ood
+    from pneumogan.classify.ood_fit import fit_checkpoint_ood
 
     classifier_path()  # a clear error when there is no classifier
     if "classifier" not in build:

@@ -153,6 +153,7 @@ LAYERS: list[set[str]] = [
     {"bundled"},
     {"data"},
     {"evaluate"},
+    {"ood"},  # model-agnostic: it takes a feature function; classify.ood_fit fits it for a classifier
     {"classify"},
     {"ssl", "diffusion", "explain", "export"},
     {"gan"},  # above diffusion: gan.checkpoint.load_generator hands a diffusion folder to diffusion.checkpoint

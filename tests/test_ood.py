@@ -12,7 +12,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from pneumogan.classify.ood import (
+from pneumogan.data.decoded import DecodedImage, channel_spread
+from pneumogan.data.images import read_image
+from pneumogan.ood.check import (
     COLOUR_LIMIT,
     FeatureTap,
     Gaussian,
@@ -23,8 +25,6 @@ from pneumogan.classify.ood import (
     image_statistics,
     load_ood,
 )
-from pneumogan.data.decoded import DecodedImage, channel_spread
-from pneumogan.data.images import read_image
 
 
 def _png(array: np.ndarray) -> bytes:

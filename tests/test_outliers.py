@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pneumogan.classify.outliers import acquisition_variation, matplotlib_samples, synthetic_outliers, vary_all
+from pneumogan.ood.outliers import acquisition_variation, matplotlib_samples, synthetic_outliers, vary_all
 
 
 def fake_xrays(n: int, size: int = 32) -> np.ndarray:

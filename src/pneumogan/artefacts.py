@@ -39,12 +39,17 @@ def stamp(meta: dict[str, Any]) -> dict[str, Any]:
     return {**meta, "schema_version": SCHEMA_VERSION, "versions": package_versions()}
 
 
-class Preprocessing(BaseModel):
-    """How an image becomes the model's input: the geometry (`fit`) to a square of `size`, then normalisation."""
+class Geometry(BaseModel):
+    """How an image becomes a square of `size` (`fit`): what a generator's images were made from."""
 
     model_config = ConfigDict(extra="allow")
     size: int
     fit: str = LEGACY_FIT
+
+
+class Preprocessing(Geometry):
+    """The geometry, then the normalisation a classifier or encoder applies to its input."""
+
     mean: float = 0.5
     std: float = 0.5
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -55,7 +60,6 @@ class _Meta(BaseModel):
     model_config = ConfigDict(extra="allow")
     schema_version: int = SCHEMA_VERSION
     config: dict[str, Any] = Field(default_factory=dict)
-    preprocessing: Preprocessing
     versions: dict[str, str] = Field(default_factory=dict)
     data_source_path: str | None = None
 
@@ -70,6 +74,7 @@ class _Meta(BaseModel):
 
 
 class ClassifierMeta(_Meta):
+    preprocessing: Preprocessing
     arch: str
     num_classes: int = 2
     class_names: list[str] = Field(default_factory=lambda: ["NORMAL", "PNEUMONIA"])
@@ -88,12 +93,14 @@ class ClassifierMeta(_Meta):
 
 
 class GeneratorMeta(_Meta):
+    preprocessing: Geometry
     kind: str = "gan"  # "gan" or "diffusion": the package that loads it
     model: dict[str, Any]
     class_names: list[str]
 
 
 class EncoderMeta(_Meta):
+    preprocessing: Preprocessing
     kind: str
     arch: str
     image_size: int

@@ -255,7 +255,7 @@ def classify_fit_ood(
     ] = "outlier_exposure",
 ) -> None:
     """Fit the out-of-distribution check beside a checkpoint (training does it; this refits or upgrades one)."""
-    from pneumogan.classify.ood import fit_checkpoint_ood
+    from pneumogan.classify.ood_fit import fit_checkpoint_ood
 
     fit_checkpoint_ood(checkpoint, quantile, data, log=console.print, method=method)
 

@@ -91,7 +91,7 @@ def build_ensemble(members: list[str | Path], out: str | Path, log=print) -> Pat
         f"ensemble of {len(paths)} → {out}: val AUC {meta['val_metrics']['roc_auc']:.4f}, "
         f"threshold {meta['threshold']:.4f} ({meta['threshold_method']}, chosen on val)"
     )
-    from pneumogan.classify.ood import fit_checkpoint_ood
+    from pneumogan.classify.ood_fit import fit_checkpoint_ood
 
     fit_checkpoint_ood(out, log=log)
     return out

@@ -11,12 +11,12 @@ import torch
 from pneumogan.bundled import resolve_checkpoint
 from pneumogan.classify.checkpoint import load_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
-from pneumogan.classify.ood import OOD_FIT_PRECISION, FeatureTap, decoding_warnings, load_ood
 from pneumogan.data.decoded import IMAGE_SUFFIXES, DecodedImage
 from pneumogan.data.geometry import checkpoint_fit, fit_square
 from pneumogan.data.images import read_image
 from pneumogan.device import resolve_device, resolve_precision
 from pneumogan.errors import ImageReadError, PneumoganError
+from pneumogan.ood.check import OOD_FIT_PRECISION, FeatureTap, decoding_warnings, load_ood
 
 
 def expand_inputs(paths: list[str | Path]) -> list[Path]:

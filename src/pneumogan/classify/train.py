@@ -27,7 +27,7 @@ from pneumogan import distributed
 from pneumogan.classify import models
 from pneumogan.classify.checkpoint import load_checkpoint, save_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
-from pneumogan.classify.ood import describe, feature_extractor, fit_ood
+from pneumogan.classify.ood_fit import feature_extractor
 from pneumogan.classify.pretrained import IMAGENET_GRAY
 from pneumogan.config import CLASSIFY_SECTIONS, Config, config_hash
 from pneumogan.data.augment import BatchAugment
@@ -41,6 +41,7 @@ from pneumogan.device import PRECISIONS, autocast, optimizer_options, resolve_de
 from pneumogan.evaluate.calibration import calibrate_on_val
 from pneumogan.evaluate.metrics import binary_metrics, choose_threshold, operating_points, threshold_interval
 from pneumogan.layout import CLASSIFIER_STATE, CURVES
+from pneumogan.ood.check import describe, fit_ood
 from pneumogan.progress import Status, track
 from pneumogan.runs import ResumeState, median_images_per_s, write_history
 

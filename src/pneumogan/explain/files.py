@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pneumogan.classify.ood import decoding_warnings
 from pneumogan.classify.predict import Predictor, expand_inputs, for_csv
 from pneumogan.errors import ImageReadError, PneumoganError
 from pneumogan.explain.gradcam import Method, explainer_for, overlay, thorax_mass_fraction
+from pneumogan.ood.check import decoding_warnings
 from pneumogan.runs import atomic_write_csv
 
 DISPLAY_SIZE = 256  # overlays are drawn at this size so that a 32–64 px model's map is still readable

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from pneumogan.classify.outliers import synthetic_outliers, vary_all
 from pneumogan.data.decoded import DecodedImage
 from pneumogan.errors import PneumoganError
 from pneumogan.evaluate.gan_metrics import penultimate_layer
 from pneumogan.layout import OOD_META, OOD_WEIGHTS
+from pneumogan.ood.outliers import synthetic_outliers, vary_all
 from pneumogan.runs import atomic_save, atomic_write_json
 
 DEFAULT_QUANTILE = 0.995
@@ -356,20 +356,6 @@ def fit_ood(
     return OodDetector(features, statistics, feature_threshold, statistics_threshold, info)
 
 
-def feature_extractor(
-    model: nn.Module, mean: float, std: float, device: torch.device, precision: str = OOD_FIT_PRECISION
-):
-    """`extract(images) -> features` for `fit_ood`: ordinary inference with a `FeatureTap` around it."""
-    from pneumogan.classify.inference import model_outputs
-
-    def extract(images: np.ndarray) -> np.ndarray:
-        with FeatureTap(model) as tap:
-            model_outputs(model, images, mean, std, device, precision=precision)
-        return tap.features()
-
-    return extract
-
-
 def decoding_warnings(image: DecodedImage) -> list[str]:
     """What the decoder saw that a frontal radiograph would not show: colour, a lateral DICOM view."""
     found = []
@@ -381,34 +367,6 @@ def decoding_warnings(image: DecodedImage) -> list[str]:
     if view in LATERAL_VIEWS:
         found.append(f"the DICOM ViewPosition is '{view}' (lateral); the model was trained on frontal views only")
     return found
-
-
-def fit_checkpoint_ood(
-    checkpoint: str | Path,
-    quantile: float = DEFAULT_QUANTILE,
-    data_source: str | None = None,
-    log: Any = print,
-    method: str = "outlier_exposure",
-) -> OodDetector:
-    """Fit the check for a saved checkpoint (single model or ensemble) on the data its meta.json names, and save
-    it beside the weights: what `classify fit-ood` runs for checkpoints trained before the check existed."""
-    from pneumogan.classify.checkpoint import load_checkpoint
-    from pneumogan.config import Config
-    from pneumogan.data.loading import load_splits
-    from pneumogan.device import resolve_device
-
-    device = resolve_device("auto")
-    model, meta = load_checkpoint(checkpoint, device)
-    cfg = Config.model_validate(meta["config"])
-    if data_source:
-        cfg.data.source = data_source
-    data = load_splits(cfg)
-    pre = meta["preprocessing"]
-    extract = feature_extractor(model, pre["mean"], pre["std"], device)
-    detector = fit_ood(extract, data.train.images, data.val.images, quantile, seed=cfg.seed, method=method)
-    detector.save(checkpoint)
-    log(describe(detector))
-    return detector
 
 
 def describe(detector: OodDetector) -> str:
