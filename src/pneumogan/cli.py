@@ -435,6 +435,28 @@ def export(
     console.print(f"ONNX model written to {res['path']}")
 
 
+@app.command()
+def power(
+    results: Annotated[Path, typer.Argument(help="a run's results.json")],
+    effect: Annotated[
+        float | None, typer.Option("--effect", help="a difference in points (1.0 = one AUC point): seeds it needs")
+    ] = None,
+    target: Annotated[float, typer.Option("--power", min=0.5, max=0.99, help="the power asked for")] = 0.8,
+    json_path: Annotated[Path | None, typer.Option("--json", help="also write the table here")] = None,
+) -> None:
+    """What a run's design could detect: per comparison, the effect found with the asked power at its own level
+    (Holm's first step for secondaries) and, with --effect, the seeds that effect would need."""
+    from pneumogan.pipeline.power import design_lines, design_table
+
+    if not results.is_file():
+        raise PneumoganError(f"{results} is not a file; pass a run's results.json")
+    rows = design_table(json.loads(results.read_text()), None if effect is None else effect / 100, target)
+    for line in design_lines(rows, effect):
+        console.print(line)
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=2) + "\n")
+
+
 @app.command("run")
 def run_experiment(
     config: Annotated[

@@ -1,6 +1,7 @@
 """Statistics that settle the experiment: mean ± CI over seeds, differences from the baseline with intervals
-that include training variance (seeds × test images), the image-only paired bootstrap (test sampling only,
-shown for one-seed runs), verdict categories, and the Holm correction. `verdicts.py` turns them into words."""
+that hold training variance given this test set (every seed is scored on the same test images), the image-only
+paired bootstrap (test sampling only, shown for one-seed runs), verdict categories, and the Holm correction.
+`verdicts.py` turns them into words."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def paired_difference(
 
 
 MIN_SEEDS = 3  # fewer seeds cannot estimate training variance: every verdict is "inconclusive"
-SEED_CI_METHOD = "t-interval over per-seed paired differences (seeds × test images)"
+SEED_CI_METHOD = "t-interval over per-seed paired differences (training variance given this test set)"
 VERDICTS = ("improved", "worse", "no_detectable_difference", "inconclusive")
 
 

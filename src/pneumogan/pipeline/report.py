@@ -180,7 +180,7 @@ def headline_blocks(results: dict[str, Any]) -> list[Block]:
     if diff_rows:
         text = (
             "Difference from the baseline in ROC-AUC points, with the 95 % t-interval over per-seed paired "
-            "differences (seeds × test images), and the verdict (secondaries Holm-corrected):"
+            "differences (training variance given this test set), and the verdict (secondaries Holm-corrected):"
         )
         blocks += [paragraph(text), table(header, diff_rows)]
     return blocks

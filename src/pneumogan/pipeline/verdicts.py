@@ -15,6 +15,8 @@ from pneumogan.config import RunConfig
 from pneumogan.evaluate.generator_gate import gate_sentence
 from pneumogan.pipeline.compare import MIN_SEEDS, classify_verdict, holm_adjust, smallest_detectable_effect
 from pneumogan.pipeline.conditions import SYNTHETIC_CONDITIONS
+from pneumogan.pipeline.power import comparison_power
+from pneumogan.pipeline.power import levels as power_levels
 
 SCHEMA_VERSION = 2
 ALPHA = 0.05
@@ -48,6 +50,8 @@ def comparison_records(results: dict[str, Any], run: RunConfig) -> list[dict[str
         record["p_holm"] = adjusted
         if record["verdict"] != "inconclusive":
             record["verdict"] = _secondary_verdict(record)
+    for record, alpha in zip(records, power_levels(records, ALPHA), strict=True):
+        record["power"] = comparison_power(record, alpha)  # what this design could detect at its own level
     return records
 
 
@@ -114,10 +118,20 @@ def sentence(record: dict[str, Any]) -> str:
     lo, hi = record["ci"]
     if lo > 0 or hi < 0:  # a secondary whose own interval excludes zero, but not after the Holm correction
         return f"{role} — {where}: no detectable difference after the Holm correction ({span})."
-    smallest = record["smallest_detectable_effect"] * 100
+    return f"{role} — {where}: no detectable difference ({span}){_power_clause(record)}."
+
+
+def _power_clause(record: dict[str, Any]) -> str:
+    """What the design could have detected: the effect found 80 % of the time at the comparison's own level."""
+    found = record.get("power") or {}
+    if found.get("detectable_effect") is None:
+        smallest = record["smallest_detectable_effect"] * 100
+        return f"; differences smaller than about {smallest:.1f} points could not be detected with this many seeds"
+    level = "" if record["primary"] else f" at the Holm level {found['alpha']:.2g}"
     return (
-        f"{role} — {where}: no detectable difference ({span}); differences smaller than about {smallest:.1f} "
-        "points could not be detected with this many seeds."
+        f"; with this many seeds a true difference of {found['detectable_effect'] * 100:.1f} points would be "
+        f"detected {found['power']:.0%} of the time{level} (one the size of the interval's half-width, "
+        f"{record['smallest_detectable_effect'] * 100:.1f} points, only {found['power_at_half_width']:.0%})"
     )
 
 
