@@ -237,29 +237,43 @@ class Cell:
             self.save()
 
     def charge(self, model: str, resumed: dict[str, float]):
-        """How a segment's training is charged to the budget: its measured CPU seconds on the CPU kind the cell
-        started on; on another kind (a session on a fresh machine), its steps at the first kind's measured CPU
-        seconds per step, so that the budget buys the same training wherever the cell finishes. Each segment
-        (CPU kind, precision, steps, measured CPU seconds) is recorded."""
+        """How a segment's training is charged to the budget: the cell's first segment by its measured CPU seconds;
+        every later one (a resume, on this machine or on another kind of CPU) by its steps at the CPU seconds per
+        step the earlier segments were charged, so that the budget buys the same training wherever and in
+        whatever precision the cell finishes. Each segment (CPU kind, precision, steps, measured CPU seconds) is
+        recorded."""
         kind = cpu_kind()
-        first = self.state.setdefault("cpu_kind", kind)
+        self.state.setdefault("cpu_kind", kind)
         segments = self.state.setdefault("segments", {}).setdefault(model, [])
         start = int(resumed.get("step", 0))
         segment = {
             "cpu_kind": kind,
-            "precision": resolve_precision("auto", resolve_device("auto"), log=lambda m: None),
+            "precision": self.precision(model),
             "from_step": start,
             "to_step": start,
             "cpu_s": 0.0,
         }
         segments.append(segment)
-        rate = resumed["cpu"] / start if start and kind != first else None  # first kind's CPU-s per step
+        rate = resumed["cpu"] / start if start else None  # CPU-s per step charged so far: the first segment's
 
         def charged(step: int, measured: float) -> float:
             segment.update(to_step=step, cpu_s=measured)
             return measured if rate is None else (step - start) * rate
 
         return charged
+
+    def precision(self, model: str) -> str:
+        """The precision this segment trains in: what `auto` picks here, or the resume state's (device.py)."""
+        from pneumogan.device import resumed_precision
+        from pneumogan.layout import GAN_STATE
+
+        device = resolve_device("auto")
+        here = resolve_precision("auto", device, log=lambda m: None)
+        state = self.dir / "train" / model / GAN_STATE
+        if not state.is_file():
+            return here
+        kept = torch.load(state, map_location="cpu", weights_only=False).get("precision", here)
+        return resumed_precision(kept, here, "auto", device, log=lambda m: None)
 
     def trainer(self):
         if self.kind == "diffusion":
