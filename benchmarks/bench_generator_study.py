@@ -269,11 +269,16 @@ class Cell:
 
         device = resolve_device("auto")
         here = resolve_precision("auto", device, log=lambda m: None)
-        state = self.dir / "train" / model / GAN_STATE
-        if not state.is_file():
+        path = self.dir / "train" / model / GAN_STATE
+        if not path.is_file():
             return here
-        kept = torch.load(state, map_location="cpu", weights_only=False).get("precision", here)
-        return resumed_precision(kept, here, "auto", device, log=lambda m: None)
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        earlier = self.state.get("segments", {}).get(model, [])
+        if "cpu_kind" not in state and earlier:  # written before states named their CPU: the last segment's
+            state["cpu_kind"] = earlier[-1]["cpu_kind"]
+            torch.save(state, path)
+        kept = state.get("precision", here)
+        return resumed_precision(kept, here, "auto", device, log=lambda m: None, trained_on=state.get("cpu_kind"))
 
     def trainer(self):
         if self.kind == "diffusion":

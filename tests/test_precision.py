@@ -50,6 +50,29 @@ def test_a_resumed_training_keeps_its_precision_unless_it_would_be_slow_here(
         assert "not bit-identical" in messages[0]
 
 
+@pytest.mark.parametrize(
+    "kept, resolved, setting, trained_on, expected",
+    [
+        ("fp32", "bf16", "auto", "AMD EPYC [avx2]", "bf16"),  # from an AVX2-only CPU onto an AMX Xeon: go fast
+        ("fp32", "bf16", "auto", None, "fp32"),  # a state that does not name its CPU: stay bit-identical
+        ("fp32", "bf16", "fp32", "AMD EPYC [avx2]", "fp32"),  # asked for explicitly
+        ("fp32", "bf16", "auto", "HERE", "fp32"),  # same kind of CPU: stay bit-identical
+    ],
+)
+def test_a_state_trained_on_another_kind_of_cpu_continues_in_what_auto_picks_here(
+    kept, resolved, setting, trained_on, expected
+):
+    from pneumogan.device import cpu_kind
+
+    messages: list[str] = []
+    trained_on = cpu_kind() if trained_on == "HERE" else trained_on
+    got = resumed_precision(kept, resolved, setting, CPU, messages.append, lambda: True, trained_on=trained_on)
+    assert got == expected
+    assert bool(messages) == (got != kept)
+    if messages:
+        assert "another CPU" in messages[0] and "not bit-identical" in messages[0]
+
+
 def test_explicit_bf16_is_honoured_with_a_warning_that_says_how_much_slower():
     messages: list[str] = []
     with pytest.warns(RuntimeWarning, match=r"10\.0× slower than fp32"):

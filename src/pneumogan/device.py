@@ -185,16 +185,22 @@ def resumed_precision(
     device: torch.device,
     log: Callable[[str], None] = print,
     reports_bf16: Callable[[], bool] = cpu_reports_bf16,
+    trained_on: str | None = None,
 ) -> str:
     """The precision a resumed training continues in. The resume state's own (`kept`), so that a resumed run is
-    bit-identical to an uninterrupted one — unless the setting is `auto` and the state was trained in bf16 on a
-    CPU with fast bf16 while this CPU has none (a session on another machine): bf16 would run several times
-    slower here, so it continues in what `auto` picked (`resolved`) and says so."""
-    if kept == resolved or setting != "auto" or device.type != "cpu" or kept != "bf16" or reports_bf16():
+    bit-identical to an uninterrupted one — unless the setting is `auto` on a CPU and bit-identity is out of reach
+    anyway or too dear: the state was trained on another kind of CPU (`trained_on`, its `cpu_kind()`; kernels
+    differ between kinds), or it was trained in bf16 and this CPU has no fast bf16 (several times slower here).
+    Then it continues in what `auto` picked here (`resolved`) and says so."""
+    if kept == resolved or setting != "auto" or device.type != "cpu":
         return kept
+    elsewhere = trained_on is not None and trained_on != cpu_kind()
+    if not elsewhere and (kept != "bf16" or reports_bf16()):
+        return kept
+    why = f"on another CPU ({trained_on})" if elsewhere else f"in {kept}; this CPU ({cpu_model()}) has no fast bf16"
     log(
-        f"the resume state was trained in {kept}; this CPU ({cpu_model()}) has no fast bf16, so training continues "
-        f"in {resolved} (not bit-identical to an uninterrupted run)"
+        f"the resume state was trained {why}, so training continues in {resolved} "
+        "(not bit-identical to an uninterrupted run)"
     )
     return resolved
 

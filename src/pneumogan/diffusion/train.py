@@ -29,7 +29,7 @@ from pneumogan.config import DIFFUSION_SECTIONS, Config, config_hash
 from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES
 from pneumogan.data.loading import load_splits, resolved_fit
 from pneumogan.data.sources import absolute_source
-from pneumogan.device import autocast, optimizer_options, resolve_device, resolve_precision, resumed_precision
+from pneumogan.device import autocast, cpu_kind, optimizer_options, resolve_device, resolve_precision, resumed_precision
 from pneumogan.diffusion.checkpoint import sampler_from, save_diffusion
 from pneumogan.diffusion.model import build_unet, noise_scheduler, schedule_config, unet_config
 from pneumogan.errors import PneumoganError
@@ -177,7 +177,7 @@ def restore(run: DiffusionTraining) -> None:
     run.start, run.history = state["step"], state["history"]
     kept = state.get("precision", run.precision)
     run.precision = run.meta["precision"] = resumed_precision(
-        kept, run.precision, run.cfg.diffusion.precision, run.device, run.log
+        kept, run.precision, run.cfg.diffusion.precision, run.device, run.log, trained_on=state.get("cpu_kind")
     )
     run.log(f"resuming diffusion training at step {run.start}/{run.steps}")
 
@@ -274,6 +274,7 @@ def checkpoint(run: DiffusionTraining, step: int) -> None:
             "step": step,
             "history": run.history,
             "precision": run.precision,
+            "cpu_kind": cpu_kind(),  # a resume on another kind may change precision (device.resumed_precision)
         }
     )
     write_history(run.out, run.history)

@@ -29,7 +29,14 @@ from pneumogan import distributed
 from pneumogan.config import GAN_SECTIONS, Config, config_hash
 from pneumogan.data.loading import resolved_fit
 from pneumogan.data.sources import absolute_source
-from pneumogan.device import PRECISIONS, optimizer_options, resolve_device, resolve_precision, resumed_precision
+from pneumogan.device import (
+    PRECISIONS,
+    cpu_kind,
+    optimizer_options,
+    resolve_device,
+    resolve_precision,
+    resumed_precision,
+)
 from pneumogan.evaluate.grids import save_grid
 from pneumogan.gan.augment import AdaptiveProbability, parse_policy
 from pneumogan.gan.checkpoint import save_gan
@@ -233,7 +240,7 @@ def restore(run: GanTraining) -> None:
     run.monitor.events, run.monitor.best_diversity = state["events"], state["best_diversity"]
     kept = state.get("precision", run.loss.precision)
     run.loss.precision = run.meta["precision"] = resumed_precision(
-        kept, run.loss.precision, run.cfg.gan.precision, run.device, run.log
+        kept, run.loss.precision, run.cfg.gan.precision, run.device, run.log, trained_on=state.get("cpu_kind")
     )
     if run.ada is not None and state.get("ada"):
         run.ada.load(state["ada"])
@@ -374,6 +381,7 @@ def checkpoint(run: GanTraining, step: int) -> None:
             "events": run.monitor.events,
             "best_diversity": run.monitor.best_diversity,
             "precision": run.loss.precision,
+            "cpu_kind": cpu_kind(),  # a resume on another kind may change precision (device.resumed_precision)
             "ada": run.ada.state() if run.ada is not None else None,
         }
     )
