@@ -227,6 +227,7 @@ class Cell:
                 raise StopTraining
 
         print(f"[{self.contender} f={self.fraction:g} s{self.seed}] training {model}", flush=True)
+        self.check_resumable(cfg, out, resumed)
         with contextlib.suppress(StopTraining):
             self.trainer()(
                 cfg, out, resume=True, log=lambda m: print(f"  {m}", flush=True), on_checkpoint=on_checkpoint
@@ -235,6 +236,26 @@ class Cell:
             last = max(cpu, key=int)
             done[model] = {"step": int(last), "reason": "steps", "cpu_s": cpu[last]}
             self.save()
+
+    def check_resumable(self, cfg, out: Path, resumed: dict[str, float]) -> None:
+        """A cell that has trained must resume, never restart: a resume state written for another config (a new
+        config key, say) stops the study here instead of discarding hours of training."""
+        from pneumogan.config import DIFFUSION_SECTIONS, GAN_SECTIONS, config_hash
+        from pneumogan.layout import GAN_STATE
+
+        if not resumed.get("step"):
+            return
+        state = out / GAN_STATE
+        sections = DIFFUSION_SECTIONS if self.kind == "diffusion" else GAN_SECTIONS
+        saved = (
+            torch.load(state, map_location="cpu", weights_only=False).get("fingerprint") if state.is_file() else None
+        )
+        if saved != config_hash(cfg, sections):
+            raise SystemExit(
+                f"{self.dir}: the cell trained to step {resumed['step']}, but its resume state "
+                f"{'is missing' if saved is None else 'was written for another config'}; restore it (see "
+                "benchmarks/results/generator_study/resume/README.md) or make the config hash as it did"
+            )
 
     def charge(self, model: str, resumed: dict[str, float]):
         """How a segment's training is charged to the budget: the cell's first segment by its measured CPU seconds;

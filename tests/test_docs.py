@@ -175,3 +175,19 @@ def test_the_gan_page_quotes_the_gan_study_as_computed():
     steady = sum(all(b < a for a, b in itertools.pairwise(v)) for v in series.values())
     assert f"FD fell from the first snapshot to the last in only {fell} of the {len(series)} cell-classes" in page
     assert steady == 0  # "and never steadily"
+
+
+def test_the_statistics_page_quotes_the_combined_interval_as_computed():
+    found = json.loads((RESULTS / "standard_run" / "combined_interval.json").read_text())
+    page = _flat((ROOT / "docs" / "statistics.md").read_text())
+    ratio, primary = found["se_test_over_se_seed"], found["primary"]
+    assert f"none of its {found['comparisons']} verdicts changes" in page and found["verdicts_changed"] == 0
+    assert f"{ratio['min']:.2f}–{ratio['max']:.2f} times the seeds' part (median {ratio['median']:.2f})" in page
+    seeds, combined = primary["ci_seeds"], primary["ci_combined"]
+    assert (
+        f"[{seeds[0] * 100:.1f}, {seeds[1] * 100:.1f}] to [{combined[0] * 100:.1f}, {combined[1] * 100:.1f}]".replace(
+            "-", "−"
+        )
+        in page
+    )
+    assert f"({primary['se_test'] * 100:.2f} points)" in page and found["primary_seeds_for_1_point"] is None

@@ -225,3 +225,42 @@ def test_a_strict_gate_stops_before_classifiers_learn_from_a_failed_generator(ka
         run_pipeline(cfg, tmp_path / "run", log=lambda *_: None)
     stages = {p.name.rsplit("-", 1)[0] for p in (tmp_path / "run" / "stages").iterdir()}
     assert "classify-real-100pct-seed0" in stages and not any(s.startswith("classify-enlarged") for s in stages)
+
+
+def test_paired_generators_and_the_duplicated_control(kaggle_224, tmp_path, monkeypatch):
+    """Two classifier seeds, each learning from its own generator's images; `duplicated` adds as many copies of
+    real images as `enlarged` adds synthetic ones (same class mix, same steps, no synthetic file), and every
+    synthetic comparison is made against it too, with the combined interval and its generator gate."""
+    monkeypatch.setenv("PNEUMOGAN_CACHE_DIR", str(with_shared_prepared(tmp_path / "cache")))
+    cfg = _tiny(kaggle_224, "run.conditions=[real, enlarged, duplicated]", "run.seeds=[0, 1]", "classify.epochs=1")
+    results = run_pipeline(cfg, tmp_path / "run", log=lambda *_: None)
+    fres = results["fractions"]["100pct"]
+    stages = {p.name.rsplit("-", 1)[0] for p in (tmp_path / "run" / "stages").iterdir()}
+    assert {f"gan-acgan-all-100pct-seed{s}" for s in range(2)} <= stages
+    assert {f"synthetic-enlarged-100pct-seed{s}" for s in range(2)} <= stages
+    assert not any(s.startswith("synthetic-duplicated") for s in stages)  # the control samples nothing
+    seeds = fres["conditions"]["enlarged"]["seeds"]
+    assert [seeds[str(s)]["generator_seed"] for s in range(2)] == [0, 1]
+    assert set(fres["generators"]) == {"0", "1"}
+    assert "generator seed 1:" in results["answer"]  # each generator is gated, and a failure names its seed
+    # the same images, class mix and steps as enlarged; none of them synthetic
+    assert fres["repeated_counts"]["duplicated"] == fres["synthetic_counts"]["enlarged"]
+    assert fres["synthetic_counts"]["duplicated"] == {}
+    assert fres["training"]["duplicated"] == fres["training"]["enlarged"]
+    for s in range(2):
+        stage = tmp_path / "run" / fres["conditions"]["duplicated"]["seeds"][str(s)]["stage"]
+        meta = json.loads((stage / "model" / "meta.json").read_text())
+        assert meta["config"]["data"]["extra_train"] == []
+        assert meta["config"]["data"]["repeat_train"] == fres["synthetic_counts"]["enlarged"]
+    # enlarged against real and against the control, each with the combined interval (wider than the seeds')
+    records = {(r["condition"], r["baseline"], r["metric"]): r for r in results["comparisons"]}
+    assert set(records) == {
+        (c, b, m)
+        for c, b in [("enlarged", "real"), ("duplicated", "real"), ("enlarged", "duplicated")]
+        for m in ("roc_auc", "accuracy")
+    }
+    for r in records.values():
+        assert r["se_test"] > 0 and r["ci"][1] - r["ci"][0] > r["ci_seeds"][1] - r["ci_seeds"][0]
+        assert ("generator_gate" in r) == (r["condition"] == "enlarged")
+    assert any("vs duplicated" in v for v in results["verdicts"])
+    assert "Against the same number of duplicated real images:" in results["answer"]

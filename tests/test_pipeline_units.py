@@ -316,3 +316,106 @@ def test_one_place_knows_which_generator_families_are_conditional():
     assert [f for f in FAMILIES if not is_conditional(f)] == ["dcgan"] and is_conditional("diffusion")
     with pytest.raises(ValueError, match="unknown generator family"):
         is_conditional("vae")
+
+
+def _seed_diff(per_seed: list[float]) -> dict:
+    from pneumogan.pipeline.compare import interval_over_seeds
+
+    return interval_over_seeds(per_seed, "roc_auc")
+
+
+def test_the_combined_interval_adds_the_test_images_sampling_and_widens_with_it():
+    from pneumogan.pipeline.compare import combined_difference
+
+    seeds = _seed_diff([0.010, 0.014, 0.012, 0.016, 0.008])
+    none = combined_difference(seeds, 0.0)
+    assert none["ci"] == pytest.approx(seeds["ci"]) and none["p_value"] == pytest.approx(seeds["p_value"])
+    widths = [np.diff(combined_difference(seeds, se)["ci"])[0] for se in (0.001, 0.004, 0.016)]
+    assert widths[0] < widths[1] < widths[2]
+    # se² adds: a test-sampling SE equal to the seeds' SE widens the interval by √2
+    se_seed = combined_difference(seeds, 0.0)["se_seed"]
+    assert np.diff(combined_difference(seeds, se_seed)["ci"])[0] == pytest.approx(np.sqrt(2) * np.diff(seeds["ci"])[0])
+    # a difference the seeds call certain is not, once the test set's own noise is counted
+    assert seeds["ci"][0] > 0 and combined_difference(seeds, 0.02)["ci"][0] < 0
+
+
+def test_the_paired_bootstrap_reports_its_standard_error_and_grows_with_test_image_noise():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+
+    def scores(noise: float, seed: int) -> Scores:
+        r = np.random.default_rng(seed)
+        return Scores(y, np.clip(0.5 + (y - 0.5) * 0.4 + r.normal(0, noise, len(y)), 0, 1), 0.5)
+
+    ses = []
+    for noise in (0.1, 0.4):
+        base = [scores(noise, s) for s in range(3)]
+        other = [scores(noise, 10 + s) for s in range(3)]
+        ses.append(paired_difference(base, other, "roc_auc", n_boot=300)["se"])
+    assert 0 < ses[0] < ses[1]
+
+
+def test_a_holm_corrected_interval_at_its_matched_level_agrees_with_its_verdict():
+    from pneumogan.pipeline.verdicts import comparison_records, sentence
+
+    diffs = {
+        (0.1, "enlarged"): {"roc_auc": _diff(0.01, [-0.01, 0.03], 5, 0.2)},
+        (0.1, "rebalanced"): {"roc_auc": _diff(0.03, [0.004, 0.056], 5, 0.03)},  # excludes 0; Holm ×3 does not
+        (1.0, "rebalanced"): {"roc_auc": _diff(-0.05, [-0.06, -0.04], 5, 0.0001)},
+        (1.0, "enlarged"): {"roc_auc": _diff(0.0, [-0.02, 0.02], 5, 0.9)},
+    }
+    records = comparison_records(_results(diffs), RunConfig(conditions=["real", "rebalanced", "enlarged"]))
+    for r in records[1:]:
+        lo, hi = r["ci_holm"]
+        assert (lo > 0 or hi < 0) == (r["verdict"] in ("improved", "worse")), r
+        assert r["holm_level"] >= 0.95
+    held = next(r for r in records if (r["condition"], r["fraction"]) == ("rebalanced", 0.1))
+    assert held["verdict"] == "no_detectable_difference" and held["ci"][0] > 0
+    assert "at the Holm-matched level" in sentence(held) and "which includes 0" in sentence(held)
+
+
+def test_synthetic_conditions_are_also_compared_with_their_count_matched_control():
+    from pneumogan.pipeline.conditions import CONDITIONS, repeated_counts
+    from pneumogan.pipeline.verdicts import answer, comparison_records
+
+    assert CONDITIONS["enlarged"].control == "duplicated" and CONDITIONS["rebalanced"].control == "oversampled"
+    assert CONDITIONS["synthetic_only"].control is None and not CONDITIONS["duplicated"].synthetic
+    run = RunConfig(conditions=["real", "rebalanced", "enlarged", "duplicated", "oversampled"], enlarge_ratio=0.5)
+    counts = {"NORMAL": 100, "PNEUMONIA": 300}
+    assert repeated_counts(counts, "duplicated", run) == synthetic_counts(counts, "enlarged", run)
+    assert repeated_counts(counts, "oversampled", run) == synthetic_counts(counts, "rebalanced", run)
+    assert synthetic_counts(counts, "duplicated", run) == {} and repeated_counts(counts, "enlarged", run) == {}
+    vs_real = {"roc_auc": _diff(0.02, [0.01, 0.03], 5, 0.004)}
+    results = _results({(0.1, "enlarged"): vs_real, (0.1, "duplicated"): vs_real})
+    results["fractions"]["10pct"]["conditions"]["enlarged"].update(
+        control="duplicated", vs_control={"roc_auc": _diff(0.0, [-0.01, 0.01], 5, 0.99)}
+    )
+    records = comparison_records(results, run)
+    assert [(r["condition"], r["baseline"], r["primary"]) for r in records] == [
+        ("enlarged", "real", True),
+        ("duplicated", "real", False),
+        ("enlarged", "duplicated", False),
+    ]
+    assert records[2]["power"]["alpha"] == pytest.approx(0.05)  # alone in its Holm family
+    text = answer(records)
+    assert "Against the same number of duplicated real images: Secondary — enlarged vs duplicated" in text
+    assert "leaves out generator variance" in text  # no generator_seeds recorded: one generator was shared
+    results["fractions"]["10pct"]["generator_seeds"] = "paired"
+    assert "leaves out generator variance" not in answer(comparison_records(results, run))
+
+
+def test_the_duplicated_control_repeats_each_class_evenly_and_reproducibly():
+    from pneumogan.data.loading import repeated_rows
+    from pneumogan.data.prepare import PreparedDataset
+
+    labels = np.array([0] * 4 + [1] * 10)
+    train = PreparedDataset.__new__(PreparedDataset)
+    train.labels, train.meta = labels, {"class_names": ["NORMAL", "PNEUMONIA"]}
+    rows = repeated_rows(train, {"NORMAL": 10, "PNEUMONIA": 3}, seed=0)
+    normal, pneumonia = rows[labels[rows] == 0], rows[labels[rows] == 1]
+    assert len(normal) == 10 and set(np.bincount(normal, minlength=4)) <= {2, 3}  # twice whole, then 2 more
+    assert len(pneumonia) == 3 and len(set(pneumonia)) == 3
+    assert np.array_equal(rows, repeated_rows(train, {"NORMAL": 10, "PNEUMONIA": 3}, seed=0))
+    assert not np.array_equal(rows, repeated_rows(train, {"NORMAL": 10, "PNEUMONIA": 3}, seed=1))
+    with pytest.raises(Exception, match="names class 'OTHER'"):
+        repeated_rows(train, {"OTHER": 1}, seed=0)

@@ -69,6 +69,12 @@ class DataConfig(_Section):
     extra_train: list[str] = Field(
         default_factory=list, description="more training sources, e.g. synthetic sets from `gan sample`"
     )
+    repeat_train: dict[str, int] = Field(
+        default_factory=dict,
+        description="extra copies of real training images per class, e.g. {NORMAL: 300}: each class's images "
+        "repeated whole as often as fit, the rest drawn without replacement (seeded by `seed`); the duplicated "
+        "control of `pneumogan run`",
+    )
 
 
 class SplitConfig(_Section):
@@ -279,7 +285,15 @@ class DiffusionConfig(_WithPrecision):
 
 CONDITIONS = ("real", "rebalanced", "enlarged", "synthetic_only")  # the default run's
 ConditionName = Literal[
-    "real", "rebalanced", "enlarged", "synthetic_only", "weighted", "pretrain_synthetic", "filtered"
+    "real",
+    "rebalanced",
+    "enlarged",
+    "synthetic_only",
+    "weighted",
+    "pretrain_synthetic",
+    "filtered",
+    "duplicated",
+    "oversampled",
 ]
 
 
@@ -341,7 +355,10 @@ class RunConfig(_Section):
         "enlarged, with the synthetic images' loss weighted by synthetic_weight; pretrain_synthetic: the "
         "synthetic_only models fine-tuned on the real data (needs synthetic_only before it); filtered: as "
         "enlarged, keeping of filter_oversample × as many candidates those the real baseline's classifier finds "
-        "most typical of their class (needs real before it). The last three are not run by default",
+        "most typical of their class (needs real before it); duplicated: real images repeated to enlarged's "
+        "count and class mix (the count-matched control of enlarged, weighted and filtered); oversampled: the "
+        "minority class's real images repeated to balance (the control of rebalanced). The last five are not run "
+        "by default",
     )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="classifier seeds per condition")
     fractions: list[float] = Field(
@@ -381,6 +398,12 @@ class RunConfig(_Section):
     gan_eval_per_class: int = Field(200, ge=10, description="synthetic images per class for the GAN metrics")
     generator_gate: GateConfig = Field(
         default_factory=GateConfig, description="the quality gate (or just its mode: mark | strict | off)"
+    )
+    generator_seeds: Literal["paired", "shared"] = Field(
+        "paired",
+        description="paired: one generator per classifier seed, trained with that seed, so classifier seed k "
+        "learns from generator k's images and every interval includes generator variance (costs one generator "
+        "per seed); shared: one generator (seed `seed`) for all classifier seeds",
     )
     generator: Literal["gan", "diffusion"] = Field(
         "gan", description="which generator family makes the synthetic images: the gan section's, or diffusion's"
@@ -464,10 +487,24 @@ def config_hash(cfg: Config, sections: tuple[str, ...] | None = None) -> str:
     `sections` names the top-level keys the job depends on (all when None), so adding or changing a key in
     another section (a new classifier option, say) does not throw away a half-finished GAN or SSL run.
     """
+    dumped = fingerprint_sections(cfg, sections)
+    return hashlib.sha256(yaml.safe_dump(dumped, sort_keys=False).encode()).hexdigest()[:16]
+
+
+# keys added after resume states and cached stages were written: at their default they are left out of every
+# fingerprint, so that adding them did not throw away earlier training (a half-finished study cell, a run's cache)
+LATE_KEYS: dict[tuple[str, str], Any] = {("data", "repeat_train"): {}}
+
+
+def fingerprint_sections(cfg: Config, sections: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The named top-level sections (all when None) as JSON-ready dicts, late keys at their default left out."""
     dumped = cfg.model_dump(mode="json")
     if sections is not None:
         dumped = {key: dumped[key] for key in sections}
-    return hashlib.sha256(yaml.safe_dump(dumped, sort_keys=False).encode()).hexdigest()[:16]
+    for (section, key), default in LATE_KEYS.items():
+        if isinstance(dumped.get(section), dict) and dumped[section].get(key, default) == default:
+            dumped[section].pop(key, None)
+    return dumped
 
 
 # the top-level config keys each training job reads (its resume fingerprint)

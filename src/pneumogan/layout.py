@@ -201,7 +201,7 @@ EVIDENCE_STUDIES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "diffusion": ("the diffusion family's training and sampling speed", ("bench_diffusion_speed.py",)),
     "pipeline_quick": ("`pneumogan run` results of the quick config, copied from their run folders", ()),
-    "standard_run": ("the committed standard experiment", ("package_run.py",)),
+    "standard_run": ("the committed standard experiment", ("package_run.py", "bench_combined_interval.py")),
     "speed": (
         "throughput, precision parity, torch.compile, DDP, data preparation and augmentation speed",
         (

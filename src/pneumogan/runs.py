@@ -62,7 +62,9 @@ class ResumeState:
 
         state = torch.load(self.path, map_location="cpu", weights_only=True)
         if state.get("fingerprint") != self.fingerprint:
-            log("config changed since the saved state: starting from scratch")
+            stale = self.path.with_name(self.path.name + ".stale")
+            self.path.replace(stale)  # set aside, never overwritten: a fingerprint bug must not cost hours of training
+            log(f"config changed since the saved state: starting from scratch (the old state is kept as {stale.name})")
             return None
         return state
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,24 @@ def resolved_fit(cfg: Config) -> str:
         raise PneumoganError(str(exc)) from None
 
 
+def repeated_rows(train: PreparedDataset, extra: dict[str, int], seed: int) -> np.ndarray:
+    """Row indices of `extra[class]` more copies of each class's training images: the class repeated whole as
+    often as fits, then the remainder drawn without replacement, so no image is seen more than once more than
+    another (the duplicated control's count-matched real images)."""
+    names = list(train.meta["class_names"])
+    rng = np.random.default_rng([seed, 7])
+    rows = []
+    for name, n in sorted(extra.items()):
+        if name not in names:
+            raise PneumoganError(f"data.repeat_train names class '{name}'; the classes are {', '.join(names)}")
+        members = np.flatnonzero(train.labels == names.index(name))
+        if n and not len(members):
+            raise PneumoganError(f"data.repeat_train asks for {n} more {name} images, but there are none to repeat")
+        whole, rest = divmod(int(n), len(members)) if len(members) else (0, 0)
+        rows += [members] * whole + [np.sort(rng.choice(members, rest, replace=False))]
+    return np.concatenate(rows) if rows else np.zeros(0, dtype=int)
+
+
 def load_splits(cfg: Config) -> SplitData:
     dc = cfg.data
     ds = prepare(
@@ -59,7 +78,10 @@ def load_splits(cfg: Config) -> SplitData:
         splits[np.setdiff1d(train_idx, kept)] = "unused"
     summary = split_summary(splits, ds.labels, ds.patient_ids, tuple(ds.meta["class_names"]))
     fit = ds.meta["fit"]
-    parts = [ds.select(splits == "train")] if dc.train_real else []
+    real_train = ds.select(splits == "train")
+    parts = [real_train] if dc.train_real else []
+    if dc.repeat_train:
+        parts.append(real_train.select(repeated_rows(real_train, dc.repeat_train, cfg.seed)))
     # the geometry enters the fingerprint only where it changed pixels (not on a source of equal squares)
     fps = [ds.meta["fingerprint"]] + ([fit] if ds.meta["square_source"] is None else [])
     for extra in dc.extra_train:
@@ -73,7 +95,8 @@ def load_splits(cfg: Config) -> SplitData:
         raise PneumoganError("no training data: data.train_real is false and data.extra_train is empty")
     train = concat(parts)
     digest = hashlib.sha256()
-    for part in (*fps, splits.tobytes(), str(dc.subset), str(dc.train_fraction), str(dc.train_real)):
+    repeats = [json.dumps(dc.repeat_train, sort_keys=True), str(cfg.seed)] if dc.repeat_train else []
+    for part in (*fps, splits.tobytes(), str(dc.subset), str(dc.train_fraction), str(dc.train_real), *repeats):
         digest.update(part if isinstance(part, bytes) else part.encode())
     summary["train_provenance"] = {p: int(np.sum(train.provenance == p)) for p in sorted(set(train.provenance))}
     return SplitData(

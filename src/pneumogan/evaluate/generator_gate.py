@@ -69,8 +69,9 @@ def judge(results: dict[str, Any], gate: Any) -> dict[str, Any]:
 
 
 def failing_figures(verdict: dict[str, Any]) -> str:
-    """ "NORMAL class fidelity 52 %, PNEUMONIA recall 0.00": the failures in a few words."""
-    parts = []
+    """ "NORMAL class fidelity 52 %, PNEUMONIA recall 0.00": the failures in a few words; with a generator per
+    seed, grouped by seed ("generator seed 0: …; generator seed 1: …")."""
+    groups: dict[Any, list[str]] = {}
     for f in verdict["failures"]:
         value = f["value"]
         if value is None:
@@ -79,8 +80,11 @@ def failing_figures(verdict: dict[str, Any]) -> str:
             shown = f"{value * 100:.0f} %"
         else:
             shown = f"{value:.2f}"
-        parts.append(f"{f['class']} {WORDS[f['metric']]} {shown}")
-    return ", ".join(parts)
+        groups.setdefault(f.get("generator_seed"), []).append(f"{f['class']} {WORDS[f['metric']]} {shown}")
+    return "; ".join(
+        ", ".join(parts) if seed is None else f"generator seed {seed}: {', '.join(parts)}"
+        for seed, parts in groups.items()
+    )
 
 
 def gate_sentence(verdict: dict[str, Any]) -> str:

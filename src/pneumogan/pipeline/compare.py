@@ -82,6 +82,7 @@ def paired_difference(
         "metric": metric,
         "difference": diff(None),
         "ci": [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))],
+        "se": float(np.std(draws, ddof=1)) if len(draws) > 1 else None,  # test sampling's SE of the mean difference
         "per_seed": per_seed,
         "n_boot": len(draws),
     }
@@ -135,6 +136,56 @@ def interval_over_seeds(per_seed: list[float], metric: str, level: float = 0.95)
         t_stat = d.mean() / sem if sem > 0 else (0.0 if d.mean() == 0 else np.inf)
         out["p_value"] = float(2 * stats.t.sf(abs(t_stat), len(d) - 1))
     return out
+
+
+COMBINED_CI_METHOD = (
+    "t-interval on the seeds' standard error combined with the test images' sampling (paired bootstrap) standard "
+    "error of the mean difference, n − 1 degrees of freedom"
+)
+
+
+def test_sampling_se(test_sampling: dict[str, Any] | None) -> float | None:
+    """The paired bootstrap's standard error of the mean difference; for results written before it was stored,
+    read off its 95 % percentile interval (width / 2 × 1.96)."""
+    if not test_sampling:
+        return None
+    if test_sampling.get("se") is not None:
+        return float(test_sampling["se"])
+    ci = test_sampling.get("ci")
+    return (ci[1] - ci[0]) / (2 * 1.959964) if ci else None
+
+
+def combined_difference(seed: dict[str, Any], test_se: float | None, level: float = 0.95) -> dict[str, Any]:
+    """The seed-aware difference widened by the test images' sampling variance.
+
+    Every seed is scored on the same test images, so the spread of per-seed differences (`seed`, from
+    `interval_over_seeds`) holds training variance given this test set; a new test set would move all seeds
+    together by the test-sampling error of the mean difference, which the seeds never see. The two add:
+    se² = s²/n + se_test². Degrees of freedom stay n − 1 (conservative). Without a seed interval, the fields are None.
+    """
+    out: dict[str, Any] = {"ci": None, "p_value": None, "se": None, "se_seed": None, "se_test": test_se}
+    n, ci = seed.get("n_seeds", 0), seed.get("ci")
+    if ci is None or n < 2:
+        return out
+    from scipy import stats
+
+    quantile = stats.t.ppf((1 + seed.get("level", 0.95)) / 2, n - 1)
+    se_seed = (ci[1] - ci[0]) / 2 / quantile
+    se = float(np.hypot(se_seed, test_se or 0.0))
+    diff = seed["difference"]
+    out.update(se=se, se_seed=float(se_seed), ci_method=COMBINED_CI_METHOD)
+    out["ci"] = interval_at(diff, se, n - 1, level)
+    t_stat = diff / se if se > 0 else (0.0 if diff == 0 else np.inf)
+    out["p_value"] = float(2 * stats.t.sf(abs(t_stat), n - 1))
+    return out
+
+
+def interval_at(difference: float, se: float, df: int, level: float) -> list[float]:
+    """The Student-t interval of a difference at `level` (e.g. a Holm-matched level above 95 %)."""
+    from scipy import stats
+
+    half = float(stats.t.ppf((1 + level) / 2, df) * se)
+    return [difference - half, difference + half]
 
 
 def classify_verdict(diff: dict[str, Any], min_seeds: int = MIN_SEEDS) -> str:

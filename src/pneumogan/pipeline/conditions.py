@@ -14,8 +14,9 @@ from pneumogan.errors import PneumoganError
 class Condition:
     name: str
     title: str  # letter and words, as the report shows it
-    adds: str  # synthetic images added: "none", "minority" (up to balance), "per_class" (enlarge_ratio ×), "only"
+    adds: str  # images added: "none", "minority" (up to balance), "per_class" (enlarge_ratio ×), "only"
     real_images: bool = True  # trains on the real training images too
+    repeats_real: bool = False  # the added images are copies of real ones (a count-matched control), not synthetic
     synthetic_weight: bool = False  # each synthetic image's loss × run.synthetic_weight
     filtered: bool = False  # candidates judged by the real baseline's first-seed classifier, the most typical kept
     starts_from: str | None = None  # fine-tunes that condition's model of the same seed
@@ -24,7 +25,15 @@ class Condition:
     @property
     def synthetic(self) -> bool:
         """Uses a generator's images (directly, or through the model it starts from)."""
-        return self.adds != "none" or self.starts_from is not None
+        return (self.adds != "none" and not self.repeats_real) or self.starts_from is not None
+
+    @property
+    def control(self) -> str | None:
+        """The control that adds as many real copies as this condition adds synthetic images (same count, same
+        class mix, same steps): what its images are compared with beside the real baseline."""
+        if not self.synthetic or self.starts_from is not None:
+            return None
+        return next((c.name for c in CONDITIONS.values() if c.repeats_real and c.adds == self.adds), None)
 
 
 CONDITIONS: dict[str, Condition] = {
@@ -49,6 +58,12 @@ CONDITIONS: dict[str, Condition] = {
             filtered=True,
             needs=("real",),
         ),
+        Condition(
+            "duplicated", "H real images duplicated to enlarged's count (control)", "per_class", repeats_real=True
+        ),
+        Condition(
+            "oversampled", "I minority real images duplicated to balance (control)", "minority", repeats_real=True
+        ),
     )
 }
 SYNTHETIC_CONDITIONS = tuple(name for name, c in CONDITIONS.items() if c.synthetic)
@@ -64,6 +79,17 @@ def condition(name: str) -> Condition:
 
 def synthetic_counts(real_counts: dict[str, int], name: str, run: RunConfig) -> dict[str, int]:
     """How many synthetic images of each class a condition adds (empty when it adds none)."""
+    return {} if condition(name).repeats_real else added_counts(real_counts, name, run)
+
+
+def repeated_counts(real_counts: dict[str, int], name: str, run: RunConfig) -> dict[str, int]:
+    """How many copies of real images of each class a control condition adds (empty for every other)."""
+    return added_counts(real_counts, name, run) if condition(name).repeats_real else {}
+
+
+def added_counts(real_counts: dict[str, int], name: str, run: RunConfig) -> dict[str, int]:
+    """How many images of each class a condition adds to (or, for synthetic_only, trains on instead of) the real
+    ones, whatever their source."""
     adds = condition(name).adds
     if adds == "minority":
         minority = min(real_counts, key=lambda c: (real_counts[c], c))

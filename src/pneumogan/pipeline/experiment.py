@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pneumogan import distributed
-from pneumogan.config import Config, RunConfig, dump_config
+from pneumogan.config import Config, RunConfig, dump_config, fingerprint_sections
 from pneumogan.data.labels import BINARY_CLASSES
 from pneumogan.data.loading import SplitData, load_splits
 from pneumogan.device import resolve_device
@@ -27,7 +27,7 @@ from pneumogan.generator_families import is_conditional
 from pneumogan.layout import EVAL_SCORES, RUN_CONFIG, SYNTHETIC_MANIFEST, RunFolder, StageFolder
 from pneumogan.pipeline import conditions, wording
 from pneumogan.pipeline.compare import Scores, paired_difference, seed_paired_difference, seed_summary
-from pneumogan.pipeline.conditions import SYNTHETIC_CONDITIONS, check_order, synthetic_counts
+from pneumogan.pipeline.conditions import SYNTHETIC_CONDITIONS, check_order, repeated_counts, synthetic_counts
 from pneumogan.pipeline.stages import StageRunner, stage_key
 from pneumogan.pipeline.verdicts import SCHEMA_VERSION, answer, comparison_records, sentence
 from pneumogan.runs import atomic_write_json, atomic_write_text
@@ -74,6 +74,7 @@ def stage_config(cfg: Config, fraction: float, seed: int | None = None) -> Confi
     stage_cfg = cfg.model_copy(deep=True)
     stage_cfg.run, stage_cfg.name = RunConfig(), "pipeline-stage"
     stage_cfg.data.train_fraction, stage_cfg.data.extra_train, stage_cfg.data.train_real = fraction, [], True
+    stage_cfg.data.repeat_train = {}
     if seed is not None:
         stage_cfg.seed = seed
     return stage_cfg
@@ -81,8 +82,7 @@ def stage_config(cfg: Config, fraction: float, seed: int | None = None) -> Confi
 
 def config_sections(cfg: Config, *sections: str) -> dict[str, Any]:
     """The named config sections as JSON-ready dicts (the inputs a stage key is made of)."""
-    dump = cfg.model_dump(mode="json")
-    return {section: dump[section] for section in sections}
+    return fingerprint_sections(cfg, sections)
 
 
 def check_supported(cfg: Config) -> None:
@@ -122,8 +122,10 @@ class FractionPlan:
     data: SplitData
     real_counts: dict[str, int]
     synthetic: dict[str, dict[str, int]]  # condition → class → synthetic images
+    repeated: dict[str, dict[str, int]]  # control condition → class → extra copies of real images
+    generator_seeds: list[int]  # one generator per classifier seed (run.generator_seeds: paired), or one shared
     result: dict[str, Any] = field(default_factory=dict)
-    gans: dict[str, tuple[Path, str]] = field(default_factory=dict)  # class → (GAN folder, its stage key)
+    gans: dict[int, dict[str, tuple[Path, str]]] = field(default_factory=dict)  # generator seed → class → (folder, key)
     models: dict[str, dict[int, Path]] = field(default_factory=dict)  # condition → seed → classifier stage
     encoder: Path | None = None  # run.ssl_pretrain: this fraction's self-supervised encoder stage
 
@@ -194,8 +196,13 @@ def plan_fraction(exp: Experiment, fraction: float) -> FractionPlan:
     data = load_splits(fraction_cfg)
     counts = np.bincount(data.train.labels, minlength=2)
     real_counts = {name: int(counts[i]) for i, name in enumerate(BINARY_CLASSES)}
-    synthetic = {cond: synthetic_counts(real_counts, cond, exp.cfg.run) for cond in exp.cfg.run.conditions}
-    plan = FractionPlan(fraction, fraction_label(fraction), fraction_cfg, data, real_counts, synthetic)
+    run = exp.cfg.run
+    synthetic = {cond: synthetic_counts(real_counts, cond, run) for cond in run.conditions}
+    repeated = {cond: n for cond in run.conditions if (n := repeated_counts(real_counts, cond, run))}
+    generator_seeds = list(run.seeds) if run.generator_seeds == "paired" else [exp.cfg.seed]
+    plan = FractionPlan(
+        fraction, fraction_label(fraction), fraction_cfg, data, real_counts, synthetic, repeated, generator_seeds
+    )
     plan.result = {
         "fraction": fraction,
         "real_train_counts": real_counts,
@@ -203,6 +210,10 @@ def plan_fraction(exp: Experiment, fraction: float) -> FractionPlan:
         "gan": {},
         "conditions": {},
     }
+    if repeated:
+        plan.result["repeated_counts"] = repeated
+    if run.generator_seeds == "paired":
+        plan.result["generator_seeds"] = "paired"
     exp.log(
         f"== fraction {fraction:g}: real training images {wording.class_counts(real_counts)}; "
         f"synthetic images per condition: {wording.synthetic_plan(synthetic)}"
@@ -237,44 +248,56 @@ def ssl_stage(exp: Experiment, plan: FractionPlan) -> Path:
     return folder
 
 
+def generator_seed(plan: FractionPlan, seed: int) -> int:
+    """The seed of the generator whose images classifier seed `seed` learns from."""
+    return seed if plan.result.get("generator_seeds") == "paired" else plan.generator_seeds[0]
+
+
+def seed_suffix(plan: FractionPlan, seed: int) -> str:
+    """Paired generators' stage names end in their seed; a shared one keeps the name it always had."""
+    return f"-seed{seed}" if plan.result.get("generator_seeds") == "paired" else ""
+
+
 def gan_stages(exp: Experiment, plan: FractionPlan) -> None:
-    """The generators of this fraction: one DCGAN per class that some condition needs, one conditional GAN for
-    all of them, or (run.generator: diffusion) one class-conditional diffusion model."""
+    """The generators of this fraction, per generator seed: one DCGAN per class that some condition needs, one
+    conditional GAN for all of them, or (run.generator: diffusion) one class-conditional diffusion model."""
     from pneumogan.gan.train import train_gan
 
     family = exp.cfg.gan.family
     wanted = [c for c in exp.cfg.run.conditions if c in SYNTHETIC_CONDITIONS]
     needed = sorted({cls for cond in wanted for cls in plan.synthetic[cond]})
-    if exp.cfg.run.generator == "diffusion":
-        diffusion_stage(exp, plan, needed)
-        return
-    per_class = not is_conditional(family)  # one unconditional model per class
-    units = [[cls] for cls in needed] if per_class else ([needed] if needed else [])
-    for unit in units:
-        gan_cfg = plan.config.model_copy(deep=True)
-        if per_class:
-            gan_cfg.gan.target_class = unit[0]
-        tag = unit[0].lower() if per_class else "all"
-        key = stage_key("gan", config_sections(gan_cfg, "data", "split", "gan", "seed"), plan.data.fingerprint)
+    for seed in plan.generator_seeds if needed else []:
+        seed_cfg = stage_config(exp.cfg, plan.fraction, seed)
+        gans = plan.gans.setdefault(seed, {})
+        if exp.cfg.run.generator == "diffusion":
+            diffusion_stage(exp, plan, seed_cfg, needed, gans)
+            continue
+        per_class = not is_conditional(family)  # one unconditional model per class
+        for unit in [[cls] for cls in needed] if per_class else [needed]:
+            gan_cfg = seed_cfg.model_copy(deep=True)
+            if per_class:
+                gan_cfg.gan.target_class = unit[0]
+            tag = unit[0].lower() if per_class else "all"
+            key = stage_key("gan", config_sections(gan_cfg, "data", "split", "gan", "seed"), plan.data.fingerprint)
 
-        def fit(folder: Path, gan_cfg: Config = gan_cfg) -> dict[str, Any]:
-            from pneumogan.gan.checkpoint import read_gan_meta
+            def fit(folder: Path, gan_cfg: Config = gan_cfg) -> dict[str, Any]:
+                from pneumogan.gan.checkpoint import read_gan_meta
 
-            train_gan(gan_cfg, folder, log=exp.log)
-            return {"classes": read_gan_meta(folder)["class_names"]}
+                train_gan(gan_cfg, folder, log=exp.log)
+                return {"classes": read_gan_meta(folder)["class_names"]}
 
-        gan_dir, _ = exp.runner.run(f"gan-{family}-{tag}-{plan.label}", key, fit, collective=True)
-        for cls in unit:
-            plan.gans[cls] = (gan_dir, key)
+            name = f"gan-{family}-{tag}-{plan.label}{seed_suffix(plan, seed)}"
+            gan_dir, _ = exp.runner.run(name, key, fit, collective=True)
+            for cls in unit:
+                gans[cls] = (gan_dir, key)
 
 
-def diffusion_stage(exp: Experiment, plan: FractionPlan, needed: list[str]) -> None:
+def diffusion_stage(
+    exp: Experiment, plan: FractionPlan, cfg: Config, needed: list[str], gans: dict[str, tuple[Path, str]]
+) -> None:
     """One class-conditional diffusion model for every class some condition needs (sampled like a GAN)."""
     from pneumogan.diffusion.train import train_diffusion
 
-    if not needed:
-        return
-    cfg = plan.config
     key = stage_key("diffusion", config_sections(cfg, "data", "split", "diffusion", "seed"), plan.data.fingerprint)
 
     def fit(folder: Path) -> dict[str, Any]:
@@ -283,41 +306,42 @@ def diffusion_stage(exp: Experiment, plan: FractionPlan, needed: list[str]) -> N
         train_diffusion(cfg, folder, log=exp.log)
         return {"classes": read_gan_meta(folder)["class_names"]}
 
-    folder, _ = exp.runner.run(f"diffusion-all-{plan.label}", key, fit)
+    folder, _ = exp.runner.run(f"diffusion-all-{plan.label}{seed_suffix(plan, cfg.seed)}", key, fit)
     for cls in needed:
-        plan.gans[cls] = (folder, key)
+        gans[cls] = (folder, key)
 
 
-def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str) -> tuple[Path | None, str | None]:
-    """The synthetic set a condition trains with (folder and stage key), or (None, None) when it adds none."""
+def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str, seed: int) -> tuple[Path | None, str | None]:
+    """The synthetic set classifier seed `seed` of a condition trains with (folder and stage key), drawn from its
+    generator seed's models; (None, None) when the condition adds none."""
     from pneumogan.gan.sample import SampleSpec, write_synthetic_set
 
     counts = plan.synthetic[condition]
     if condition not in SYNTHETIC_CONDITIONS or not counts:
-        if conditions.condition(condition).adds == "minority":
-            exp.log(f"{condition}: the classes are already balanced; it equals the baseline")
         return None, None
     run = exp.cfg.run
-    seed, psi = run.sample_seed, run.truncation
+    gans = plan.gans[generator_seed(plan, seed)]
+    sample_seed, psi = run.sample_seed, run.truncation
     extra: list[Any] = [psi] * (psi < 1)
     score, oversample = None, 1.0
     if conditions.condition(condition).filtered:  # the real baseline's first-seed classifier judges them
         judge = StageFolder(plan.models["real"][run.seeds[0]]).model
         score, oversample = class_confidence(judge), run.filter_oversample
         extra += [judge.parent.name, oversample]
-    key = stage_key("synthetic", {cls: (plan.gans[cls][1], n) for cls, n in counts.items()}, seed, *extra)
+    key = stage_key("synthetic", {cls: (gans[cls][1], n) for cls, n in counts.items()}, sample_seed, *extra)
     specs = [
-        SampleSpec(plan.gans[cls][0], cls, n, seed_index=BINARY_CLASSES.index(cls), truncation=psi)
+        SampleSpec(gans[cls][0], cls, n, seed_index=BINARY_CLASSES.index(cls), truncation=psi)
         for cls, n in counts.items()
     ]
 
     def sample(folder: Path) -> dict[str, Any]:
         target = StageFolder(folder).synthetic_set
         if not (target / SYNTHETIC_MANIFEST).is_file():  # a kill after the rename but before the marker
-            write_synthetic_set(specs, target, seed=seed, score=score, oversample=oversample)
+            write_synthetic_set(specs, target, seed=sample_seed, score=score, oversample=oversample)
         return {"counts": {spec.class_name: spec.count for spec in specs}}
 
-    folder, _ = exp.runner.run(f"synthetic-{condition}-{plan.label}", key, sample)
+    name = f"synthetic-{condition}-{plan.label}{seed_suffix(plan, generator_seed(plan, seed))}"
+    folder, _ = exp.runner.run(name, key, sample)
     return StageFolder(folder).synthetic_set, key
 
 
@@ -341,10 +365,12 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
     from pneumogan.classify.train import train
 
     cfg = exp.cfg
-    synthetic_dir, synthetic_key = synthetic_stage(exp, plan, condition)
     spec = conditions.condition(condition)
+    repeated = plan.repeated.get(condition, {})
+    if spec.adds == "minority" and not plan.synthetic[condition] and not repeated:
+        exp.log(f"{condition}: the classes are already balanced; it equals the baseline")
     n_real = sum(plan.real_counts.values()) if spec.real_images else 0
-    n_train = n_real + sum(plan.synthetic[condition].values())
+    n_train = n_real + sum(plan.synthetic[condition].values()) + sum(repeated.values())
     equal_steps = cfg.run.equal_steps
     epochs = condition_epochs(cfg, n_train, len(exp.full_data.train)) if equal_steps else cfg.classify.epochs
     steps = epochs * math.ceil(n_train / cfg.classify.batch_size)
@@ -352,8 +378,10 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
     plan.models[condition] = {}
     entry = plan.result["conditions"].setdefault(condition, {"seeds": {}})
     for seed in cfg.run.seeds:
+        synthetic_dir, synthetic_key = synthetic_stage(exp, plan, condition, seed)
         seed_cfg = stage_config(cfg, plan.fraction, seed)
         seed_cfg.data.train_real = spec.real_images
+        seed_cfg.data.repeat_train = dict(repeated)
         seed_cfg.classify.epochs = epochs
         seed_cfg.classify.ood_check = False  # experiment models are evaluated, never served
         if spec.synthetic_weight:
@@ -386,6 +414,8 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
         folder, metrics = exp.runner.run(name, key, fit_and_evaluate, collective=True)
         plan.models[condition][seed] = folder
         entry["seeds"][str(seed)] = {"metrics": metrics, "stage": str(folder.relative_to(exp.folder.root))}
+        if synthetic_dir is not None:  # which generator's images it learnt from
+            entry["seeds"][str(seed)]["generator_seed"] = generator_seed(plan, seed)
 
 
 def gradcam_stage(exp: Experiment, plan: FractionPlan) -> None:
@@ -417,7 +447,8 @@ def gate_stage(exp: Experiment, plan: FractionPlan) -> None:
     encoder = plan.encoder
     per_class = exp.cfg.run.gan_eval_per_class
     verdicts = []
-    for gan_dir, gan_key in {folder: key for folder, key in plan.gans.values()}.items():
+    generators = {folder: (key, seed) for seed, gans in plan.gans.items() for folder, key in gans.values()}
+    for gan_dir, (gan_key, seed) in generators.items():
         # the reference classifier's stage name (which holds its key), not its path: a moved run stays cached
         origin = [encoder.name] if encoder is not None else []
         key = stage_key("gan-eval", gan_key, reference.name if reference else None, per_class, *origin)
@@ -431,12 +462,20 @@ def gate_stage(exp: Experiment, plan: FractionPlan) -> None:
         for warning in quality_warnings(metrics):
             exp.log(f"warning: {warning}")
         for cls in metrics["classes"]:
-            plan.result["gan"][cls] = {
+            shown = {
                 "metrics": metrics[cls],
                 "gan_stage": str(gan_dir.relative_to(exp.folder.root)),
                 "eval_stage": str(eval_dir.relative_to(exp.folder.root)),
             }
-        verdicts.append(judge(metrics, exp.cfg.run.generator_gate))
+            if seed == plan.generator_seeds[0]:  # the report shows the first generator seed's
+                plan.result["gan"][cls] = shown
+            if len(plan.generator_seeds) > 1:
+                plan.result.setdefault("generators", {}).setdefault(str(seed), {})[cls] = shown
+        verdict = judge(metrics, exp.cfg.run.generator_gate)
+        if len(plan.generator_seeds) > 1:
+            for failure in verdict["failures"]:
+                failure["generator_seed"] = seed
+        verdicts.append(verdict)
     gate = merge_gates(verdicts)
     plan.result["generator_gate"] = gate
     exp.log(f"{plan.label}: {gate_sentence(gate)}")
@@ -479,15 +518,16 @@ def load_scores(stage: Path, threshold: float) -> Scores:
 
 
 def summarise(plan: FractionPlan, run: RunConfig, n_boot: int, seed: int) -> None:
-    """Mean ± CI over seeds per condition, and each condition's difference from the baseline: a seed-aware
-    interval (`vs_real`) and, labelled as test sampling only, the paired bootstrap over test images."""
-    conditions = plan.result["conditions"]
+    """Mean ± CI over seeds per condition, and each condition's difference from the baseline and from its
+    count-matched control: a seed-aware interval (`vs_real`, `vs_control`) and, labelled as test sampling only,
+    the paired bootstrap over test images (`…_test_sampling`; the verdicts combine the two)."""
+    entries = plan.result["conditions"]
 
     def threshold(cond: str, s: int) -> float:
-        return conditions[cond]["seeds"][str(s)]["metrics"]["threshold"]
+        return entries[cond]["seeds"][str(s)]["metrics"]["threshold"]
 
-    scores = {cond: [load_scores(plan.models[cond][s], threshold(cond, s)) for s in run.seeds] for cond in conditions}
-    for cond, entry in conditions.items():
+    scores = {cond: [load_scores(plan.models[cond][s], threshold(cond, s)) for s in run.seeds] for cond in entries}
+    for cond, entry in entries.items():
         per_seed = [entry["seeds"][str(s)]["metrics"] for s in run.seeds]
         entry["summary"] = {m: seed_summary([r[m] for r in per_seed]) for m in SUMMARY_METRICS}
         for m in SUMMARY_METRICS:
@@ -496,9 +536,17 @@ def summarise(plan: FractionPlan, run: RunConfig, n_boot: int, seed: int) -> Non
                 entry["summary"][m]["ci_kind"] = "bootstrap over test images (1 seed: test sampling only)"
             else:
                 entry["summary"][m]["ci_kind"] = f"t-interval over {len(run.seeds)} seeds"
-        if cond != "real" and "real" in conditions:
+        if cond != "real" and "real" in entries:
             baseline = scores["real"]
             entry["vs_real"] = {m: seed_paired_difference(baseline, scores[cond], m) for m in DIFF_METRICS}
             entry["vs_real_test_sampling"] = {
+                m: paired_difference(baseline, scores[cond], m, n_boot, seed) for m in DIFF_METRICS
+            }
+        control = conditions.condition(cond).control
+        if control in entries:  # against the count-matched real control as well
+            baseline = scores[control]
+            entry["control"] = control
+            entry["vs_control"] = {m: seed_paired_difference(baseline, scores[cond], m) for m in DIFF_METRICS}
+            entry["vs_control_test_sampling"] = {
                 m: paired_difference(baseline, scores[cond], m, n_boot, seed) for m in DIFF_METRICS
             }

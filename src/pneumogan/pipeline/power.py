@@ -41,12 +41,15 @@ def detectable_effect(se: float, df: int, alpha: float, target: float = POWER) -
     return float(optimize.brentq(lambda x: power(x * se, se, df, alpha) - target, 0.0, 1000.0)) * se
 
 
-def seeds_needed(effect: float, sd: float, alpha: float, target: float = POWER, most: int = 500) -> int | None:
+def seeds_needed(
+    effect: float, sd: float, alpha: float, target: float = POWER, most: int = 500, test_se: float = 0.0
+) -> int | None:
     """The fewest seeds (≥ 3) whose paired t-test detects `effect` with probability `target`, given the per-seed
-    SD of the differences; None if more than `most` would be needed. Power grows with n: a binary search."""
+    SD of the differences and the test images' sampling SE of the mean difference (`test_se`, which more seeds do
+    not shrink); None if more than `most` would be needed. Power grows with n: a binary search."""
 
     def enough(n: int) -> bool:
-        return power(effect, sd / math.sqrt(n), n - 1, alpha) >= target
+        return power(effect, math.hypot(sd / math.sqrt(n), test_se), n - 1, alpha) >= target
 
     if not enough(most):
         return None
@@ -82,9 +85,17 @@ def comparison_power(record: dict[str, Any], alpha: float, target: float = POWER
 
 
 def levels(records: list[dict[str, Any]], alpha: float = 0.05) -> list[float]:
-    """Each record's level: α for the primary comparison, α / m (Holm's first step) for the m secondaries."""
-    m = sum(1 for r in records if not r["primary"] and r.get("p_value") is not None)
-    return [alpha if r["primary"] else alpha / max(m, 1) for r in records]
+    """Each record's level: α for the primary comparison, α / m (Holm's first step) for the m secondaries of its
+    family (against the real baseline; against the count-matched control)."""
+
+    def family(r: dict[str, Any]) -> bool:
+        return r.get("baseline", "real") == "real"
+
+    m = {
+        f: sum(1 for r in records if family(r) == f and not r["primary"] and r.get("p_value") is not None)
+        for f in (True, False)
+    }
+    return [alpha if r["primary"] else alpha / max(m[family(r)], 1) for r in records]
 
 
 def design_table(results: dict[str, Any], effect: float | None = None, target: float = POWER) -> list[dict[str, Any]]:
@@ -94,11 +105,14 @@ def design_table(results: dict[str, Any], effect: float | None = None, target: f
     rows = []
     for record, alpha in zip(records, levels(records), strict=True):
         row = {k: record[k] for k in ("condition", "fraction", "metric", "primary", "n_seeds", "difference", "ci")}
+        row["baseline"] = record.get("baseline", "real")
         row.update(comparison_power(record, alpha, target))
-        se = standard_error(record)
+        se_seed = record.get("se_seed") or standard_error(record)  # older results: the seed interval only
         if effect is not None:
-            sd = se * math.sqrt(record["n_seeds"]) if se else None
-            row["effect"], row["seeds_needed"] = effect, seeds_needed(effect, sd, alpha, target) if sd else None
+            sd = se_seed * math.sqrt(record["n_seeds"]) if se_seed else None
+            test_se = record.get("se_test") or 0.0
+            row["effect"] = effect
+            row["seeds_needed"] = seeds_needed(effect, sd, alpha, target, test_se=test_se) if sd else None
         rows.append(row)
     return rows
 
@@ -110,7 +124,7 @@ def design_lines(rows: list[dict[str, Any]], effect_points: float | None = None)
     lines = []
     for r in rows:
         role = "primary" if r["primary"] else "secondary"
-        where = f"{condition_title(r['condition'])} at {r['fraction'] * 100:g} %, {r['metric']}"
+        where = f"{condition_title(r['condition'])} vs {r['baseline']} at {r['fraction'] * 100:g} %, {r['metric']}"
         line = f"{where} ({role}, {r['n_seeds']} seeds, α {r['alpha']:.2g}): "
         found = r["detectable_effect"]
         line += f"{found * 100:.2f} points detected {r['power']:.0%} of the time" if found else "not estimable"

@@ -149,16 +149,52 @@ def headline_blocks(results: dict[str, Any]) -> list[Block]:
         return []
     header = ["condition", *(f"{f['fraction'] * 100:g} % real" for f in fractions)]
     conditions = list(dict.fromkeys(c for f in fractions for c in f["conditions"]))
-    records = {(r["condition"], r["fraction"]): r for r in results.get("comparisons", []) if r["metric"] == "roc_auc"}
-    auc_rows, diff_rows = [], []
-    for condition in conditions:
-        entries = [f["conditions"].get(condition) for f in fractions]
-        auc_rows.append(
-            [condition_title(condition), *(_fmt_ci(e["summary"]["roc_auc"]) if e else "—" for e in entries)]
+    comparisons = [r for r in results.get("comparisons", []) if r["metric"] == "roc_auc"]
+    auc_rows = [
+        [
+            condition_title(c),
+            *(_fmt_ci(f["conditions"][c]["summary"]["roc_auc"]) if c in f["conditions"] else "—" for f in fractions),
+        ]
+        for c in conditions
+    ]
+    diff_rows = _verdict_rows(conditions, fractions, [r for r in comparisons if r.get("baseline", "real") == "real"])
+    control_rows = _verdict_rows(conditions, fractions, [r for r in comparisons if r.get("baseline", "real") != "real"])
+    seeds = seed_list(results["seeds"])
+    kind = next(iter(fractions[0]["conditions"].values()))["summary"]["roc_auc"].get("ci_kind", "")
+    blocks: list[Block] = [
+        ("h2", "Headline"),
+        paragraph(f"Test ROC-AUC %, mean over seeds {seeds} with its 95 % CI ({kind}):"),
+        table(header, auc_rows),
+    ]
+    if diff_rows:
+        combined = any(r.get("se_test") is not None for r in comparisons)
+        kind = (
+            "its 95 % interval of training variance and the test images' sampling combined"
+            if combined
+            else "the 95 % t-interval over per-seed paired differences (training variance given this test set)"
         )
+        text = f"Difference from the baseline in ROC-AUC points, with {kind}, and the verdict "
+        text += "(secondaries Holm-corrected):"
+        blocks += [paragraph(text), table(header, diff_rows)]
+    if control_rows:
+        text = (
+            "Difference from the count-matched control (the same number of real images, duplicated, in the same class "
+            "mix and steps: more images, or better ones?), with its interval and verdict:"
+        )
+        blocks += [paragraph(text), table(header, control_rows)]
+    return blocks
+
+
+def _verdict_rows(
+    conditions: list[str], fractions: list[dict[str, Any]], records: list[dict[str, Any]]
+) -> list[list[str]]:
+    """One row per compared condition: its difference, interval and verdict at each fraction."""
+    found = {(r["condition"], r["fraction"]): r for r in records}
+    rows = []
+    for condition in conditions:
         cells = []
         for f in fractions:
-            record = records.get((condition, f["fraction"]))
+            record = found.get((condition, f["fraction"]))
             if record is None:
                 cells.append("—")
                 continue
@@ -168,22 +204,9 @@ def headline_blocks(results: dict[str, Any]) -> list[Block]:
             if record["verdict"] == "no_detectable_difference" and (lo > 0 or hi < 0):
                 verdict += " after Holm"  # its own interval excludes zero; the corrected test does not
             cells.append(f"{_fmt_diff(record)}: {verdict}{primary}")
-        if condition in {r[0] for r in records}:
-            diff_rows.append([condition_title(condition), *cells])
-    seeds = seed_list(results["seeds"])
-    kind = next(iter(fractions[0]["conditions"].values()))["summary"]["roc_auc"].get("ci_kind", "")
-    blocks: list[Block] = [
-        ("h2", "Headline"),
-        paragraph(f"Test ROC-AUC %, mean over seeds {seeds} with its 95 % CI ({kind}):"),
-        table(header, auc_rows),
-    ]
-    if diff_rows:
-        text = (
-            "Difference from the baseline in ROC-AUC points, with the 95 % t-interval over per-seed paired "
-            "differences (training variance given this test set), and the verdict (secondaries Holm-corrected):"
-        )
-        blocks += [paragraph(text), table(header, diff_rows)]
-    return blocks
+        if any(c != "—" for c in cells):
+            rows.append([condition_title(condition), *cells])
+    return rows
 
 
 def headline_markdown(results: dict[str, Any]) -> str:
@@ -201,9 +224,11 @@ def build_blocks(results: dict[str, Any], out: Path) -> list[Block]:
     blocks.append(("h2", "Verdicts (computed from seed-aware intervals, not written by hand)"))
     blocks.append(
         paragraph(
-            "The primary comparison comes first; the others are secondary, Holm-corrected across them. An interval "
-            "here is a t-interval over per-seed paired differences (each seed pair scored on the same test "
-            "images), so it includes training variance; with fewer than 3 seeds every verdict is inconclusive."
+            "The primary comparison comes first; the others are secondary, Holm-corrected within their family "
+            "(against the real baseline; against the count-matched control). Each seed pair is scored on the same "
+            "test images, so the spread over seeds holds training variance given this test set; where the run "
+            "stored the test images' bootstrap, the verdict's interval adds their sampling variance too. With "
+            "fewer than 3 seeds every verdict is inconclusive."
         )
     )
     blocks += [("li", v) for v in results["verdicts"]] or [paragraph("No condition to compare with the baseline.")]
