@@ -63,8 +63,22 @@ def test_resume_state_is_used_only_for_the_same_fingerprint(tmp_path):
     state = ResumeState(tmp_path / "s.pt", "abc").load(messages.append)
     assert state["step"] == 7 and torch.equal(state["w"], torch.ones(2)) and not messages
     assert ResumeState(tmp_path / "s.pt", "other").load(messages.append) is None
-    assert messages == ["config changed since the saved state: starting from scratch"]
+    assert messages == [
+        "config changed since the saved state: starting from scratch (the old state is kept as s.pt.stale)"
+    ]
+    # set aside, never overwritten: a fingerprint that changed by mistake costs no training
+    assert not (tmp_path / "s.pt").exists() and torch.load(tmp_path / "s.pt.stale")["step"] == 7
     assert ResumeState(tmp_path / "missing.pt", "abc").load(messages.append) is None
+
+
+def test_a_config_key_added_later_leaves_fingerprints_alone_at_its_default():
+    from pneumogan.config import GAN_SECTIONS, LATE_KEYS, config_hash, fingerprint_sections, load_config
+
+    base = load_config("tiny")
+    assert ("data", "repeat_train") in LATE_KEYS and "repeat_train" not in fingerprint_sections(base)["data"]
+    repeated = load_config("tiny", ["data.repeat_train={NORMAL: 5}"])
+    assert fingerprint_sections(repeated)["data"]["repeat_train"] == {"NORMAL": 5}
+    assert config_hash(base, GAN_SECTIONS) != config_hash(repeated, GAN_SECTIONS)
 
 
 def test_resume_fingerprints_ignore_sections_a_job_does_not_read():

@@ -467,6 +467,20 @@ def run_experiment(
         Path | None, typer.Option("--out", "-o", help="run folder (default runs/<timestamp>-<name>)")
     ] = None,
     resume: Annotated[bool, typer.Option(help="without --out: continue the newest runs/*-<name> folder")] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="serial: one stage at a time in this process; local: --workers worker processes; ray: a Ray cluster"
+        ),
+    ] = "serial",
+    workers: Annotated[int, typer.Option(min=1, help="--executor local: worker processes (the cores split)")] = 2,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="threads (local) or CPUs (ray) per stage; default: cores / workers, 1")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="--executor ray: the cluster (e.g. head:6379); default: start a local one")
+    ] = None,
+    plan: Annotated[bool, typer.Option("--plan", help="print the stage graph (cached or not) and run nothing")] = False,
     overrides: Overrides = None,
 ) -> None:
     """The whole experiment: data check, GAN(s), synthetic sets, classifiers per condition, evaluation, report.
@@ -475,13 +489,17 @@ def run_experiment(
     """
     from pneumogan.config import load_config
     from pneumogan.layout import RunFolder
-    from pneumogan.pipeline.experiment import default_run_dir, latest_run_dir, run_pipeline
+    from pneumogan.pipeline.experiment import default_run_dir, latest_run_dir, plan_pipeline, run_pipeline
 
     cfg = load_config(config, overrides)
     if data:
         cfg.data.source = data
     if out is None:
-        out = (latest_run_dir(cfg) if resume else None) or default_run_dir(cfg)
+        out = (latest_run_dir(cfg) if resume or plan else None) or default_run_dir(cfg)
+    if plan:
+        for line in plan_lines(plan_pipeline(cfg, out), out):
+            console.print(line, highlight=False, markup=False)
+        return
     out.mkdir(parents=True, exist_ok=True)
     log_file = RunFolder(out).log.open("a", encoding="utf-8")
 
@@ -492,9 +510,33 @@ def run_experiment(
 
     log(f"run folder {out} (rerun with --out {out} to resume)")
     try:
-        run_pipeline(cfg, out, log=log)
+        run_pipeline(cfg, out, log=log, executor=executor, workers=workers, threads=threads, address=address)
     finally:
         log_file.close()
+
+
+def plan_lines(graph: dict, out: Path) -> list[str]:
+    """`pneumogan run --plan` in words: stage counts by kind, cached or to run, and the time still to run where
+    this run folder has measured a kind."""
+    from collections import Counter
+
+    stages, per_kind = graph["stages"], graph["seconds_per_kind"]
+    kinds = Counter(s["kind"] for s in stages)
+    cached = Counter(s["kind"] for s in stages if s["cached"])
+    lines = [f"{out}: {len(stages)} stages, {sum(cached.values())} cached, {len(stages) - sum(cached.values())} to run"]
+    lines.append(f"  {'kind':<10} {'stages':>6} {'cached':>6} {'to run':>6}  seconds each (measured here)")
+    left, unknown = 0.0, []
+    for kind, n in kinds.items():
+        todo = n - cached[kind]
+        each = per_kind.get(kind)
+        lines.append(f"  {kind:<10} {n:>6} {cached[kind]:>6} {todo:>6}  {f'{each:.1f}' if each else '—'}")
+        if todo and each:
+            left += todo * each
+        elif todo:
+            unknown.append(kind)
+    estimate = f"about {left / 60:.0f} min of stage time to run serially" if left else "no measured stage time yet"
+    lines.append(estimate + (f" (not counting {', '.join(unknown)}: no finished stage here)" if unknown else ""))
+    return lines
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from pneumogan.classify.checkpoint import load_checkpoint, save_checkpoint
 from pneumogan.classify.inference import positive_score, predict_proba
 from pneumogan.classify.ood_fit import feature_extractor
 from pneumogan.classify.pretrained import IMAGENET_GRAY
-from pneumogan.config import CLASSIFY_SECTIONS, Config, config_hash
+from pneumogan.config import CLASSIFY_SECTIONS, Config, config_hash, dump_config
 from pneumogan.data.augment import BatchAugment
 from pneumogan.data.datasets import TrainBatches
 from pneumogan.data.geometry import recipe
@@ -44,6 +44,7 @@ from pneumogan.layout import CLASSIFIER_STATE, CURVES
 from pneumogan.ood.check import describe, fit_ood
 from pneumogan.progress import Status, track
 from pneumogan.runs import ResumeState, median_images_per_s, write_history
+from pneumogan.tracking import Tracker
 
 Log = Callable[[str], None]
 
@@ -145,6 +146,7 @@ class Training:
     start_epoch: int = 0
     best_auc: float = -1.0
     best_epoch: int = -1
+    tracker: Tracker = field(default_factory=lambda: Tracker(Path(), "", enabled=False))  # set when training starts
 
 
 STATUS_EVERY = 10  # batches between progress-bar updates
@@ -178,19 +180,23 @@ def train(cfg: Config, out: str | Path, resume: bool = True, log: Log = print, o
     run.log(f"precision {run.precision} (setting: {cfg.classify.precision}, device: {run.device})")
     started = time.perf_counter()
     ddp = DdpWrapper(run)
-    for epoch in range(run.start_epoch, cfg.classify.epochs):
-        if run.best_epoch >= 0 and epoch - run.best_epoch > cfg.classify.patience:
-            run.log(f"early stop: no better val ROC-AUC for {cfg.classify.patience} epochs")
-            break
-        stage = _set_stage(run.model, run.arch, epoch, cfg)
-        set_learning_rate(run, epoch)
-        t0 = time.perf_counter()
-        stats = train_epoch(run, ddp.for_stage(stage), epoch)
-        row = validate(run, epoch, stage, stats, time.perf_counter() - t0)
-        end_epoch(run, epoch, row)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
-    return finish(run, started)
+    run.tracker = Tracker(run.out, dump_config(cfg), run.start_epoch and run.start_epoch + 1, run.dist.main)
+    try:
+        for epoch in range(run.start_epoch, cfg.classify.epochs):
+            if run.best_epoch >= 0 and epoch - run.best_epoch > cfg.classify.patience:
+                run.log(f"early stop: no better val ROC-AUC for {cfg.classify.patience} epochs")
+                break
+            stage = _set_stage(run.model, run.arch, epoch, cfg)
+            set_learning_rate(run, epoch)
+            t0 = time.perf_counter()
+            stats = train_epoch(run, ddp.for_stage(stage), epoch)
+            row = validate(run, epoch, stage, stats, time.perf_counter() - t0)
+            end_epoch(run, epoch, row)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+        return finish(run, started)
+    finally:
+        run.tracker.close()
 
 
 def set_up(cfg: Config, out: Path, log: Log) -> Training:
@@ -417,6 +423,7 @@ def validate(run: Training, epoch: int, stage: str, stats: EpochStats, seconds: 
 def end_epoch(run: Training, epoch: int, row: dict[str, Any]) -> None:
     """History, the best checkpoint so far, the log line and the resume state."""
     run.history.append(row)
+    run.tracker.row(row, epoch + 1, "classify")
     improved = row["val_auc"] > run.best_auc
     if improved:
         run.best_auc, run.best_epoch = row["val_auc"], epoch

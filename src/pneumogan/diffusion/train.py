@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pneumogan.config import DIFFUSION_SECTIONS, Config, config_hash
+from pneumogan.config import DIFFUSION_SECTIONS, Config, config_hash, dump_config
 from pneumogan.data.labels import BINARY_CLASSES, THREE_CLASSES
 from pneumogan.data.loading import load_splits, resolved_fit
 from pneumogan.data.sources import absolute_source
@@ -37,6 +37,7 @@ from pneumogan.evaluate.grids import save_grid
 from pneumogan.layout import GAN_STATE, grid_path
 from pneumogan.progress import Status, track
 from pneumogan.runs import ResumeState, median_images_per_s, write_history
+from pneumogan.tracking import Tracker
 
 Log = Callable[[str], None]
 HISTORY_EVERY = 25  # steps averaged into one history row
@@ -73,6 +74,7 @@ class DiffusionTraining:
     loss_sum: float = 0.0
     summed_steps: int = 0
     window_start: float = 0.0
+    tracker: Tracker = field(default_factory=lambda: Tracker(Path(), "", enabled=False))  # set when training starts
 
 
 def train_diffusion(cfg: Config, out: str | Path, resume: bool = True, log: Log = print, on_checkpoint=None) -> Path:
@@ -85,18 +87,22 @@ def train_diffusion(cfg: Config, out: str | Path, resume: bool = True, log: Log 
     run.window_start = time.perf_counter()
     status = Status()
     steps = range(run.start, run.steps)
-    for step in track(steps, len(steps), f"diffusion {cfg.data.size}px", status):
-        loss = train_step(run, draw_batch(run, step), step)
-        update_ema(run, step)
-        if not record(run, step, loss, status):
-            break
-        done = step + 1
-        if done % d.sample_every == 0 or done == run.steps:
-            snapshot(run, done)
-        if done % d.checkpoint_every == 0 or done == run.steps:
-            checkpoint(run, done)
-            if on_checkpoint is not None:
-                on_checkpoint(done)
+    run.tracker = Tracker(run.out, dump_config(cfg), run.start and run.start + 1)
+    try:
+        for step in track(steps, len(steps), f"diffusion {cfg.data.size}px", status):
+            loss = train_step(run, draw_batch(run, step), step)
+            update_ema(run, step)
+            if not record(run, step, loss, status):
+                break
+            done = step + 1
+            if done % d.sample_every == 0 or done == run.steps:
+                snapshot(run, done)
+            if done % d.checkpoint_every == 0 or done == run.steps:
+                checkpoint(run, done)
+                if on_checkpoint is not None:
+                    on_checkpoint(done)
+    finally:
+        run.tracker.close()
     run.log(f"diffusion training finished at step {run.history[-1]['step'] if run.history else 0}; in {run.out}")
     return run.out
 
@@ -249,6 +255,7 @@ def record(run: DiffusionTraining, step: int, loss: torch.Tensor, status: Status
         row = {"step": done, "loss": run.loss_sum / run.summed_steps}
         row["images_per_s"] = run.summed_steps * run.cfg.diffusion.batch_size / max(elapsed, 1e-9)
         run.history.append(row)
+        run.tracker.row(row, done, "diffusion")
         run.loss_sum, run.summed_steps, run.window_start = 0.0, 0, time.perf_counter()
     return True
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from pneumogan import distributed
-from pneumogan.config import GAN_SECTIONS, Config, config_hash
+from pneumogan.config import GAN_SECTIONS, Config, config_hash, dump_config
 from pneumogan.data.loading import resolved_fit
 from pneumogan.data.sources import absolute_source
 from pneumogan.device import (
@@ -48,6 +48,7 @@ from pneumogan.generator_families import is_conditional
 from pneumogan.layout import GAN_EVENTS, GAN_STATE, grid_path
 from pneumogan.progress import Status, track
 from pneumogan.runs import ResumeState, atomic_write_json, median_images_per_s, write_history
+from pneumogan.tracking import Tracker
 
 Log = Callable[[str], None]
 HISTORY_EVERY = 25  # steps averaged into one history row
@@ -97,6 +98,8 @@ class GanTraining:
         """This process's shard of every global batch."""
         return slice(self.dist.rank, None, self.dist.world)
 
+    tracker: Tracker = field(default_factory=lambda: Tracker(Path(), "", enabled=False))  # set when training starts
+
 
 def train_gan(cfg: Config, out: str | Path, resume: bool = True, log: Log = print, on_checkpoint=None) -> Path:
     """Train the configured GAN family; `on_checkpoint(step)` runs after each resumable checkpoint."""
@@ -108,24 +111,28 @@ def train_gan(cfg: Config, out: str | Path, resume: bool = True, log: Log = prin
     run.window_start = time.perf_counter()
     status = Status()
     steps = range(run.start, run.steps)
-    for step in track(steps, len(steps), f"{gan_cfg.family} {cfg.data.size}px", status, run.dist.main):
-        set_condition_strength(condition_strength(gan_cfg.condition_ramp, step, run.steps), run.g, run.g_ema, run.d)
-        batch = draw_batch(run, step)
-        d_out = discriminator_step(run, batch, with_r1=gan_cfg.r1_gamma > 0 and step % gan_cfg.r1_every == 0)
-        adapt_augmentation(run, step, d_out["d_real"])
-        g_loss = generator_step(run, batch)
-        update_ema(run, step)
-        if not record(run, step, d_out, g_loss, status):
-            break  # non-finite losses: training diverged
-        done = step + 1
-        if run.dist.main and (done % gan_cfg.sample_every == 0 or done == run.steps):
-            snapshot(run, done)
-        if done % gan_cfg.checkpoint_every == 0 or done == run.steps:
-            if run.dist.main:
-                checkpoint(run, done)
-            distributed.barrier(run.dist)
-            if on_checkpoint is not None:
-                on_checkpoint(done)
+    run.tracker = Tracker(run.out, dump_config(cfg), run.start and run.start + 1, run.dist.main)
+    try:
+        for step in track(steps, len(steps), f"{gan_cfg.family} {cfg.data.size}px", status, run.dist.main):
+            set_condition_strength(condition_strength(gan_cfg.condition_ramp, step, run.steps), run.g, run.g_ema, run.d)
+            batch = draw_batch(run, step)
+            d_out = discriminator_step(run, batch, with_r1=gan_cfg.r1_gamma > 0 and step % gan_cfg.r1_every == 0)
+            adapt_augmentation(run, step, d_out["d_real"])
+            g_loss = generator_step(run, batch)
+            update_ema(run, step)
+            if not record(run, step, d_out, g_loss, status):
+                break  # non-finite losses: training diverged
+            done = step + 1
+            if run.dist.main and (done % gan_cfg.sample_every == 0 or done == run.steps):
+                snapshot(run, done)
+            if done % gan_cfg.checkpoint_every == 0 or done == run.steps:
+                if run.dist.main:
+                    checkpoint(run, done)
+                distributed.barrier(run.dist)
+                if on_checkpoint is not None:
+                    on_checkpoint(done)
+    finally:
+        run.tracker.close()
     distributed.barrier(run.dist)
     run.log(f"GAN training finished at step {len(run.history) and run.history[-1]['step']}; checkpoint in {run.out}")
     return run.out
@@ -340,6 +347,7 @@ def record(run: GanTraining, step: int, d_out: dict[str, torch.Tensor], g_loss: 
         row["augment_p"] = run.loss.p
         row["events"] = ";".join(run.pending_events)
         run.history.append(row)
+        run.tracker.row(row, done, "gan")
         run.pending_events.clear()
         run.sums, run.summed_steps, run.window_start = dict.fromkeys(SCALARS, 0.0), 0, time.perf_counter()
     return True

@@ -28,7 +28,7 @@ from pneumogan.layout import EVAL_SCORES, RUN_CONFIG, SYNTHETIC_MANIFEST, RunFol
 from pneumogan.pipeline import conditions, wording
 from pneumogan.pipeline.compare import Scores, paired_difference, seed_paired_difference, seed_summary
 from pneumogan.pipeline.conditions import SYNTHETIC_CONDITIONS, check_order, repeated_counts, synthetic_counts
-from pneumogan.pipeline.stages import StageRunner, stage_key
+from pneumogan.pipeline.stages import StageRunner, stage_key, stage_name
 from pneumogan.pipeline.verdicts import SCHEMA_VERSION, answer, comparison_records, sentence
 from pneumogan.runs import atomic_write_json, atomic_write_text
 
@@ -110,6 +110,24 @@ class Experiment:
     dist: distributed.Dist
     log: Callable[[str], None]
     full_data: SplitData  # all real training images: the equal-steps budget and the data stage's split
+    plans: list[FractionPlan] = field(default_factory=list)  # the fractions declared so far
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a stage's closure carries to a worker on another machine (the Ray executor): no runner, no data
+        arrays (stages load their own), and a log that appends to the run's log file."""
+        return {**self.__dict__, "runner": None, "plans": [], "full_data": None, "log": RunLog(self.folder.log)}
+
+
+@dataclass
+class RunLog:
+    """A stage's log on a worker process: its line on the worker's stdout and in the run's `log.txt`."""
+
+    path: Path
+
+    def __call__(self, message: str) -> None:
+        print(message, flush=True)
+        with Path(self.path).open("a", encoding="utf-8") as f:
+            f.write(message + "\n")
 
 
 @dataclass
@@ -131,11 +149,83 @@ class FractionPlan:
 
 
 def run_pipeline(
-    cfg: Config, out: str | Path, log: Callable[[str], None] = print, on_stage: Callable[[str], None] | None = None
+    cfg: Config,
+    out: str | Path,
+    log: Callable[[str], None] = print,
+    on_stage: Callable[[str], None] | None = None,
+    executor: str = "serial",
+    workers: int = 2,
+    threads: int | None = None,
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the whole experiment into `out`; returns the results that `results.json` holds."""
+    """Run (or resume) the whole experiment into `out`; returns the results that `results.json` holds.
+
+    `executor`: `serial` runs each stage in this process as it is declared; `local` runs them in `workers` worker
+    processes (`threads` each; default: the cores split between them), each as soon as its inputs are done
+    (stages.py); `ray` sends each stage as a task to the Ray cluster at `address` (a local one when None), with
+    `threads` CPUs each (ray_executor.py). A stage's numbers depend on its thread count, not on the executor."""
     check_supported(cfg)
-    exp = set_up(cfg, Path(out), log, on_stage)
+    exp = set_up(cfg, Path(out), log, on_stage, make_runner(executor, workers, threads, address))
+    try:
+        results = declare_and_run(exp)
+        exp.runner.finish()
+        for plan in exp.plans:  # statistics are rank 0's; the stages below run there while the others wait
+            if exp.dist.main:
+                summarise(exp, plan)
+            gradcam_stage(exp, plan)
+        exp.runner.finish()
+    finally:
+        exp.runner.close()
+    if not exp.dist.main:
+        return {}
+    return finish(exp, results)
+
+
+def plan_pipeline(cfg: Config, out: str | Path) -> dict[str, Any]:
+    """The experiment's stage graph without running anything: every stage with its kind, inputs and whether a
+    finished copy is cached in `out`, and the seconds each kind took where this run folder has measured it."""
+    from pneumogan.pipeline.stages import PlanRunner
+
+    check_supported(cfg)
+    exp = set_up(cfg, Path(out), print, None, lambda root, *_: PlanRunner(root))
+    declare_and_run(exp)
+    runner = exp.runner
+    nodes = list(runner.graph.values())
+    measured: dict[str, list[float]] = {}
+    for node in nodes:
+        if node.name in runner.cached:
+            measured.setdefault(node.kind, []).append(runner.timings[node.name]["seconds"])
+    return {
+        "stages": [
+            {"name": n.name, "key": n.key, "kind": n.kind, "inputs": list(n.inputs), "cached": n.name in runner.cached}
+            for n in nodes
+        ],
+        "seconds_per_kind": {kind: sum(v) / len(v) for kind, v in measured.items()},
+    }
+
+
+def make_runner(
+    executor: str, workers: int, threads: int | None = None, address: str | None = None
+) -> Callable[..., StageRunner]:
+    from pneumogan.pipeline.stages import EXECUTORS, LocalRunner
+
+    if executor not in EXECUTORS:
+        raise PneumoganError(f"unknown executor '{executor}'; choose from: {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        from pneumogan.pipeline.ray_executor import RayRunner
+
+        return lambda root, log, on_stage, dist: RayRunner(root, log, on_stage, dist, address, cpus=threads or 1)
+    if executor == "local":
+        return lambda root, log, on_stage, dist: LocalRunner(
+            root, log, on_stage, dist, workers=workers, threads=threads
+        )
+    return StageRunner
+
+
+def declare_and_run(exp: Experiment) -> dict[str, Any]:
+    """Declare every stage, fraction by fraction (the serial executor runs each as it is declared); returns the
+    results skeleton that `summarise` and `finish` fill in."""
+    cfg = exp.cfg
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,
@@ -149,20 +239,25 @@ def run_pipeline(
         plan = plan_fraction(exp, fraction)
         results["fractions"][plan.label] = plan.result
         run_fraction(exp, plan)
-    if not exp.dist.main:
-        return {}
-    return finish(exp, results)
+        exp.plans.append(plan)
+    return results
 
 
-def set_up(cfg: Config, out: Path, log: Callable[[str], None], on_stage: Callable[[str], None] | None) -> Experiment:
+def set_up(
+    cfg: Config,
+    out: Path,
+    log: Callable[[str], None],
+    on_stage: Callable[[str], None] | None,
+    runner_class: Callable[..., StageRunner] = StageRunner,
+) -> Experiment:
     dist = distributed.setup(resolve_device(cfg.classify.device))  # under torchrun: training stages on all ranks
     folder = RunFolder(out)
-    if dist.main:
+    runner = runner_class(out, log, on_stage, dist)
+    if dist.main and not runner.planning:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder.config, dump_config(cfg))
-    else:
+    elif not dist.main:
         log = distributed.silent
-    runner = StageRunner(out, log, on_stage, dist)
     full_data = load_splits(stage_config(cfg, 1.0))  # prepares (or reuses) the cache
     return Experiment(cfg, folder, runner, dist, log, full_data)
 
@@ -172,7 +267,7 @@ def data_stage(exp: Experiment) -> dict[str, Any]:
     from pneumogan.data.integrity import check_source
     from pneumogan.data.sources import open_source
 
-    cfg = exp.cfg
+    cfg, split = exp.cfg, exp.full_data.summary
 
     def check(folder: Path) -> dict[str, Any]:
         report = check_source(open_source(cfg.data.source), max_pixels=cfg.data.max_pixels, workers=cfg.data.workers)
@@ -183,12 +278,13 @@ def data_stage(exp: Experiment) -> dict[str, Any]:
             "bad": len(report["bad"]),
             "duplicate_groups": len(report["duplicates"]),
             "patients_in_two_splits": len(report["patient_overlap"]),
-            "split": exp.full_data.summary,
+            "split": split,
         }
 
     split_section = config_sections(stage_config(cfg, 1.0), "split")
     key = stage_key("data", cfg.data.source, cfg.data.max_pixels, exp.full_data.fingerprint, split_section)
-    return exp.runner.run("data", key, check)[1]
+    exp.runner.run("data", key, check)
+    return exp.runner.result("data")
 
 
 def plan_fraction(exp: Experiment, fraction: float) -> FractionPlan:
@@ -217,6 +313,7 @@ def plan_fraction(exp: Experiment, fraction: float) -> FractionPlan:
     exp.log(
         f"== fraction {fraction:g}: real training images {wording.class_counts(real_counts)}; "
         f"synthetic images per condition: {wording.synthetic_plan(synthetic)}"
+        + "".join(f"; {c} repeats real images {wording.class_counts(n, '+')}" for c, n in repeated.items())
     )
     return plan
 
@@ -229,22 +326,20 @@ def run_fraction(exp: Experiment, plan: FractionPlan) -> None:
         if condition in SYNTHETIC_CONDITIONS and "generator_gate" not in plan.result and plan.gans:
             gate_stage(exp, plan)  # before any classifier learns from the generator's images
         condition_stages(exp, plan, condition)
-    if exp.dist.main:  # statistics are rank 0's; the stages below run there while the others wait
-        summarise(plan, exp.cfg.run, exp.cfg.classify.bootstrap, exp.cfg.seed)
-    gradcam_stage(exp, plan)
 
 
 def ssl_stage(exp: Experiment, plan: FractionPlan) -> Path:
     """SimSiam on this fraction's real training images (never val or test); every classifier starts from it."""
     from pneumogan.ssl.train import pretrain
 
-    key = stage_key("ssl", config_sections(plan.config, "data", "split", "ssl", "seed"), plan.data.fingerprint)
+    cfg = plan.config
+    key = stage_key("ssl", config_sections(cfg, "data", "split", "ssl", "seed"), plan.data.fingerprint)
 
     def fit(folder: Path) -> dict[str, Any]:
-        pretrain(plan.config, folder, log=exp.log)
+        pretrain(cfg, folder, log=exp.log)
         return {"encoder": folder.name}
 
-    folder, _ = exp.runner.run(f"ssl-{plan.label}", key, fit)
+    folder, _ = exp.runner.run(f"ssl-{plan.label}", key, fit, kind="ssl")
     return folder
 
 
@@ -287,7 +382,7 @@ def gan_stages(exp: Experiment, plan: FractionPlan) -> None:
                 return {"classes": read_gan_meta(folder)["class_names"]}
 
             name = f"gan-{family}-{tag}-{plan.label}{seed_suffix(plan, seed)}"
-            gan_dir, _ = exp.runner.run(name, key, fit, collective=True)
+            gan_dir, _ = exp.runner.run(name, key, fit, collective=True, kind="gan")
             for cls in unit:
                 gans[cls] = (gan_dir, key)
 
@@ -306,7 +401,7 @@ def diffusion_stage(
         train_diffusion(cfg, folder, log=exp.log)
         return {"classes": read_gan_meta(folder)["class_names"]}
 
-    folder, _ = exp.runner.run(f"diffusion-all-{plan.label}{seed_suffix(plan, cfg.seed)}", key, fit)
+    folder, _ = exp.runner.run(f"diffusion-all-{plan.label}{seed_suffix(plan, cfg.seed)}", key, fit, kind="diffusion")
     for cls in needed:
         gans[cls] = (folder, key)
 
@@ -324,10 +419,12 @@ def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str, seed: i
     sample_seed, psi = run.sample_seed, run.truncation
     extra: list[Any] = [psi] * (psi < 1)
     score, oversample = None, 1.0
+    inputs = sorted({stage_name(gans[cls][0]) for cls in counts})
     if conditions.condition(condition).filtered:  # the real baseline's first-seed classifier judges them
         judge = StageFolder(plan.models["real"][run.seeds[0]]).model
         score, oversample = class_confidence(judge), run.filter_oversample
         extra += [judge.parent.name, oversample]
+        inputs.append(stage_name(judge.parent))
     key = stage_key("synthetic", {cls: (gans[cls][1], n) for cls, n in counts.items()}, sample_seed, *extra)
     specs = [
         SampleSpec(gans[cls][0], cls, n, seed_index=BINARY_CLASSES.index(cls), truncation=psi)
@@ -341,7 +438,7 @@ def synthetic_stage(exp: Experiment, plan: FractionPlan, condition: str, seed: i
         return {"counts": {spec.class_name: spec.count for spec in specs}}
 
     name = f"synthetic-{condition}-{plan.label}{seed_suffix(plan, generator_seed(plan, seed))}"
-    folder, _ = exp.runner.run(name, key, sample)
+    folder, _ = exp.runner.run(name, key, sample, kind="synthetic", inputs=inputs)
     return StageFolder(folder).synthetic_set, key
 
 
@@ -395,13 +492,14 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
             seed_cfg.classify.init_from = str(start.resolve())
         sections = config_sections(seed_cfg, "data", "split", "augment", "classify", "seed")
         sections["classify"].pop("ood_check")  # changes no weights or metrics: keys stay those of earlier runs
-        origin = []
+        origin, inputs = [], []
         if start is not None:  # the start model's stage (name and key), not its absolute path, makes the key
             sections["classify"].pop("init_from")
-            origin = [start.name]
+            origin, inputs = [start.name], [stage_name(start)]
         key = stage_key("classify", sections, synthetic_key, plan.data.fingerprint, *origin)
         if synthetic_dir is not None:
             seed_cfg.data.extra_train = [str(synthetic_dir.resolve())]
+            inputs.append(stage_name(synthetic_dir.parent))
 
         def fit_and_evaluate(folder: Path, seed_cfg: Config = seed_cfg) -> dict[str, Any]:
             model = train(seed_cfg, StageFolder(folder).model, log=exp.log)
@@ -411,7 +509,7 @@ def condition_stages(exp: Experiment, plan: FractionPlan, condition: str) -> Non
             return {k: metrics[k] for k in TEST_RESULT_KEYS if k in metrics}
 
         name = f"classify-{condition}-{plan.label}-seed{seed}"
-        folder, metrics = exp.runner.run(name, key, fit_and_evaluate, collective=True)
+        folder, metrics = exp.runner.run(name, key, fit_and_evaluate, collective=True, kind="classify", inputs=inputs)
         plan.models[condition][seed] = folder
         entry["seeds"][str(seed)] = {"metrics": metrics, "stage": str(folder.relative_to(exp.folder.root))}
         if synthetic_dir is not None:  # which generator's images it learnt from
@@ -429,7 +527,11 @@ def gradcam_stage(exp: Experiment, plan: FractionPlan) -> None:
 
         return cam_examples(StageFolder(reference).model, StageFolder(folder).gradcam_png)
 
-    folder, result = exp.runner.run(f"gradcam-{plan.label}", stage_key("gradcam", reference.name), explain)
+    name = f"gradcam-{plan.label}"
+    folder, _ = exp.runner.run(name, stage_key("gradcam", reference.name), explain, inputs=[stage_name(reference)])
+    if exp.runner.planning:
+        return
+    result = exp.runner.result(name)
     png = StageFolder(folder).gradcam_png.relative_to(exp.folder.root)
     plan.result["gradcam"] = {**result, "png": str(png)}
 
@@ -458,7 +560,12 @@ def gate_stage(exp: Experiment, plan: FractionPlan) -> None:
                 gan_dir, per_class, reference_model, out_dir=folder, seed=10_000, log=exp.log, encoder=encoder
             )
 
-        eval_dir, metrics = exp.runner.run(f"gan-eval-{gan_dir.name.rsplit('-', 1)[0]}", key, measure)
+        inputs = [stage_name(gan_dir), *(stage_name(f) for f in (reference, encoder) if f is not None)]
+        name = f"gan-eval-{stage_name(gan_dir)}"
+        eval_dir, _ = exp.runner.run(name, key, measure, kind="gan-eval", inputs=inputs)
+        if exp.runner.planning:
+            continue
+        metrics = exp.runner.result(name)
         for warning in quality_warnings(metrics):
             exp.log(f"warning: {warning}")
         for cls in metrics["classes"]:
@@ -476,6 +583,8 @@ def gate_stage(exp: Experiment, plan: FractionPlan) -> None:
             for failure in verdict["failures"]:
                 failure["generator_seed"] = seed
         verdicts.append(verdict)
+    if not verdicts:  # planning: nothing was measured
+        return
     gate = merge_gates(verdicts)
     plan.result["generator_gate"] = gate
     exp.log(f"{plan.label}: {gate_sentence(gate)}")
@@ -517,11 +626,15 @@ def load_scores(stage: Path, threshold: float) -> Scores:
         return Scores(z["y"].astype(int), z["p"].astype(float), threshold)
 
 
-def summarise(plan: FractionPlan, run: RunConfig, n_boot: int, seed: int) -> None:
+def summarise(exp: Experiment, plan: FractionPlan) -> None:
     """Mean ± CI over seeds per condition, and each condition's difference from the baseline and from its
     count-matched control: a seed-aware interval (`vs_real`, `vs_control`) and, labelled as test sampling only,
     the paired bootstrap over test images (`…_test_sampling`; the verdicts combine the two)."""
+    run, n_boot, seed = exp.cfg.run, exp.cfg.classify.bootstrap, exp.cfg.seed
     entries = plan.result["conditions"]
+    for cond, entry in entries.items():  # each classifier's test metrics, from its stage (wherever it ran)
+        for s in run.seeds:
+            entry["seeds"][str(s)]["metrics"] = exp.runner.result(stage_name(plan.models[cond][s]))
 
     def threshold(cond: str, s: int) -> float:
         return entries[cond]["seeds"][str(s)]["metrics"]["threshold"]

@@ -26,6 +26,8 @@ def synthetic_plan(plan: Mapping[str, Mapping[str, int]]) -> str:
         if condition == "real":
             continue
         known = CONDITIONS.get(condition)
+        if known and known.repeats_real:
+            continue  # a control adds copies of real images, not synthetic ones (plan_fraction says those)
         sign = "" if known and not known.real_images else "+"
         parts.append(f"{condition} {class_counts(counts, sign)}")
     return "; ".join(parts) or "none"
