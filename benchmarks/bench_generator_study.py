@@ -254,7 +254,7 @@ class Cell:
             raise SystemExit(
                 f"{self.dir}: the cell trained to step {resumed['step']}, but its resume state "
                 f"{'is missing' if saved is None else 'was written for another config'}; restore it (see "
-                "benchmarks/results/generator_study/resume/README.md) or make the config hash as it did"
+                "docs/generator_study.md, 'Continuing a cell in another session') or make the config hash as it did"
             )
 
     def charge(self, model: str, resumed: dict[str, float]):

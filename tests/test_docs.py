@@ -191,3 +191,15 @@ def test_the_statistics_page_quotes_the_combined_interval_as_computed():
         in page
     )
     assert f"({primary['se_test'] * 100:.2f} points)" in page and found["primary_seeds_for_1_point"] is None
+
+
+def test_the_clusters_page_quotes_the_executor_measurement_as_computed():
+    found = json.loads((RESULTS / "speed" / "executors_quick.json").read_text())
+    page = _flat((ROOT / "docs" / "clusters.md").read_text())
+    serial, local = found["runs"]["serial"], found["runs"]["local"]
+    assert (
+        f"took {serial['wall_s']:.0f} s serially" in page and f"{local['wall_s']:.0f} s with `--executor local" in page
+    )
+    assert f"**{found['speedup_over_first']['local']:.2f}× faster" in page
+    assert f"add up to {serial['stage_s']:.0f} s serially but {local['stage_s']:.0f} s under `local`" in page
+    assert f"{local['stage_s'] / serial['stage_s']:.2f}× as long" in page and serial["stages"] == 37

@@ -203,7 +203,7 @@ EVIDENCE_STUDIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "pipeline_quick": ("`pneumogan run` results of the quick config, copied from their run folders", ()),
     "standard_run": ("the committed standard experiment", ("package_run.py", "bench_combined_interval.py")),
     "speed": (
-        "throughput, precision parity, torch.compile, DDP, data preparation and augmentation speed",
+        "throughput, precision parity, torch.compile, DDP, data preparation, augmentation and executor speed",
         (
             "bench_throughput.py",
             "bench_flops.py",
@@ -212,6 +212,7 @@ EVIDENCE_STUDIES: dict[str, tuple[str, tuple[str, ...]]] = {
             "bench_ddp.py",
             "bench_prepare.py",
             "bench_augment.py",
+            "bench_executors.py",
         ),
     ),
     "serving": ("serving latency and ONNX export agreement", ("bench_serve.py", "bench_onnx.py")),
