@@ -178,9 +178,10 @@ class PlanRunner(StageRunner):
         node = self.declare(name, key, kind, inputs)
         marker = self.folder(name, key) / MARKER
         if marker.is_file():
+            done = json.loads(marker.read_text())
             self.cached.add(name)
-            self.results[name] = json.loads(marker.read_text())["result"]
-            self.timings[name] = {"seconds": json.loads(marker.read_text())["seconds"], "cached": True}
+            self.results[name] = done["result"]
+            self.timings[name] = {"seconds": done["seconds"], "cached": True}
         return self.folder(node.name, node.key), self.results.get(name)
 
     def result(self, name: str) -> dict[str, Any]:
