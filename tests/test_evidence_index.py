@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from pneumogan.layout import EVIDENCE_INDEX, EVIDENCE_PROVENANCE, EVIDENCE_STUDIES, evidence_study
+from pneumogan.layout import EVIDENCE_INDEX, EVIDENCE_LEDGER, EVIDENCE_PROVENANCE, EVIDENCE_STUDIES, evidence_study
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -35,7 +35,7 @@ def test_the_index_lists_every_file_under_results():
     assert len(files) > 100
     for path in files:
         rel = path.relative_to(build_index.RESULTS)
-        if rel.name in (EVIDENCE_INDEX, EVIDENCE_PROVENANCE):
+        if rel.name in (EVIDENCE_INDEX, EVIDENCE_PROVENANCE, EVIDENCE_LEDGER):
             continue
         section = index.split(f"## `{rel.parts[0]}/`")[1].split("\n## ")[0]
         assert f"`{Path(*rel.parts[1:])}`" in section, rel
@@ -81,3 +81,35 @@ def test_a_new_result_records_command_commit_cpu_kind_and_date(tmp_path, monkeyp
     row = build_index.describe(path, {})
     assert row["script"] == "bench_ood.py" and row["commit"] != build_index.UNKNOWN
     assert "[" in row["cpu"] and "flags not recorded" not in row["cpu"] and row["date"] != build_index.UNKNOWN
+
+
+def test_the_committed_test_ledger_is_what_the_script_writes_and_counts_every_result():
+    committed = (build_index.RESULTS / EVIDENCE_LEDGER).read_text()
+    assert committed == build_index.ledger_markdown(), "stale: run python benchmarks/build_index.py"
+    unknown = [f"{r['study']}/{r['file']}" for r in _rows() if not isinstance(r["test_evaluations"], int)]
+    assert not unknown, f"count their test evaluations (the file's own field, or {EVIDENCE_PROVENANCE}): {unknown}"
+
+
+def test_the_ledger_total_is_the_sum_of_its_rows(tmp_path):
+    study = tmp_path / "results" / "classifier"
+    study.mkdir(parents=True)
+    (tmp_path / "results" / EVIDENCE_PROVENANCE).write_text("classifier/b.json: {test_evaluations: 4, test_read: x}\n")
+    (study / "a.json").write_text('{"test_evaluations": 3, "selection_split": "val"}')
+    (study / "b.json").write_text('{"selection_split": "none"}')
+    (study / "c.json").write_text('{"selection_split": "none", "test_evaluations": 0}')
+    bundled = tmp_path / "src" / "pneumogan" / "bundled"
+    (bundled / "classifier" / "eval_test").mkdir(parents=True)
+    text = build_index.ledger_markdown(tmp_path / "results", bundled)
+    assert "**8 test evaluations in all**: 7 in 2 of the 3 results" in text
+    assert "| `classifier/` | 2 | 7 |" in text
+    assert "read no test image (1): `classifier/c.json`" in text
+
+
+def test_the_readme_quotes_the_ledgers_total():
+    import re
+
+    ledger = (build_index.RESULTS / EVIDENCE_LEDGER).read_text()
+    total = re.search(r"\*\*(\d+) test evaluations in all\*\*", ledger).group(1)
+    readme = (ROOT / "README.md").read_text()
+    quoted = re.search(r"has made (\d+) test evaluations", " ".join(readme.split()))
+    assert quoted and quoted.group(1) == total, f"README must quote the ledger's total, {total}"

@@ -175,6 +175,7 @@ class RunFolder:
 # and the index (benchmarks/build_index.py → benchmarks/results/INDEX.md) can say which script made a file.
 EVIDENCE_INDEX = "INDEX.md"
 EVIDENCE_PROVENANCE = "PROVENANCE.yaml"  # what older files did not record about themselves, written down by hand
+EVIDENCE_LEDGER = "TEST_LEDGER.md"  # every test evaluation the committed evidence made, by study
 EVIDENCE_STUDIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "classifier": (
         "single classifier trainings, their ablations and test-time augmentation",
