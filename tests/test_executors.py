@@ -120,7 +120,12 @@ def test_an_executor_gives_the_serial_numbers_and_survives_a_killed_worker(
     flag, log_file = tmp_path / "killed-once", tmp_path / "log.txt"
     _kill_once(monkeypatch, flag)
     cfg = _cfg(kaggle_224, KILL_CONDITIONS)
-    run = run_pipeline(cfg, tmp_path / "run", log=_file_log(log_file), executor=executor, workers=2, threads=1)
+    tracking = (tmp_path / "mlruns").as_uri()  # and every stage's curves to MLflow, whichever process trains it
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE", "PNEUMOGAN_MLFLOW_PARENT_RUN"):
+        monkeypatch.delenv(name, raising=False)
+    run = run_pipeline(
+        cfg, tmp_path / "run", log=_file_log(log_file), executor=executor, workers=2, threads=1, tracking_uri=tracking
+    )
     run_log = tmp_path / "run" / "log.txt"  # Ray workers' lines (stage logs on another machine land there)
     lines = (log_file.read_text() + (run_log.read_text() if run_log.exists() else "")).splitlines()
     assert flag.exists() and any("resuming from epoch 1" in m for m in lines)
@@ -128,6 +133,31 @@ def test_an_executor_gives_the_serial_numbers_and_survives_a_killed_worker(
         assert any(m.startswith("[lost] classify-real-100pct-seed1") for m in lines)
     assert _per_seed(run) == _per_seed(serial_run)
     assert run["comparisons"] == serial_run["comparisons"] and run["answer"] == serial_run["answer"]
+    _check_mlflow(tracking, tmp_path / "run")
+
+
+def _check_mlflow(uri: str, root: Path) -> None:
+    """One MLflow run per classifier stage, nested under the experiment's run (the killed stage's retry continued
+    its run: one run, both epochs), every run finished, the report among the experiment's artefacts."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from pneumogan.tracking import MLFLOW_RUN_FILE
+
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(json.loads((root / MLFLOW_RUN_FILE).read_text())["run_id"])
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    names = sorted(r.info.run_name.split("-", 2)[1] + "/" + r.info.run_name.split("seed")[1][0] for r in children)
+    assert names == ["duplicated/0", "duplicated/1", "real/0", "real/1"]
+    assert {r.info.status for r in [parent, *children]} == {"FINISHED"}
+    killed = next(r for r in children if r.info.run_name.startswith("classify-real-100pct-seed1"))
+    assert sorted({m.step for m in client.get_metric_history(killed.info.run_id, "classify/val_auc")}) == [1, 2]
+    assert killed.data.params["classify.epochs"] == "2"
+    artefacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"report.html", "report.md", "results.json", "report_assets"} <= artefacts
 
 
 def test_ray_is_optional_and_refuses_a_run_folder_its_nodes_cannot_see(tmp_path, monkeypatch):

@@ -481,6 +481,14 @@ def run_experiment(
         str | None, typer.Option(help="--executor ray: the cluster (e.g. head:6379); default: start a local one")
     ] = None,
     plan: Annotated[bool, typer.Option("--plan", help="print the stage graph (cached or not) and run nothing")] = False,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow: a server (http://host:5000), a database (sqlite:///mlflow.db) or a folder; the experiment "
+            "is a run with each training stage nested under it (default: $MLFLOW_TRACKING_URI; TensorBoard files "
+            "are written either way)"
+        ),
+    ] = None,
     overrides: Overrides = None,
 ) -> None:
     """The whole experiment: data check, GAN(s), synthetic sets, classifiers per condition, evaluation, report.
@@ -510,7 +518,16 @@ def run_experiment(
 
     log(f"run folder {out} (rerun with --out {out} to resume)")
     try:
-        run_pipeline(cfg, out, log=log, executor=executor, workers=workers, threads=threads, address=address)
+        run_pipeline(
+            cfg,
+            out,
+            log=log,
+            executor=executor,
+            workers=workers,
+            threads=threads,
+            address=address,
+            tracking_uri=tracking_uri,
+        )
     finally:
         log_file.close()
 

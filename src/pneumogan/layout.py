@@ -11,8 +11,10 @@ synthetic sets and experiment runs. Code that reads or writes them asks here ins
     reference_classifier/          a classifier checkpoint (the GAN metrics' feature space)
 <synthetic set>/                  manifest.csv  train/<CLASS>/*.png
 <run>/                            config.yaml  log.txt  results.json  report.md  report.html  report_assets/
+                                  mlflow_run.json (with MLflow tracking: the experiment's run)
     stages/<name>-<key>/           stage.json (written last) and the stage's own files:
-        classify-…                 model/ (a classifier checkpoint, its evaluation in model/eval_test/)
+        classify-…                 model/ (a classifier checkpoint, its evaluation in model/eval_test/,
+                                   tensorboard/, and mlflow_run.json with MLflow tracking)
         gan-…                      a GAN folder
         synthetic-…                set/ (a synthetic set)
         gradcam-…                  gradcam.png

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from pneumogan.pipeline.conditions import SYNTHETIC_CONDITIONS, check_order, rep
 from pneumogan.pipeline.stages import StageRunner, stage_key, stage_name
 from pneumogan.pipeline.verdicts import SCHEMA_VERSION, answer, comparison_records, sentence
 from pneumogan.runs import atomic_write_json, atomic_write_text
+from pneumogan.tracking import experiment_run, flat_params
 
 SUMMARY_METRICS = ("accuracy", "roc_auc", "pr_auc", "recall", "specificity", "f1", "precision", "brier", "ece")
 DIFF_METRICS = ("roc_auc", "accuracy")
@@ -157,28 +159,40 @@ def run_pipeline(
     workers: int = 2,
     threads: int | None = None,
     address: str | None = None,
+    tracking_uri: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the whole experiment into `out`; returns the results that `results.json` holds.
 
     `executor`: `serial` runs each stage in this process as it is declared; `local` runs them in `workers` worker
     processes (`threads` each; default: the cores split between them), each as soon as its inputs are done
     (stages.py); `ray` sends each stage as a task to the Ray cluster at `address` (a local one when None), with
-    `threads` CPUs each (ray_executor.py). A stage's numbers depend on its thread count, not on the executor."""
+    `threads` CPUs each (ray_executor.py). A stage's numbers depend on its thread count, not on the executor.
+    `tracking_uri` (or `MLFLOW_TRACKING_URI`): the experiment is an MLflow run, each training stage a run nested
+    under it, the report and results its artefacts (tracking.py); TensorBoard files are written either way."""
     check_supported(cfg)
-    exp = set_up(cfg, Path(out), log, on_stage, make_runner(executor, workers, threads, address))
-    try:
-        results = declare_and_run(exp)
-        exp.runner.finish()
-        for plan in exp.plans:  # statistics are rank 0's; the stages below run there while the others wait
-            if exp.dist.main:
-                summarise(exp, plan)
-            gradcam_stage(exp, plan)
-        exp.runner.finish()
-    finally:
-        exp.runner.close()
-    if not exp.dist.main:
-        return {}
-    return finish(exp, results)
+    params = flat_params(cfg.model_dump(mode="json"))
+    tracking = tracking_uri if int(os.environ.get("RANK", "0")) == 0 else None  # torchrun: rank 0 tracks
+    with experiment_run(Path(out), Path(out).name, params, tracking) as tracked:
+        exp = set_up(cfg, Path(out), log, on_stage, make_runner(executor, workers, threads, address))
+        try:
+            results = declare_and_run(exp)
+            exp.runner.finish()
+            for plan in exp.plans:  # statistics are rank 0's; the stages below run there while the others wait
+                if exp.dist.main:
+                    summarise(exp, plan)
+                gradcam_stage(exp, plan)
+            exp.runner.finish()
+        finally:
+            exp.runner.close()
+        if not exp.dist.main:
+            return {}
+        results = finish(exp, results)
+        if tracked is not None:
+            folder = exp.folder
+            for artefact in (folder.report_html, folder.report_md, folder.assets, folder.results):
+                tracked.artifact(artefact)
+            exp.log(f"MLflow: run {tracked.run_id} at {os.environ['MLFLOW_TRACKING_URI']}")
+    return results
 
 
 def plan_pipeline(cfg: Config, out: str | Path) -> dict[str, Any]:
