@@ -3,7 +3,12 @@ run from a fresh run folder under each executor, one after the other (the prepar
 `--plan`, so neither pays for decoding), wall time of the whole command, and every stage's own seconds.
 
     python benchmarks/bench_executors.py --config quick --executors serial local
-    python benchmarks/bench_executors.py --config tiny --executors serial ray --threads 1   # Ray's overhead
+    python benchmarks/bench_executors.py --config tiny --executors serial ray --threads 2   # Ray's overhead
+
+For Ray's overhead each stage gets every core (`--threads` = the core count), so Ray runs one task at a time, as
+`serial` runs one stage at a time: the same stages, one after another, at the same thread count. The time outside
+the stages' own seconds (process start, data loading, the report; under Ray also starting the cluster and sending
+each task) is each run's `outside_stages_s`; what Ray adds to it, per stage, is `extra_outside_per_stage_s`.
 
 A stage's numbers depend on its thread count: `local` with 2 workers on 2 cores gives each stage 1 thread where
 `serial` gives it 2, so their test metrics differ slightly (the JSON records both); with `--threads 1` for every
@@ -58,8 +63,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="threads (CPUs under ray) per stage, every executor")
     ap.add_argument("--out", default="runs/bench_executors")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides")
+    ap.add_argument("--name", default=None, help="result name (default executors_<config>)")
     args = ap.parse_args()
-    root = Path(args.out) / args.config
+    root = Path(args.out) / (args.name or args.config)
     subprocess.run(  # warm the prepared-data cache, untimed
         [sys.executable, "-m", "pneumogan", "run", "-c", args.config, "--out", str(root / "plan"), "--plan", *args.set],
         check=True,
@@ -74,13 +80,22 @@ def main() -> None:
     speedup = {e: base / r["wall_s"] for e, r in runs.items()}
     same = {e: r["test_roc_auc"] == runs[args.executors[0]]["test_roc_auc"] for e, r in runs.items()}
     print("speed-up over", args.executors[0], speedup, "identical test AUCs", same)
+    first = runs[args.executors[0]]
+    for name, r in runs.items():
+        r["outside_stages_s"] = r["wall_s"] - r["stage_s"]
+        r["extra_outside_per_stage_s"] = (r["outside_stages_s"] - first["outside_stages_s"]) / r["stages"]
+        print(
+            f"{name}: {r['outside_stages_s']:.1f} s outside stages, "
+            f"{r['extra_outside_per_stage_s']:+.2f} s a stage over {args.executors[0]}"
+        )
     readouts = sum(len(r["test_roc_auc"]) for r in runs.values())
     save(
-        f"executors_{args.config}",
+        args.name or f"executors_{args.config}",
         {
             "selection_split": "none",
             "test_evaluations": readouts,
             "config": args.config,
+            "overrides": args.set,
             "workers": args.workers,
             "threads": args.threads,
             "runs": runs,

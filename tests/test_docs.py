@@ -203,3 +203,27 @@ def test_the_clusters_page_quotes_the_executor_measurement_as_computed():
     assert f"**{found['speedup_over_first']['local']:.2f}× faster" in page
     assert f"add up to {serial['stage_s']:.0f} s serially but {local['stage_s']:.0f} s under `local`" in page
     assert f"{local['stage_s'] / serial['stage_s']:.2f}× as long" in page and serial["stages"] == 37
+
+
+def test_the_clusters_page_quotes_rays_overhead_and_the_scale_out_estimate_as_computed():
+    page = _flat((ROOT / "docs" / "clusters.md").read_text())
+    runs = {
+        name: json.loads((RESULTS / "speed" / f"{name}.json").read_text())["runs"]
+        for name in ("executors_tiny", "executors_tiny_5seeds")
+    }
+    small, large = runs["executors_tiny"], runs["executors_tiny_5seeds"]
+    outside = {name: run["outside_stages_s"] for name, run in small.items()}
+    assert f"is {outside['serial']:.1f} s serially and {outside['ray']:.1f} s" in page
+    assert f"{large['serial']['outside_stages_s']:.1f} s and {large['ray']['outside_stages_s']:.1f} s" in page
+    extra = [r["ray"]["outside_stages_s"] - r["serial"]["outside_stages_s"] for r in (small, large)]
+    assert f"(({extra[1]:.1f} − {extra[0]:.1f}) s / {large['ray']['stages'] - small['ray']['stages']} stages)" in page
+    scale = json.loads((RESULTS / "speed" / "scale_out.json").read_text())
+    assert f"gives {scale['check']['simulated_s']:.0f} s of stages" in page
+    assert f"that run took {scale['check']['measured_wall_s']:.1f} s" in page
+    rows = {g["slots"]: g for g in scale["grid"]}
+    for slots, text in ((1, "116 min"), (2, "58 min"), (4, "29 min"), (8, "15 min"), (16, "9.0 min"), (32, "6.6 min")):
+        minutes = rows[slots]["wall_h"] * 60
+        assert text == (f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min") and text in page
+    critical = scale["critical_path_h"] * 60
+    assert f"critical path (a 5 % DCGAN, its synthetic set, a classifier on it) is {critical:.1f} min" in page
+    assert scale["stages"] == 177

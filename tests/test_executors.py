@@ -123,8 +123,9 @@ def test_an_executor_gives_the_serial_numbers_and_survives_a_killed_worker(
     tracking = (tmp_path / "mlruns").as_uri()  # and every stage's curves to MLflow, whichever process trains it
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE", "PNEUMOGAN_MLFLOW_PARENT_RUN"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # a relative run folder, as on the command line
     run = run_pipeline(
-        cfg, tmp_path / "run", log=_file_log(log_file), executor=executor, workers=2, threads=1, tracking_uri=tracking
+        cfg, Path("run"), log=_file_log(log_file), executor=executor, workers=2, threads=1, tracking_uri=tracking
     )
     run_log = tmp_path / "run" / "log.txt"  # Ray workers' lines (stage logs on another machine land there)
     lines = (log_file.read_text() + (run_log.read_text() if run_log.exists() else "")).splitlines()

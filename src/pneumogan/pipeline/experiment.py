@@ -170,6 +170,7 @@ def run_pipeline(
     `tracking_uri` (or `MLFLOW_TRACKING_URI`): the experiment is an MLflow run, each training stage a run nested
     under it, the report and results its artefacts (tracking.py); TensorBoard files are written either way."""
     check_supported(cfg)
+    out = Path(out).resolve()  # a worker elsewhere (Ray) gets absolute stage folders; results keep relative ones
     params = flat_params(cfg.model_dump(mode="json"))
     tracking = tracking_uri if int(os.environ.get("RANK", "0")) == 0 else None  # torchrun: rank 0 tracks
     with experiment_run(Path(out), Path(out).name, params, tracking) as tracked:
