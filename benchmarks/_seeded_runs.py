@@ -60,6 +60,9 @@ def read_run(folder: Path) -> dict:
         "precision": meta.get("precision"),  # what it trained in (an ensemble's meta has none)
         "test_bootstrap_ci": {k: res["ci"][k] for k in METRICS if k in res["ci"]},
     }
+    selected = [h for h in hist if h.get("epoch") == meta.get("epoch") and "val_loss" in h]
+    if selected:  # the selected epoch's val log-loss (mean NLL of the val labels): less saturated than val AUC
+        row["val_log_loss"] = selected[-1]["val_loss"]
     if seed is None:
         row["members"] = [m["seed"] for m in meta["members"]]
     if "calibration" in res:  # evaluations made before calibration existed lack these
@@ -138,17 +141,22 @@ def add_holm(table: dict[str, dict]) -> None:
             delta["holm_family"] = len(deltas)
 
 
-def select_on_val(table: dict[str, dict]) -> dict:
-    """The recipe with the best mean val ROC-AUC (the baseline wins ties): the choice never looks at test.
-    Only recipes with as many seeds as the most-seeded one compete: a mean over fewer seeds is noisier, and a
-    study interrupted part-way must not crown its unfinished recipe. Each run was evaluated on test once, after
-    training, for reporting."""
-    most = max(e["val_roc_auc"].get("n_seeds", 1) for e in table.values())
-    finished = [name for name, e in table.items() if e["val_roc_auc"].get("n_seeds", 1) == most]
-    best = max(finished, key=lambda name: (table[name]["val_roc_auc"]["mean"], name == "baseline"))
+SELECTION_METRICS = {"val_roc_auc": "mean val ROC-AUC over seeds", "val_log_loss": "mean val log-loss over seeds"}
+
+
+def select_on_val(table: dict[str, dict], metric: str = "val_roc_auc") -> dict:
+    """The recipe with the best mean of a val `metric` — the highest ROC-AUC, or the lowest log-loss — the baseline
+    winning ties: the choice never looks at test. Only recipes with as many seeds as the most-seeded one compete: a
+    mean over fewer seeds is noisier, and a study interrupted part-way must not crown its unfinished recipe. Each
+    run was evaluated on test once, after training, for reporting."""
+    sign = -1.0 if metric == "val_log_loss" else 1.0
+    competing = {name: e for name, e in table.items() if metric in e}
+    most = max(e[metric].get("n_seeds", 1) for e in competing.values())
+    finished = [name for name, e in competing.items() if e[metric].get("n_seeds", 1) == most]
+    best = max(finished, key=lambda name: (sign * competing[name][metric]["mean"], name == "baseline"))
     return {
         "selection_split": "val",
-        "selection_metric": "mean val ROC-AUC over seeds",
+        "selection_metric": SELECTION_METRICS[metric],
         "selected": best,
         "test_evaluations": sum(e["accuracy"]["n_seeds"] for e in table.values()),
     }

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, save
 from _seeded_runs import (
     METRICS,
+    SELECTION_METRICS,
     add_holm,
     finished_runs,
     print_run,
@@ -77,6 +78,11 @@ def recipes(args: argparse.Namespace) -> dict[str, list[str]]:
     # the best on test of those, trained twice as long (added after the test figures above were seen: reported,
     # and selected from on val like every other recipe)
     out["resnet18_x2_standardised_long"] = [*out["resnet18_x2_standardised"], f"classify.epochs={2 * args.epochs}"]
+    # longer schedules, for the classifier at a generator's 32 px (docs/recipe_study.md, "At 32 px")
+    out["epochs_x3"] = [f"classify.epochs={3 * args.epochs}"]
+    out["epochs_x6"] = [f"classify.epochs={6 * args.epochs}"]
+    if args.encoder:
+        out["ssl_init_epochs_x3"] = [*out["ssl_init"], *out["epochs_x3"]]
     return out
 
 
@@ -200,6 +206,10 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="overrides for every recipe")
     ap.add_argument("--only", nargs="+", help="run these recipes (default: all)")
     ap.add_argument("--out", required=True, help="checkpoints go here, one folder per recipe and seed")
+    ap.add_argument("--select-by", choices=sorted(SELECTION_METRICS), default="val_roc_auc", help="the val criterion")
+    ap.add_argument("--no-ensembles", action="store_true", help="no seed ensembles (and their test evaluations)")
+    ap.add_argument("--no-transductive", action="store_true", help="no prior-shift or test-time BatchNorm figures")
+    ap.add_argument("--name", default="classifier_recipes", help="the result file's name")
     ap.add_argument(
         "--restore",
         type=Path,
@@ -216,15 +226,17 @@ def main() -> None:
     for name in [n for n in table_of if not args.only or n in args.only]:
         for seed in args.seeds:
             folder = root / name / f"s{seed}"
-            train_and_test(folder, [*base(args), *table_of[name], f"seed={seed}"], transductive=True)
+            overrides = [*base(args), *table_of[name], f"seed={seed}"]
+            train_and_test(folder, overrides, transductive=not args.no_transductive)
             print_run(name, read_run(folder))
         # after every recipe, so an interrupted study keeps what it measured
         runs = finished_runs(root, list(table_of))
         restored = restore_study(committed, str(args.restore), settings(args), runs) if committed else None
         extra = ("ece", "ece_after_temperature", "specificity_at_val_target", "sensitivity_at_val_target")
+        extra += ("val_log_loss",)
         baseline_records = restored["baseline_records"] if restored else None
         table = summarise(runs, root, lambda n: table_of[n], extra=extra, restored_baseline=baseline_records)
-        ensembles = seed_ensembles(root, runs, args.seeds)
+        ensembles = {} if args.no_ensembles else seed_ensembles(root, runs, args.seeds)
         ensemble_entries = ensemble_table(root, ensembles)
         flat = records(runs | ensembles)
         if restored:
@@ -232,13 +244,13 @@ def main() -> None:
             add_holm(table)  # one family: the restored recipes' differences and the new ones
             ensemble_entries = restored["ensembles"] | ensemble_entries
             flat = restored["records"] + flat
-        selection = select_on_val(table)  # among trainable recipes; the ensembles are reported beside them
+        selection = select_on_val(table, args.select_by)  # among trained recipes; ensembles are reported beside
         selection["test_evaluations"] += len(ensemble_entries)
         result = {"args": vars(args) | {"restore": str(args.restore) if args.restore else None}}
         result |= {"records": flat, "table": table, **selection, "ensembles": ensemble_entries}
         if restored:
             result["restored_from"] = restored["info"]
-        save("classifier_recipes", result)
+        save(args.name, result)
     print_table(table | result["ensembles"])
 
 

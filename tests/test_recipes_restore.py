@@ -92,3 +92,24 @@ def test_a_run_reports_the_cpu_and_precision_it_trained_with(seeded, tmp_path):
     assert (row["seed"], row["precision"], row["cpu_model"]) == (2, "bf16", None)  # a run from before the CPU file
     (folder / "bench_cpu.txt").write_text("Intel(R) Xeon(R) Processor\n")
     assert seeded.read_run(folder)["cpu_model"] == "Intel(R) Xeon(R) Processor"
+
+
+def test_the_val_log_loss_criterion_picks_the_lowest_and_reads_the_selected_epochs_loss(seeded, tmp_path):
+    def entry(val_auc: float, loss: float) -> dict:
+        return {"val_roc_auc": {"mean": val_auc, "n_seeds": 3}, "val_log_loss": {"mean": loss, "n_seeds": 3}} | {
+            "accuracy": {"n_seeds": 3}
+        }
+
+    table = {"baseline": entry(0.998, 0.10), "epochs_x3": entry(0.999, 0.08), "epochs_x6": entry(0.9985, 0.05)}
+    assert seeded.select_on_val(table)["selected"] == "epochs_x3"  # saturated AUC and log-loss disagree
+    choice = seeded.select_on_val(table, "val_log_loss")
+    assert choice["selected"] == "epochs_x6" and choice["selection_metric"] == "mean val log-loss over seeds"
+    folder = tmp_path / "s0"
+    (folder / "eval_test").mkdir(parents=True)
+    metrics = {k: 0.9 for k in seeded.METRICS} | {"threshold": 0.5, "ece": 0.05, "ci": {}}
+    (folder / "eval_test" / "metrics.json").write_text(json.dumps(metrics))
+    meta = {"arch": "simple_cnn", "epoch": 1, "val_metrics": {"roc_auc": 0.99, "accuracy": 0.95}}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    history = [{"epoch": e, "val_loss": loss, "images_per_s": 1.0} for e, loss in enumerate([0.3, 0.2, 0.25])]
+    (folder / "history.json").write_text(json.dumps(history))
+    assert seeded.read_run(folder)["val_log_loss"] == 0.2  # the selected epoch's, not the last or the lowest
