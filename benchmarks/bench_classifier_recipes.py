@@ -211,6 +211,11 @@ def main() -> None:
     ap.add_argument("--no-transductive", action="store_true", help="no prior-shift or test-time BatchNorm figures")
     ap.add_argument("--name", default="classifier_recipes", help="the result file's name")
     ap.add_argument(
+        "--reference",
+        help="RESULT.json:RECIPE, a committed study's recipe the selected one is compared with, paired by seed "
+        "(e.g. the 64-px baseline; its stored test figures, no new evaluation)",
+    )
+    ap.add_argument(
         "--restore",
         type=Path,
         help="a committed classifier_recipes.json: recipes not trained under --out keep its figures",
@@ -250,8 +255,28 @@ def main() -> None:
         result |= {"records": flat, "table": table, **selection, "ensembles": ensemble_entries}
         if restored:
             result["restored_from"] = restored["info"]
+        if args.reference:
+            result["vs_reference"] = against_reference(args.reference, runs.get(selection["selected"], []))
         save(args.name, result)
     print_table(table | result["ensembles"])
+
+
+def against_reference(reference: str, rows: list[dict]) -> dict:
+    """The selected recipe's test ROC-AUC and accuracy minus a committed study's recipe, paired by seed (seeds both
+    have), with the seed-aware interval: what the selected recipe costs or gains against it."""
+    from pneumogan.pipeline.compare import interval_over_seeds
+
+    path, recipe = reference.rsplit(":", 1)
+    theirs = {
+        r["seed"]: r
+        for r in json.loads(Path(path).read_text())["records"]
+        if r["recipe"] == recipe and not r.get("transductive") and r.get("seed") is not None
+    }
+    paired = [r for r in rows if r["seed"] in theirs]
+    out: dict = {"reference": reference, "seeds": [r["seed"] for r in paired]}
+    for m in ("roc_auc", "accuracy"):
+        out[m] = interval_over_seeds([r[m] - theirs[r["seed"]][m] for r in paired], m)
+    return out
 
 
 def settings(args: argparse.Namespace) -> dict:

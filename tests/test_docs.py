@@ -227,3 +227,19 @@ def test_the_clusters_page_quotes_rays_overhead_and_the_scale_out_estimate_as_co
     critical = scale["critical_path_h"] * 60
     assert f"critical path (a 5 % DCGAN, its synthetic set, a classifier on it) is {critical:.1f} min" in page
     assert scale["stages"] == 177
+
+
+def test_the_recipe_page_quotes_the_32px_study_as_computed():
+    found = json.loads((RESULTS / "classifier_recipes" / "classifier_recipes_32px.json").read_text())
+    page = _flat((ROOT / "docs" / "recipe_study.md").read_text())
+    assert found["selected"] == "epochs_x6" and found["selection_metric"] == "mean val log-loss over seeds"
+    for name, e in found["table"].items():
+        row = f"| {e['val_log_loss']['mean']:.4f}"
+        assert row in page or f"| **{e['val_log_loss']['mean']:.4f}**" in page, name
+        lo, hi = (100 * x for x in e["roc_auc"]["ci"])
+        assert f"{100 * e['roc_auc']['mean']:.1f} [{lo:.1f}, {hi:.1f}]" in page, name
+        assert e["wall_s_median"] <= 90
+    vs = found["vs_reference"]["roc_auc"]
+    lo, hi = (100 * x for x in vs["ci"])
+    assert f"+{100 * vs['difference']:.2f} ROC-AUC points [{lo:.2f}, +{hi:.2f}]".replace("[-", "[−") in page
+    assert found["test_evaluations"] == 12 and "12 test evaluations" in page

@@ -88,6 +88,8 @@ def test_the_committed_test_ledger_is_what_the_script_writes_and_counts_every_re
     assert committed == build_index.ledger_markdown(), "stale: run python benchmarks/build_index.py"
     unknown = [f"{r['study']}/{r['file']}" for r in _rows() if not isinstance(r["test_evaluations"], int)]
     assert not unknown, f"count their test evaluations (the file's own field, or {EVIDENCE_PROVENANCE}): {unknown}"
+    silent = [f"{r['study']}/{r['file']}" for r in _rows() if r["test_evaluations"] and not r["test_read"]]
+    assert not silent, f"say what they read on test (`test_read` in {EVIDENCE_PROVENANCE}): {silent}"
 
 
 def test_the_ledger_total_is_the_sum_of_its_rows(tmp_path):
