@@ -243,3 +243,15 @@ def test_the_recipe_page_quotes_the_32px_study_as_computed():
     lo, hi = (100 * x for x in vs["ci"])
     assert f"+{100 * vs['difference']:.2f} ROC-AUC points [{lo:.2f}, +{hi:.2f}]".replace("[-", "[−") in page
     assert found["test_evaluations"] == 12 and "12 test evaluations" in page
+
+
+def test_the_clusters_page_quotes_the_core_scaling_profile_as_computed():
+    found = json.loads((RESULTS / "speed" / "core_scaling.json").read_text())["workloads"]
+    page = _flat((ROOT / "docs" / "clusters.md").read_text())
+    step = found["train_step"]
+    assert f"two processes do **{step['two_over_one']:.2f}×** the work of one" in page
+    assert f"one process with two threads already does **{step['two_threads_over_one']:.2f}×**" in page
+    ceiling = step["two_processes_over_two_threads"]
+    assert f"by at most **{ceiling:.2f}×** ({step['two_over_one']:.2f} / {step['two_threads_over_one']:.2f})" in page
+    assert f"matrix product scales {found['compute']['two_over_one']:.2f}×" in page
+    assert f"a 256 MB sum {found['memory']['two_over_one']:.2f}×" in page

@@ -217,6 +217,7 @@ EVIDENCE_STUDIES: dict[str, tuple[str, tuple[str, ...]]] = {
             "bench_augment.py",
             "bench_executors.py",
             "bench_scale_out.py",
+            "bench_core_scaling.py",
         ),
     ),
     "serving": ("serving latency and ONNX export agreement", ("bench_serve.py", "bench_onnx.py")),
