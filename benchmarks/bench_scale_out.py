@@ -66,13 +66,22 @@ def main() -> None:
     ap.add_argument("--check-run", type=Path, default=None, help="a quick run made by --executor local --workers 2")
     ap.add_argument("--check-wall", type=float, default=None, help="its measured wall time, seconds")
     ap.add_argument("--name", default="scale_out")
+    ap.add_argument(
+        "--assume",
+        nargs="*",
+        default=[],
+        metavar="KIND[@FRACTION]=SECONDS",
+        help="a stage time taken from elsewhere (e.g. diffusion=3600 classify=62 synthetic@100pct=186)",
+    )
+    ap.add_argument("--why", default="", help="where the assumed times come from (recorded)")
     args = ap.parse_args()
     result: dict = {"selection_split": "none", "test_evaluations": 0}
     if args.check_run:
         result["check"] = check(args.check_run, args.check_wall, "quick")
     with tempfile.TemporaryDirectory() as empty:
         stages = graph(args.config, args.set, Path(empty) / "run")
-    seconds = stage_seconds(stages, measured_seconds(args.measured))
+    assumed = {k: float(v) for k, v in (a.split("=", 1) for a in args.assume)}
+    seconds = stage_seconds(stages, measured_seconds(args.measured), assumed)
     grid = []
     for cores in args.cores:
         for nodes in args.nodes:
@@ -93,6 +102,12 @@ def main() -> None:
         "config": args.config,
         "overrides": args.set,
         "measured": str(args.measured),
+        "assumed": assumed,
+        "assumed_from": args.why,
+        "work_h_by_kind": {
+            kind: sum(seconds[x["name"]] for x in stages if x["kind"] == kind) / 3600
+            for kind in sorted({x["kind"] for x in stages})
+        },
         "threads_per_stage": args.threads,
         "stages": len(stages),
         "work_h": est.work_s / 3600,

@@ -255,3 +255,14 @@ def test_the_clusters_page_quotes_the_core_scaling_profile_as_computed():
     assert f"by at most **{ceiling:.2f}×** ({step['two_over_one']:.2f} / {step['two_threads_over_one']:.2f})" in page
     assert f"matrix product scales {found['compute']['two_over_one']:.2f}×" in page
     assert f"a 256 MB sum {found['memory']['two_over_one']:.2f}×" in page
+
+
+def test_the_clusters_page_quotes_the_v2_estimates_as_computed():
+    page = _flat((ROOT / "docs" / "clusters.md").read_text())
+    for name, label in (("paired", "(`paired`)"), ("paired_3fractions", "5 / 10 / 100 %"), ("shared", "(`shared`)")):
+        found = json.loads((RESULTS / "speed" / f"scale_out_v2_{name}.json").read_text())
+        wall = {(g["nodes"], g["cores"]): g["wall_h"] for g in found["grid"]}
+        share = found["work_h_by_kind"]["diffusion"] / found["work_h"]
+        cells = [f"{found['stages']}"] + [f"{wall[k]:.1f} h" for k in ((1, 2), (1, 8), (2, 8), (1, 32))]
+        assert f"{label} | " + " | ".join(cells) + f" | {share:.0%} |".replace("%", " %") in page, name
+        assert f"{found['critical_path_h']:.2f} h" in page and found["assumed"]["classify"] == 62

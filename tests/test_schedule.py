@@ -64,3 +64,18 @@ def test_stage_times_come_from_the_same_stage_else_its_kind_at_its_fraction_else
         "classify-real-10pct-seed7": 15.0,
         "classify-real-50pct-seed0": 40.0,
     }
+
+
+def test_an_assumed_time_wins_over_a_measured_one_at_its_fraction_or_kind():
+    stages = [
+        _stage("classify-real-10pct-seed0"),
+        _stage("classify-real-100pct-seed0"),
+        _stage("diffusion-all-10pct", kind="diffusion"),
+    ]
+    measured = {"classify-real-10pct-seed0": 10.0, "classify-real-100pct-seed0": 90.0}
+    seconds = stage_seconds(stages, measured, {"classify@100pct": 60.0, "diffusion": 3600.0})
+    assert seconds == {
+        "classify-real-10pct-seed0": 10.0,
+        "classify-real-100pct-seed0": 60.0,
+        "diffusion-all-10pct": 3600.0,
+    }

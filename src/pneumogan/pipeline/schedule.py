@@ -39,9 +39,14 @@ def _group(name: str, kind: str) -> tuple[str, str | None]:
     return kind, found.group(1) if found else None
 
 
-def stage_seconds(stages: Iterable[dict[str, Any]], measured: dict[str, float]) -> dict[str, float]:
-    """Each stage's seconds: measured for its own name where that stage ran before, else the mean of the measured
-    stages of its kind at its data fraction, else of its kind; a kind never measured raises (no guess)."""
+def stage_seconds(
+    stages: Iterable[dict[str, Any]], measured: dict[str, float], assumed: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Each stage's seconds: `assumed` for its kind at its data fraction (`classify@10pct`) or its kind
+    (`classify`) where given — a time taken from elsewhere, for a stage this graph has not run yet — else measured
+    for its own name, else the mean of the measured stages of its kind at its fraction, else of its kind; a kind
+    with neither raises (no guess)."""
+    assumed = assumed or {}
     stages = list(stages)
     by_group: dict[tuple[str, str | None], list[float]] = {}
     by_kind: dict[str, list[float]] = {}
@@ -53,8 +58,11 @@ def stage_seconds(stages: Iterable[dict[str, Any]], measured: dict[str, float]) 
         by_kind.setdefault(kind, []).append(seconds)
     out = {}
     for s in stages:
+        kind, fraction = _group(s["name"], s["kind"])
         found = (
-            measured.get(s["name"])
+            assumed.get(f"{kind}@{fraction}")
+            or assumed.get(kind)
+            or measured.get(s["name"])
             or (mean(by_group[g]) if (g := _group(s["name"], s["kind"])) in by_group else None)
             or (mean(by_kind[s["kind"]]) if s["kind"] in by_kind else None)
         )
