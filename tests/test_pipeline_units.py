@@ -115,6 +115,19 @@ def test_the_answer_paragraph_follows_the_computed_verdicts():
     assert "no synthetic-data condition" in answer([])
 
 
+def test_the_primary_fraction_can_be_declared_and_must_be_run():
+    from pneumogan.pipeline.verdicts import comparison_records
+
+    diff = {"roc_auc": _diff(0.01, [0.0, 0.02], 3, 0.04)}
+    results = _results({(0.05, "enlarged"): diff, (0.1, "enlarged"): diff})
+    lowest = comparison_records(results, RunConfig(fractions=[0.05, 0.1]))
+    declared = comparison_records(results, RunConfig(fractions=[0.05, 0.1], primary_fraction=0.1))
+    assert [(r["fraction"], r["primary"]) for r in lowest] == [(0.05, True), (0.1, False)]
+    assert [(r["fraction"], r["primary"]) for r in declared] == [(0.1, True), (0.05, False)]
+    with pytest.raises(ValueError, match=r"primary_fraction 0.25 is not one of run.fractions \[0.05, 0.1\]"):
+        RunConfig(fractions=[0.05, 0.1], primary_fraction=0.25)
+
+
 def test_primary_condition_can_be_declared():
     from pneumogan.pipeline.verdicts import primary_condition
 

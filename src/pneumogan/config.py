@@ -375,11 +375,16 @@ class RunConfig(_Section):
     )
     primary_condition: Literal["auto"] | ConditionName = Field(
         "auto",
-        description="the condition of the one primary comparison (vs real, at the lowest fraction); auto: "
+        description="the condition of the one primary comparison (vs real, at run.primary_fraction); auto: "
         "enlarged when it runs (GAN images added to the real data, the use people ask about), else the first "
         "synthetic condition; every other comparison is secondary and Holm-corrected",
     )
     primary_metric: Literal["roc_auc", "accuracy"] = Field("roc_auc", description="metric of the primary comparison")
+    primary_fraction: Literal["lowest"] | float = Field(
+        "lowest",
+        description="data fraction of the primary comparison: lowest, or one of run.fractions (declare it before "
+        "the run, like the condition)",
+    )
     sample_seed: int = Field(0, ge=0, description="latent seed of the synthetic sets")
     truncation: float = Field(
         1.0, gt=0, le=1, description="synthetic sets: latents scaled towards the mean latent (1 = no truncation)"
@@ -416,6 +421,8 @@ class RunConfig(_Section):
             raise ValueError("primary_condition cannot be real: the comparisons are each condition against real")
         if chosen != "auto" and chosen not in self.conditions:
             raise ValueError(f"primary_condition {chosen} is not one of run.conditions {self.conditions}")
+        if self.primary_fraction != "lowest" and self.primary_fraction not in self.fractions:
+            raise ValueError(f"primary_fraction {self.primary_fraction} is not one of run.fractions {self.fractions}")
         return self
 
 
@@ -493,7 +500,7 @@ def config_hash(cfg: Config, sections: tuple[str, ...] | None = None) -> str:
 
 # keys added after resume states and cached stages were written: at their default they are left out of every
 # fingerprint, so that adding them did not throw away earlier training (a half-finished study cell, a run's cache)
-LATE_KEYS: dict[tuple[str, str], Any] = {("data", "repeat_train"): {}}
+LATE_KEYS: dict[tuple[str, str], Any] = {("data", "repeat_train"): {}, ("run", "primary_fraction"): "lowest"}
 
 
 def fingerprint_sections(cfg: Config, sections: tuple[str, ...] | None = None) -> dict[str, Any]:

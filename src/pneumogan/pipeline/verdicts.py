@@ -47,8 +47,10 @@ def comparison_records(results: dict[str, Any], run: RunConfig) -> list[dict[str
     has it, each synthetic condition against its count-matched real control — the primary one first. The verdict
     uses the combined interval (training variance and test sampling); secondaries are Holm-corrected within their
     family (against real; against the control), and each carries its interval at the Holm-matched level."""
-    lowest = min((f["fraction"] for f in results["fractions"].values()), default=None)
-    primary = (primary_condition(run), run.primary_metric, lowest, "real")
+    share = run.primary_fraction
+    if share == "lowest":
+        share = min((f["fraction"] for f in results["fractions"].values()), default=None)
+    primary = (primary_condition(run), run.primary_metric, share, "real")
     records = []
     for label, fraction in results["fractions"].items():
         for condition, entry in fraction["conditions"].items():
