@@ -266,3 +266,25 @@ def test_the_clusters_page_quotes_the_v2_estimates_as_computed():
         cells = [f"{found['stages']}"] + [f"{wall[k]:.1f} h" for k in ((1, 2), (1, 8), (2, 8), (1, 32))]
         assert f"{label} | " + " | ".join(cells) + f" | {share:.0%} |".replace("%", " %") in page, name
         assert f"{found['critical_path_h']:.2f} h" in page and found["assumed"]["classify"] == 62
+
+
+def test_the_generator_study_page_quotes_every_snapshot_and_tstr_figure_as_computed():
+    found = json.loads((RESULTS / "generator_study" / "study.json").read_text())
+    page = (ROOT / "docs" / "generator_study.md").read_text()
+    by: dict = {}
+    for s in found["snapshots"]:
+        if s["fraction"] == 0.1:
+            by.setdefault((s["contender"], s["step"], s["class"]), {})[s["space"]] = s
+    for (contender, step, cls), spaces in by.items():
+        ssl, ref = spaces["ssl_encoder"], spaces["classifier"]
+        floor = f"{ssl['fd_floor']:.2f}" if ssl.get("fd_floor") == ssl.get("fd_floor") and ssl.get("fd_floor") else "—"
+        row = (
+            f" | {ssl['cpu_s'] / 3600:.2f} | {cls} | {ssl['fd']:.1f} | {floor} | {ssl['precision']:.2f} | "
+            f"{ssl['recall']:.2f} | {ssl['class_fidelity']:.3f} | {ssl['near_copy_fraction']:.3f} | {ref['fd']:.2f} |"
+        )
+        assert f"| {step:,}{row}" in page or f"| {step}{row}" in page, (contender, step, cls)
+    flat = _flat(page)
+    for cell in found["summary"]:
+        accuracy = cell["tstr_test_accuracy"]
+        lo, hi = accuracy["ci"]
+        assert f"test accuracy {100 * accuracy['mean']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]" in flat
