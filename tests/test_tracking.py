@@ -102,3 +102,15 @@ def test_a_tracking_folder_becomes_an_absolute_file_uri_and_servers_pass_through
     assert resolve_tracking_uri(f"file:{tmp_path}/x") == (tmp_path / "x").as_uri()
     for uri in ("http://head:5000", "sqlite:///mlflow.db", "databricks"):
         assert resolve_tracking_uri(uri) == uri
+
+
+def test_tracking_without_mlflow_installed_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+
+    from pneumogan import tracking
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
+    monkeypatch.setenv(tracking.MLFLOW_URI_ENV, "http://tracker:5000")
+    with pytest.warns(UserWarning, match=r"pip install 'pneumogan\[tracking\]'"):
+        assert tracking.MlflowRun.for_job(tmp_path / "job", "a: 1") is None

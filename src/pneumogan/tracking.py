@@ -101,7 +101,10 @@ class MlflowRun:
 
     @staticmethod
     def client() -> Any:
-        from mlflow.tracking import MlflowClient
+        try:
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            raise ImportError("MLflow tracking needs MLflow's client: pip install 'pneumogan[tracking]'") from None
 
         uri = os.environ[MLFLOW_URI_ENV]
         if uri.startswith("file:") or not re.match(r"[a-z][a-z0-9+.-]+:", uri):  # a folder you chose: allow it
