@@ -100,14 +100,15 @@ class MlflowRun:
         self.client, self.run_id = client, run_id
 
     @staticmethod
-    def client() -> Any:
+    def connect() -> Any:
+        """MLflow's client for the URI in the environment (a folder you chose: MLflow's file store allowed)."""
         try:
             from mlflow.tracking import MlflowClient
         except ImportError:
             raise ImportError("MLflow tracking needs MLflow's client: pip install 'pneumogan[tracking]'") from None
 
         uri = os.environ[MLFLOW_URI_ENV]
-        if uri.startswith("file:") or not re.match(r"[a-z][a-z0-9+.-]+:", uri):  # a folder you chose: allow it
+        if is_folder(uri):
             os.environ.setdefault(MLFLOW_FILE_STORE_ENV, "true")
         return MlflowClient(tracking_uri=uri)
 
@@ -116,7 +117,7 @@ class MlflowRun:
         """The run recorded in `folder` (a resumed job), else a new one, named `name`, nested under `parent`."""
         record = folder / MLFLOW_RUN_FILE
         try:
-            client = cls.client()
+            client = cls.connect()
             if record.is_file():
                 run_id = json.loads(record.read_text())["run_id"]
                 client.update_run(run_id, status="RUNNING")
@@ -210,14 +211,17 @@ def experiment_run(
                 os.environ[key] = value
 
 
+def is_folder(uri: str) -> bool:
+    """A `file:` URI or a plain path, not a server (http, https, databricks) or a database (sqlite, postgresql)."""
+    return uri.startswith("file:") or (uri != "databricks" and not re.match(r"[a-z][a-z0-9+.-]+:", uri))
+
+
 def resolve_tracking_uri(uri: str | None) -> str | None:
     """A folder or `file:` URI as an absolute `file:` URI (a worker on another node must find the same place).
-    MLflow's file store (in maintenance mode since MLflow 3) is allowed for it (`MlflowRun.client`): the only store
+    MLflow's file store (in maintenance mode since MLflow 3) is allowed for it (`MlflowRun.connect`): the only store
     that needs neither a server nor MLflow's database extras."""
-    if not uri:
-        return None
-    if uri == "databricks" or (re.match(r"[a-z][a-z0-9+.-]+:", uri) and not uri.startswith("file:")):
-        return uri  # a server (http, https, databricks) or a database (sqlite, postgresql)
+    if not uri or not is_folder(uri):
+        return uri or None
     return Path(uri.removeprefix("file://").removeprefix("file:")).expanduser().resolve().as_uri()
 
 
