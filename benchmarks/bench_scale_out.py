@@ -10,7 +10,16 @@
         --check-run runs/bench_executors/quick/local-014639 --check-wall 495.5 \
         --measured benchmarks/results/standard_run/results.json --nodes 1 2 4 8 16 32 --cores 2 8 32
 
-Saves benchmarks/results/speed/scale_out.json (no split is read; nothing is chosen).
+A grid that has not run yet takes its stage times from elsewhere, each named (`--assume KIND[@FRACTION]=SECONDS`,
+`--why`), as the v2 estimates in docs/clusters.md do:
+
+    python benchmarks/bench_scale_out.py --name scale_out_v2_paired --nodes 1 2 4 8 --cores 2 8 32 \
+    --set "run.conditions=[real,duplicated,rebalanced,enlarged,weighted,synthetic_only,pretrain_synthetic,filtered]" \
+              "run.seeds=[0,1,2,3,4]" run.generator=diffusion classify.epochs=18 run.generator_seeds=paired \
+        --assume diffusion=3600 classify=62 synthetic@100pct=200 synthetic@25pct=50 synthetic@10pct=20 \
+                 synthetic@5pct=10 gan-eval=40 --why "..."
+
+Saves benchmarks/results/speed/<name>.json (no split is read; nothing is chosen).
 """
 
 from __future__ import annotations
