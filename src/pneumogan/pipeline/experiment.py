@@ -173,8 +173,8 @@ def run_pipeline(
     out = Path(out).resolve()  # a worker elsewhere (Ray) gets absolute stage folders; results keep relative ones
     params = flat_params(cfg.model_dump(mode="json"))
     tracking = tracking_uri if int(os.environ.get("RANK", "0")) == 0 else None  # torchrun: rank 0 tracks
-    with experiment_run(Path(out), Path(out).name, params, tracking) as tracked:
-        exp = set_up(cfg, Path(out), log, on_stage, make_runner(executor, workers, threads, address))
+    with experiment_run(out, out.name, params, tracking) as tracked:
+        exp = set_up(cfg, out, log, on_stage, make_runner(executor, workers, threads, address))
         try:
             results = declare_and_run(exp)
             exp.runner.finish()

@@ -66,8 +66,9 @@ class RayRunner(StageRunner):
         folder.mkdir(parents=True, exist_ok=True)
         gpus = self.gpus if node.kind in ("classify", "gan", "diffusion", "ssl") else 0
         options = {"num_cpus": self.cpus, "num_gpus": gpus, "max_retries": self.retries, "name": node.name}
-        if tracking_env():  # MLflow settings: a task on another node does not inherit the driver's environment
-            options["runtime_env"] = {"env_vars": tracking_env()}
+        env = tracking_env()  # MLflow settings: a task on another node does not inherit the driver's environment
+        if env:
+            options["runtime_env"] = {"env_vars": env}
         inputs = [self.refs[i] for i in node.inputs if i in self.refs]  # Ray starts it once these finished
         self.refs[node.name] = self.task.options(**options).remote(node, fn, str(folder), self.cpus, *inputs)
         self.log(f"[sent] {node.name}")
