@@ -171,7 +171,8 @@ def ledger_markdown(root: Path = RESULTS, bundled: Path = BUNDLED) -> str:
     unknown = [f"{r['study']}/{r['file']}" for r in rows if not isinstance(r["test_evaluations"], int)]
     reading = [r for r in rows if isinstance(r["test_evaluations"], int) and r["test_evaluations"] > 0]
     outside = bundled_test_evaluations(bundled)
-    total = sum(r["test_evaluations"] for r in reading) + sum(o["test_evaluations"] for o in outside)
+    inside = sum(r["test_evaluations"] for r in reading)
+    total = inside + sum(o["test_evaluations"] for o in outside)
     lines = [
         "# Test-evaluation ledger",
         "",
@@ -182,9 +183,8 @@ def ledger_markdown(root: Path = RESULTS, bundled: Path = BUNDLED) -> str:
         "ones made two. Counts come from each result's own `test_evaluations` (or `test_readouts`), else from "
         f"`{EVIDENCE_PROVENANCE}`, else from the classifiers a `pneumogan run` results file holds.",
         "",
-        f"**{total} test evaluations in all**: {total - sum(o['test_evaluations'] for o in outside)} in "
-        f"{len(reading)} of the {len(rows)} results under `benchmarks/results/`, {len(outside)} by the bundled "
-        "models." + (f" Not counted, because nobody recorded them: {', '.join(unknown)}." if unknown else ""),
+        f"**{total} test evaluations in all**: {inside} in {len(reading)} of the {len(rows)} results under "
+        f"`benchmarks/results/`, {total - inside} by the bundled models." + (f" Not counted, because nobody recorded them: {', '.join(unknown)}." if unknown else ""),
         "",
         "## By study",
         "",
