@@ -184,7 +184,8 @@ def ledger_markdown(root: Path = RESULTS, bundled: Path = BUNDLED) -> str:
         f"`{EVIDENCE_PROVENANCE}`, else from the classifiers a `pneumogan run` results file holds.",
         "",
         f"**{total} test evaluations in all**: {inside} in {len(reading)} of the {len(rows)} results under "
-        f"`benchmarks/results/`, {total - inside} by the bundled models." + (f" Not counted, because nobody recorded them: {', '.join(unknown)}." if unknown else ""),
+        f"`benchmarks/results/`, {total - inside} by the bundled models."
+        + (f" Not counted, because nobody recorded them: {', '.join(unknown)}." if unknown else ""),
         "",
         "## By study",
         "",
